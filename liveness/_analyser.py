@@ -1,0 +1,118 @@
+"""The analyser shape every signal follows, and a shared score aggregator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ._types import FaceObservation, Score, Segment, Signal
+
+__all__ = ["Analyser", "ScoreSeries"]
+
+
+@runtime_checkable
+class Analyser(Protocol):
+    """``update`` sees every observation in timestamp order and may return a per-frame score;
+    ``summary`` gives the clip-level signal so far; ``reset`` forgets everything.
+    Analysers are pure: no I/O, no globals."""
+
+    name: str
+
+    def update(self, obs: FaceObservation) -> Score | None: ...
+
+    def summary(self) -> Signal: ...
+
+    def reset(self) -> None: ...
+
+
+class ScoreSeries:
+    """Collects per-frame scores and summarises them robustly.
+
+    The clip value is a high quantile of a short moving median, so a short run of high scores
+    (a swap segment of a few seconds) still shows while single-frame spikes do not. Segments are
+    runs where the smoothed score stays above ``flag``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        quantile: float = 0.9,
+        smooth_s: float = 1.0,
+        flag: float = 0.5,
+        min_n: int = 3,
+    ) -> None:
+        self.name = name
+        self.quantile = quantile
+        self.smooth_s = smooth_s
+        self.flag = flag
+        self.min_n = min_n
+        self._t: list[float] = []
+        self._v: list[float] = []
+        self._w: list[float] = []
+
+    def add(self, score: Score) -> None:
+        if np.isfinite(score.value):
+            self._t.append(score.t)
+            self._v.append(float(score.value))
+            self._w.append(float(score.weight))
+
+    def reset(self) -> None:
+        self._t.clear()
+        self._v.clear()
+        self._w.clear()
+
+    def __len__(self) -> int:
+        return len(self._v)
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.asarray(self._t, np.float64)
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.asarray(self._v, np.float64)
+
+    def smoothed(self) -> np.ndarray:
+        t, v = self.times, self.values
+        if len(v) == 0:
+            return v
+        out = np.empty_like(v)
+        lo = np.searchsorted(t, t - self.smooth_s / 2, side="left")
+        hi = np.searchsorted(t, t + self.smooth_s / 2, side="right")
+        for i in range(len(v)):  # per score, not per pixel
+            out[i] = np.median(v[lo[i] : hi[i]])
+        return out
+
+    def segments(self, reason: str = "") -> tuple[Segment, ...]:
+        return runs_above(self.times, self.smoothed(), self.flag, reason)
+
+    def summary(self, details: Sequence[tuple[str, float]] = ()) -> Signal:
+        n = len(self._v)
+        if n < self.min_n:
+            return Signal(self.name, None, n, (), tuple(details))
+        s = self.smoothed()
+        value = float(np.quantile(s, self.quantile))
+        base = (("median", float(np.median(self.values))), ("max", float(s.max())))
+        return Signal(self.name, value, n, self.segments(), base + tuple(details))
+
+
+def runs_above(
+    t: np.ndarray, v: np.ndarray, thr: float, reason: str = "", max_gap: float = 0.5
+) -> tuple[Segment, ...]:
+    """Time ranges where ``v > thr`` (gaps shorter than ``max_gap`` seconds are bridged)."""
+    segs: list[Segment] = []
+    start = end = peak = None
+    for ti, vi in zip(t, v, strict=True):
+        if vi > thr:
+            if start is not None and end is not None and ti - end <= max_gap:
+                end, peak = ti, max(peak or vi, vi)
+            else:
+                if start is not None:
+                    segs.append(Segment(start, end, peak, reason))
+                start, end, peak = ti, ti, vi
+    if start is not None:
+        segs.append(Segment(float(start), float(end), float(peak), reason))
+    return tuple(Segment(float(s.start), float(s.end), float(s.value), s.reason) for s in segs)

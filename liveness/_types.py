@@ -1,0 +1,170 @@
+"""Result types: frozen dataclasses with plain numpy fields and ``to_dict()``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "FaceObservation",
+    "FaceQuality",
+    "HeadPose",
+    "Score",
+    "Segment",
+    "Signal",
+    "Verdict",
+]
+
+
+def _f(x: float | None, nd: int = 4) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    if not np.isfinite(x):
+        return None
+    return round(x, nd)
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """Head rotation in degrees (yaw: + = candidate turns to their left / image right... see docs)
+    and translation in the canonical face's units (centimetres) in camera coordinates."""
+
+    yaw: float
+    pitch: float
+    roll: float
+    rvec: np.ndarray  # (3,) Rodrigues rotation, camera <- canonical face
+    tvec: np.ndarray  # (3,) translation (cm)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "yaw": _f(self.yaw, 2),
+            "pitch": _f(self.pitch, 2),
+            "roll": _f(self.roll, 2),
+            "tvec": [_f(v, 3) for v in self.tvec],
+        }
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    """Per-face image quality. ``inside`` is the fraction of the face box inside the frame."""
+
+    size_px: float  # sqrt(box area) in pixels
+    sharpness: float  # variance of the Laplacian on the face region (grey, 0-255 scale)
+    brightness: float  # mean luma of the face region, 0-255
+    inside: float  # 0..1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "size_px": _f(self.size_px, 1),
+            "sharpness": _f(self.sharpness, 1),
+            "brightness": _f(self.brightness, 1),
+            "inside": _f(self.inside, 3),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class FaceObservation:
+    """What the tracker saw in one frame.
+
+    ``face`` is False when no face was found; then the face fields are None.
+    ``image`` is the RGB frame the observation was made on (not serialised).
+    """
+
+    t: float
+    frame_index: int
+    width: int
+    height: int
+    face: bool
+    faces: int
+    box: np.ndarray | None = None  # (4,) x, y, w, h in pixels
+    landmarks: np.ndarray | None = None  # (478, 3) float32, x/y pixels, z in pixel scale
+    score: float = 0.0  # tracking confidence 0..1
+    pose: HeadPose | None = None
+    quality: FaceQuality | None = None
+    other_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    redetected: bool = False
+    image: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "t": _f(self.t, 4),
+            "face": self.face,
+            "faces": self.faces,
+        }
+        if self.face and self.box is not None:
+            d["box"] = [_f(v, 1) for v in self.box]
+            d["score"] = _f(self.score, 3)
+            if self.pose is not None:
+                d.update(self.pose.to_dict())
+            if self.quality is not None:
+                d["quality"] = self.quality.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class Score:
+    """One analyser's per-frame output. ``value`` is 0..1, higher = more likely not genuine."""
+
+    signal: str
+    t: float
+    value: float
+    weight: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"signal": self.signal, "t": _f(self.t), "value": _f(self.value), "weight": _f(self.weight)}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A flagged time range with the peak value inside it."""
+
+    start: float
+    end: float
+    value: float
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": _f(self.start, 3), "end": _f(self.end, 3), "value": _f(self.value), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Signal:
+    """An analyser's clip-level summary. ``value`` None = not enough evidence."""
+
+    name: str
+    value: float | None
+    n: int
+    segments: tuple[Segment, ...] = ()
+    details: tuple[tuple[str, float], ...] = ()  # named numeric facts, e.g. (("median", 0.2),)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": _f(self.value),
+            "n": self.n,
+            "segments": [s.to_dict() for s in self.segments],
+            "details": {k: _f(v) for k, v in self.details},
+        }
+
+
+VerdictLabel = Literal["genuine", "suspicious", "fake", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The fused answer: a risk 0..1, a label and the reasons behind it."""
+
+    label: VerdictLabel
+    risk: float | None
+    reasons: tuple[str, ...] = ()
+    segments: tuple[Segment, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "risk": _f(self.risk),
+            "reasons": list(self.reasons),
+            "segments": [s.to_dict() for s in self.segments],
+        }
