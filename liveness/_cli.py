@@ -1,0 +1,176 @@
+"""`liveness` command line: review, eval, serve, enroll."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._errors import LivenessError
+
+__all__ = ["main"]
+
+
+def _progress_hook(desc: str, quiet: bool) -> Any:
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def hook(ev: Any) -> None:
+        if ev.stage != "frame":
+            return
+        if "b" not in bar:
+            bar["b"] = tqdm(total=ev.total, desc=desc, unit="frame", file=sys.stderr, leave=False)
+        bar["b"].update(1)
+
+    hook.close = lambda: bar["b"].close() if "b" in bar else None  # type: ignore[attr-defined]
+    return hook
+
+
+def _write_json(path: str, doc: Any) -> None:
+    out = sys.stdout if path == "-" else None
+    text = json.dumps(doc, indent=1, ensure_ascii=False)
+    if out is not None:
+        out.write(text + "\n")
+        return
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, p)
+
+
+def _pipeline_options(args: argparse.Namespace) -> Any:
+    from ._pipeline import PipelineOptions
+    from ._tracker import TrackerOptions
+
+    return PipelineOptions(
+        tracker=TrackerOptions(threads=args.threads),
+        references=tuple(getattr(args, "reference", None) or ()),
+    )
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from ._review import ReviewOptions, review_video
+
+    video = args.video
+    if video is None:
+        from ._avatar import make_demo_clip
+
+        video = str(Path(tempfile.mkdtemp(prefix="liveness-demo-")) / "demo_avatar.mp4")
+        print(f"no VIDEO given: reviewing the built-in synthetic avatar demo ({video})", file=sys.stderr)
+        make_demo_clip(video)
+    opts = ReviewOptions(
+        pipeline=_pipeline_options(args),
+        max_side=args.max_side,
+        stride=args.stride,
+        thumbnails=args.thumbnails if args.html else 0,
+    )
+    hook = _progress_hook(Path(video).name, args.quiet)
+    try:
+        doc = review_video(video, opts, hook=hook)
+    finally:
+        if hook is not None:
+            hook.close()
+    if args.json:
+        _write_json(args.json, doc)
+    if args.html:
+        from ._report import render_html
+
+        Path(args.html).write_text(render_html(doc), encoding="utf-8")
+    v = doc["verdict"]
+    s = doc["summary"]
+    risk = "n/a" if v.get("risk") is None else f"{v['risk']:.2f}"
+    print(
+        f"{Path(video).name}: verdict {v['label']} (risk {risk}); face on "
+        f"{s['face_fraction'] * 100:.1f}% of {s['frames']} frames",
+        file=sys.stderr,
+    )
+    for name, sig in doc["signals"].items():
+        val = "n/a" if sig["value"] is None else f"{sig['value']:.3f}"
+        print(f"  {name:24s} {val}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ._eval import run_eval
+
+    return run_eval(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="liveness", description=__doc__)
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command")
+
+    r = sub.add_parser("review", help="analyse a video file")
+    r.add_argument("video", nargs="?", help="video file (default: a built-in synthetic demo clip)")
+    r.add_argument("--json", metavar="OUT", help="write the review JSON here ('-' for stdout)")
+    r.add_argument("--html", metavar="OUT", help="write a self-contained HTML report here")
+    r.add_argument("--reference", action="append", metavar="PHOTO",
+                   help="reference photo or enrolment file of the expected person (repeatable)")
+    r.add_argument("--stride", type=int, default=1, help="analyse every n-th frame (default 1)")
+    r.add_argument("--max-side", type=int, default=1280, help="downsize frames larger than this")
+    r.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model")
+    r.add_argument("--thumbnails", type=int, default=6, help="evidence frames in the HTML report")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_review)
+
+    e = sub.add_parser("eval", help="evaluate every signal over a manifest of labelled clips")
+    e.add_argument("manifest", help="CSV with path,label[,attack,pair] columns")
+    e.add_argument("--root", help="folder the manifest's paths are relative to (default: its folder)")
+    e.add_argument("--json", metavar="OUT", help="write per-clip scores and metrics here")
+    e.add_argument("--cache", metavar="DIR", help="per-clip review cache (resumable; default .cache/eval)")
+    e.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)), help="parallel clips")
+    e.add_argument("--stride", type=int, default=1, help="analyse every n-th frame")
+    e.add_argument("--max-side", type=int, default=1280)
+    e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--limit", type=int, default=0, help="only the first N clips (0 = all)")
+    e.add_argument("-q", "--quiet", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    try:
+        from ._serve import add_serve_parser
+
+        add_serve_parser(sub)
+    except ImportError:
+        pass
+    try:
+        from ._identity import add_enroll_parser
+
+        add_enroll_parser(sub)
+    except ImportError:
+        pass
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(__version__)
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except LivenessError as exc:
+        print(f"liveness: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("liveness: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""The one place analysers are wired into review, eval and serve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ._analyser import Analyser
+from ._hooks import Hook
+from ._session import Session
+from ._tracker import FaceTracker, TrackerOptions
+
+__all__ = ["PipelineOptions", "build_session", "default_analysers"]
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Options of a full pipeline. ``live`` selects rates suited to a live stream (analysers
+    sample by time, so offline review can afford denser sampling). ``references`` are paths of
+    reference photos or enrolment files for the identity check."""
+
+    tracker: TrackerOptions = field(default_factory=TrackerOptions)
+    live: bool = False
+    references: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def default_analysers(options: PipelineOptions | None = None) -> list[Analyser]:
+    """Every analyser of the default pipeline, in the order they run."""
+    options = options or PipelineOptions()
+    analysers: list[Analyser] = []
+    return analysers
+
+
+def build_session(options: PipelineOptions | None = None, hook: Hook | None = None) -> Session:
+    """A ready :class:`Session` with the default tracker, analysers and fusion."""
+    options = options or PipelineOptions()
+    tracker = FaceTracker.from_options(options.tracker)
+    fusion = None
+    try:
+        from ._fusion import Fusion
+
+        fusion = Fusion()
+    except ImportError:
+        fusion = None
+    return Session(tracker, default_analysers(options), fusion=fusion, hook=hook)

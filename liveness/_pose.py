@@ -1,0 +1,120 @@
+"""Head pose by solvePnP of mesh landmarks against MediaPipe's canonical 3D face.
+
+Conventions (degrees, camera looking at the candidate):
+- yaw   > 0: the head turns so the nose moves toward the image's right edge;
+- pitch > 0: the head tilts up (nose moves toward the top of the image);
+- roll  > 0: the head tilts counter-clockwise in the image.
+Translation is in the canonical face's units (cm) in OpenCV camera coordinates
+(x right, y down, z away from the camera), with focal length = the image's longer side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+
+from ._registry import data_path
+from ._types import HeadPose
+
+__all__ = ["CanonicalFace", "PoseEstimator", "canonical_face", "euler_from_rvec"]
+
+
+@dataclass(frozen=True)
+class CanonicalFace:
+    vertices: np.ndarray  # (468, 3) float64, cm, canonical frame (x right of image, y up, z to camera)
+    triangles: np.ndarray  # (T, 3) int32
+    uv: np.ndarray  # (468, 2) float32
+
+    @property
+    def object_points(self) -> np.ndarray:
+        """Vertices in an OpenCV-style object frame (y down, z away from the camera)."""
+        v = self.vertices.copy()
+        v[:, 1] *= -1
+        v[:, 2] *= -1
+        return v
+
+
+@cache
+def canonical_face() -> CanonicalFace:
+    with np.load(data_path("canonical_face.npz")) as z:
+        return CanonicalFace(
+            z["vertices"].astype(np.float64), z["triangles"].astype(np.int32), z["uv"].astype(np.float32)
+        )
+
+
+def camera_matrix(width: int, height: int) -> np.ndarray:
+    f = float(max(width, height))
+    return np.array([[f, 0, width / 2.0], [0, f, height / 2.0], [0, 0, 1]], np.float64)
+
+
+def euler_from_rvec(rvec: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees from a Rodrigues vector (object -> camera)."""
+    r, _ = cv2.Rodrigues(np.asarray(rvec, np.float64).reshape(3, 1))
+    # R = Rz(roll') @ Ry(yaw') @ Rx(pitch') in OpenCV camera axes
+    yaw = np.degrees(np.arcsin(np.clip(-r[2, 0], -1.0, 1.0)))
+    pitch = np.degrees(np.arctan2(r[2, 1], r[2, 2]))
+    roll = np.degrees(np.arctan2(r[1, 0], r[0, 0]))
+    # map to the documented signs
+    return float(-yaw), float(-pitch), float(-roll)
+
+
+class PoseEstimator:
+    """Stateful solvePnP: reuses the previous solution as the initial guess."""
+
+    def __init__(self, point_ids: np.ndarray | None = None) -> None:
+        face = canonical_face()
+        obj = face.object_points
+        self.ids = np.arange(468) if point_ids is None else np.asarray(point_ids)
+        self.obj = np.ascontiguousarray(obj[self.ids])
+        self._prev: tuple[np.ndarray, np.ndarray] | None = None
+        self._size: tuple[int, int] | None = None
+        self._k = np.eye(3)
+        self._dist = np.zeros(4)
+
+    def reset(self) -> None:
+        self._prev = None
+
+    def estimate(self, landmarks: np.ndarray, width: int, height: int) -> HeadPose | None:
+        if self._size != (width, height):
+            self._k = camera_matrix(width, height)
+            self._size = (width, height)
+            self._prev = None
+        img = np.ascontiguousarray(landmarks[self.ids, :2], dtype=np.float64)
+        if self._prev is not None:
+            rv, tv = self._prev
+            ok, rvec, tvec = cv2.solvePnP(
+                self.obj, img, self._k, self._dist, rv.copy(), tv.copy(), True, cv2.SOLVEPNP_ITERATIVE
+            )
+        else:
+            ok, rvec, tvec = cv2.solvePnP(self.obj, img, self._k, self._dist, flags=cv2.SOLVEPNP_SQPNP)
+            if ok:
+                ok, rvec, tvec = cv2.solvePnP(
+                    self.obj, img, self._k, self._dist, rvec, tvec, True, cv2.SOLVEPNP_ITERATIVE
+                )
+        if not ok or not np.all(np.isfinite(rvec)) or tvec[2, 0] <= 0:
+            self._prev = None
+            return None
+        self._prev = (rvec, tvec)
+        yaw, pitch, roll = euler_from_rvec(rvec)
+        return HeadPose(yaw, pitch, roll, rvec.reshape(3).copy(), tvec.reshape(3).copy())
+
+
+def project(rvec: np.ndarray, tvec: np.ndarray, width: int, height: int, points: np.ndarray | None = None) -> np.ndarray:
+    """Project canonical face points (object frame) into the image: (N, 2)."""
+    obj = canonical_face().object_points if points is None else points
+    pts, _ = cv2.projectPoints(obj, np.asarray(rvec, np.float64), np.asarray(tvec, np.float64),
+                               camera_matrix(width, height), np.zeros(4))
+    return pts.reshape(-1, 2)
+
+
+def rvec_from_euler(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Inverse of :func:`euler_from_rvec` (degrees in the documented convention)."""
+    b, a, g = np.radians(-yaw), np.radians(-pitch), np.radians(-roll)
+    rz = np.array([[np.cos(g), -np.sin(g), 0], [np.sin(g), np.cos(g), 0], [0, 0, 1]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    rvec, _ = cv2.Rodrigues(rz @ ry @ rx)
+    return rvec.reshape(3)

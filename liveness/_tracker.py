@@ -1,0 +1,166 @@
+"""Face tracking: detect when there is no track, follow the face from the previous mesh,
+re-detect on loss and periodically (to count faces and catch a new arrival)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ._errors import ConfigError
+from ._types import FaceObservation, FaceQuality
+
+__all__ = ["FaceTracker", "TrackerOptions", "face_quality"]
+
+
+@dataclass(frozen=True)
+class TrackerOptions:
+    """``detect_interval_s``: how often the detector runs while a face is tracked (counts faces,
+    re-anchors the track). ``min_presence``: mesh face-presence score under which the track is
+    lost. ``threads``: ONNX Runtime intra-op threads per model."""
+
+    detect_interval_s: float = 1.0
+    min_detection_score: float = 0.5
+    min_presence: float = 0.5
+    threads: int = 1
+    keep_image: bool = True
+
+    def __post_init__(self) -> None:
+        if self.detect_interval_s <= 0:
+            raise ConfigError("detect_interval_s must be > 0")
+        if not 0 <= self.min_detection_score <= 1 or not 0 <= self.min_presence <= 1:
+            raise ConfigError("scores must lie in [0, 1]")
+        if self.threads < 1:
+            raise ConfigError("threads must be >= 1")
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
+    ih = max(0.0, min(ay2, by2) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _box(landmarks: np.ndarray) -> np.ndarray:
+    lo = landmarks[:468, :2].min(axis=0)
+    hi = landmarks[:468, :2].max(axis=0)
+    return np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]], np.float32)
+
+
+_QSIZE = 96  # quality is measured on the face box resized to this size
+
+
+def face_quality(image: np.ndarray, box: np.ndarray) -> FaceQuality:
+    """Size, sharpness (Laplacian variance at a fixed 96-px scale), brightness and inside-frame
+    fraction of a face box."""
+    h, w = image.shape[:2]
+    x, y, bw, bh = (float(v) for v in box)
+    size = float(np.sqrt(max(bw, 0.0) * max(bh, 0.0)))
+    x0, y0 = max(0, int(np.floor(x))), max(0, int(np.floor(y)))
+    x1, y1 = min(w, int(np.ceil(x + bw))), min(h, int(np.ceil(y + bh)))
+    inside = max(0, x1 - x0) * max(0, y1 - y0) / max(bw * bh, 1e-6)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return FaceQuality(size, 0.0, 0.0, float(min(inside, 1.0)))
+    crop = image[y0:y1, x0:x1]
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    grey = cv2.resize(grey, (_QSIZE, _QSIZE), interpolation=cv2.INTER_AREA)
+    lap = cv2.Laplacian(grey, cv2.CV_32F)
+    return FaceQuality(size, float(lap.var()), float(grey.mean()), float(min(inside, 1.0)))
+
+
+class FaceTracker:
+    """``process(rgb, t)`` → :class:`FaceObservation`. The candidate face is the tracked one;
+    other detected faces are reported in ``other_boxes`` and counted in ``faces``."""
+
+    def __init__(self, options: TrackerOptions | None = None) -> None:
+        from ._detector import FaceDetector
+        from ._mesh import FaceMesh
+        from ._pose import PoseEstimator
+
+        self.options = options or TrackerOptions()
+        self.detector = FaceDetector(threads=self.options.threads, min_score=self.options.min_detection_score)
+        self.mesh = FaceMesh(threads=self.options.threads)
+        self.pose = PoseEstimator()
+        self.reset()
+
+    @classmethod
+    def from_options(cls, options: TrackerOptions) -> FaceTracker:
+        return cls(options)
+
+    def reset(self) -> None:
+        self._roi = None
+        self._last_detect_t: float | None = None
+        self._others = np.zeros((0, 4), np.float32)
+        self._faces = 0
+        self.pose.reset()
+
+    def _detect(self, image: np.ndarray, t: float, tracked_box: np.ndarray | None) -> object | None:
+        """Run the detector; returns the detection to (re)start the track from, or None."""
+        dets = self.detector.detect(image)
+        self._last_detect_t = t
+        self._faces = len(dets)
+        if not dets:
+            self._others = np.zeros((0, 4), np.float32)
+            return None
+        if tracked_box is not None:
+            ious = [_iou(d.box, tracked_box) for d in dets]
+            k = int(np.argmax(ious))
+            chosen = dets[k] if ious[k] > 0.1 else None
+        else:
+            # no track: the largest confident face becomes the candidate
+            k = int(np.argmax([d.box[2] * d.box[3] * d.score for d in dets]))
+            chosen = dets[k]
+        self._others = np.array(
+            [d.box for d in dets if d is not chosen], np.float32
+        ).reshape(-1, 4)
+        return chosen
+
+    def process(self, image: np.ndarray, t: float, frame_index: int = -1) -> FaceObservation:
+        from ._mesh import roi_from_detection, roi_from_landmarks
+
+        h, w = image.shape[:2]
+        o = self.options
+        redetected = False
+        landmarks = None
+        score = 0.0
+
+        if self._roi is not None:
+            periodic = self._last_detect_t is None or t - self._last_detect_t >= o.detect_interval_s
+            if periodic:
+                self._detect(image, t, self._box_prev)
+            res = self.mesh.run(image, self._roi)
+            if res.score >= o.min_presence:
+                landmarks, score = res.landmarks, res.score
+            else:
+                self._roi = None
+                self.pose.reset()
+        if landmarks is None:
+            det = self._detect(image, t, None)
+            redetected = True
+            if det is not None:
+                res = self.mesh.run(image, roi_from_detection(det))
+                if res.score >= o.min_presence:
+                    landmarks, score = res.landmarks, res.score
+
+        keep = image if o.keep_image else None
+        if landmarks is None:
+            self._roi = None
+            self._box_prev = None
+            return FaceObservation(
+                t, frame_index, w, h, False, self._faces, other_boxes=self._others,
+                redetected=redetected, image=keep,
+            )
+        self._roi = roi_from_landmarks(landmarks)
+        box = _box(landmarks)
+        self._box_prev = box
+        pose = self.pose.estimate(landmarks, w, h)
+        quality = face_quality(image, box)
+        return FaceObservation(
+            t, frame_index, w, h, True, max(self._faces, 1 + len(self._others)), box, landmarks,
+            float(score), pose, quality, self._others, redetected, keep,
+        )
+
+    _box_prev: np.ndarray | None = None

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from liveness import InputError
+from liveness._eval import auc, bpcer_at_apcer, eer, load_manifest, metrics
+
+
+def brute_auc(neg, pos):
+    pairs = list(itertools.product(neg, pos))
+    return sum(1.0 if p > n else 0.5 if p == n else 0.0 for n, p in pairs) / len(pairs)
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=12), st.lists(st.integers(0, 5), min_size=1, max_size=12))
+def test_auc_matches_pairwise_definition(neg, pos):
+    assert auc(neg, pos) == pytest.approx(brute_auc(neg, pos))
+
+
+def test_perfect_and_inverted_separation():
+    assert auc([0.1, 0.2], [0.8, 0.9]) == 1.0
+    assert auc([0.8, 0.9], [0.1, 0.2]) == 0.0
+    assert eer([0.1, 0.2], [0.8, 0.9]) == 0.0
+    b, thr = bpcer_at_apcer([0.1, 0.2, 0.3], [0.8, 0.9, 0.95])
+    assert b == 0.0 and 0.3 < thr <= 0.8
+    assert auc([], [1.0]) is None
+
+
+def test_bpcer_at_apcer_respects_target():
+    rng = np.random.default_rng(0)
+    neg, pos = rng.normal(0, 1, 400), rng.normal(1.5, 1, 400)
+    b, thr = bpcer_at_apcer(neg, pos, 0.10)
+    assert (pos < thr).mean() <= 0.10 + 1e-9
+    assert b == pytest.approx((neg >= thr).mean())
+
+
+def test_metrics_per_signal_and_attack():
+    clips = [
+        {"label": "real", "attack": "none", "signals": {"s": 0.1}, "frames": {"s": [0.1, 0.2]}},
+        {"label": "real", "attack": "none", "signals": {"s": 0.3}, "frames": {"s": [0.3]}},
+        {"label": "fake", "attack": "swap", "signals": {"s": 0.9}, "frames": {"s": [0.9, 0.8]}},
+        {"label": "fake", "attack": "avatar", "signals": {"s": 0.2}, "frames": {"s": [0.2]}},
+    ]
+    (m,) = metrics(clips)
+    assert m.video_auc == pytest.approx(0.75)
+    assert dict(m.per_attack_auc) == {"avatar": 0.5, "swap": 1.0}
+    assert m.frame_auc == pytest.approx(brute_auc([0.1, 0.2, 0.3], [0.9, 0.8, 0.2]))
+
+
+def test_manifest_errors(tmp_path: Path):
+    with pytest.raises(InputError):
+        load_manifest(tmp_path / "none.csv")
+    p = tmp_path / "m.csv"
+    p.write_text("file,kind\na,b\n")
+    with pytest.raises(InputError, match="path"):
+        load_manifest(p)
+    p.write_text("path,label\na.mp4,maybe\n")
+    with pytest.raises(InputError, match="label"):
+        load_manifest(p)
+    p.write_text("path,label\na.mp4,real\n")
+    assert load_manifest(p)[0]["file"] == str(tmp_path / "a.mp4")

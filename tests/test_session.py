@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liveness import FaceObservation, InputError, Score, ScoreSeries, Session, Signal, TimestampError
+from liveness._hooks import TimingHook
+
+
+class FakeTracker:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def process(self, image, t, frame_index=-1):
+        self.calls += 1
+        h, w = image.shape[:2]
+        return FaceObservation(t, frame_index, w, h, True, 1, np.array([1, 2, 3, 4], np.float32), image=image)
+
+    def reset(self) -> None:
+        self.calls = 0
+
+
+class Constant:
+    def __init__(self, name: str, value: float) -> None:
+        self.name = name
+        self.value = value
+        self.series = ScoreSeries(name, min_n=1)
+
+    def update(self, obs):
+        s = Score(self.name, obs.t, self.value)
+        self.series.add(s)
+        return s
+
+    def summary(self) -> Signal:
+        return self.series.summary()
+
+    def reset(self) -> None:
+        self.series.reset()
+
+
+class Broken(Constant):
+    def update(self, obs):
+        raise RuntimeError("boom")
+
+
+def img() -> np.ndarray:
+    return np.zeros((8, 8, 3), np.uint8)
+
+
+def test_process_runs_tracker_and_analysers_and_hooks():
+    hook = TimingHook()
+    s = Session(FakeTracker(), [Constant("a", 0.2), Constant("b", 0.9)], hook=hook)
+    for i in range(5):
+        r = s.process(img(), i * 0.1)
+    assert [sc.signal for sc in r.scores] == ["a", "b"]
+    sig = s.signals()
+    assert sig["a"].value == pytest.approx(0.2) and sig["b"].value == pytest.approx(0.9)
+    assert s.frames == 5 and all(o.image is None for o in s.observations)
+    assert hook.ms["track"] and len(hook.ms["a"]) == 5
+    assert r.to_dict()["b"] == pytest.approx(0.9)
+
+
+def test_timestamps_must_increase():
+    s = Session(FakeTracker())
+    s.process(img(), 1.0)
+    with pytest.raises(TimestampError):
+        s.process(img(), 1.0)
+    with pytest.raises(TimestampError):
+        s.process(img(), 0.5)
+    with pytest.raises(TimestampError):
+        s.process(img(), float("nan"))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 4), np.uint8), "x"])
+def test_bad_images_are_input_errors(bad):
+    with pytest.raises(InputError):
+        Session(FakeTracker()).process(bad, 0.0)
+
+
+def test_broken_analyser_is_disabled_not_fatal():
+    s = Session(FakeTracker(), [Broken("x", 0.5), Constant("ok", 0.1)])
+    r1 = s.process(img(), 0.0)
+    r2 = s.process(img(), 0.1)
+    assert [e.kind for e in r1.events] == ["error.analyser"]
+    assert [sc.signal for sc in r2.scores] == ["ok"]
+    assert "x" not in s.signals()
+
+
+def test_verdict_without_fusion_is_inconclusive_and_reset_clears():
+    s = Session(FakeTracker(), [Constant("a", 0.3)])
+    s.process(img(), 0.0)
+    assert s.verdict().label == "inconclusive"
+    s.reset()
+    assert s.frames == 0
+    s.process(img(), 0.0)  # timestamps start over after reset
+
+
+def test_score_series_short_segment_still_shows():
+    ser = ScoreSeries("x", quantile=0.9, smooth_s=1.0, flag=0.5)
+    t = np.arange(0, 30, 0.2)
+    v = np.where((t > 10) & (t < 14), 0.9, 0.1)  # a 4-s swap in 30 s
+    for ti, vi in zip(t, v, strict=True):
+        ser.add(Score("x", float(ti), float(vi)))
+    sig = ser.summary()
+    assert sig.value > 0.8
+    assert len(sig.segments) == 1
+    assert 9.8 < sig.segments[0].start < 10.8 and 13.0 < sig.segments[0].end < 14.2
+    # a single-frame spike does not
+    ser.reset()
+    for ti in t:
+        ser.add(Score("x", float(ti), 0.95 if abs(ti - 5) < 0.01 else 0.1))
+    assert ser.summary().value < 0.2
