@@ -1,0 +1,228 @@
+"""Scene-quality monitor: no face, several faces, a face too small, dark, bright, blurred or
+partly out of frame.
+
+These are *conditions for judging*, never evidence of fakery. The monitor turns them into
+debounced :class:`~liveness.Event` ranges (``quality.no_face``, ``quality.several_faces``,
+``quality.small``, ``quality.dark``, ``quality.bright``, ``quality.blurred``,
+``quality.out_of_frame``) and summarises the clip as the fraction of *unusable* frames
+(signal ``quality``), so fusion can answer "inconclusive" when too little face was seen.
+
+Event protocol: when a condition has held for ``min_duration_s`` an event with
+``state="begin"`` (data: ``start``) is emitted; when it has been absent for ``release_s`` an
+event with ``state="end"`` (data: ``start``, ``end``, ``duration_s``) follows. Both carry the
+same ``kind``. :meth:`QualityMonitor.ranges` lists all ranges, the still-open one included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from ._analyser import runs_above
+from ._errors import ConfigError
+from ._session import Event
+from ._types import FaceObservation, FaceQuality, Score, Segment, Signal
+
+__all__ = ["QUALITY_KINDS", "QualityMonitor", "QualityOptions", "QualityRange"]
+
+#: Condition name -> human message. "several_faces" is reported but does not make a frame unusable.
+QUALITY_KINDS: dict[str, str] = {
+    "no_face": "no face in view",
+    "several_faces": "more than one face in view",
+    "small": "face too small",
+    "dark": "face too dark",
+    "bright": "face over-exposed",
+    "blurred": "face blurred",
+    "out_of_frame": "face partly out of frame",
+}
+_UNUSABLE = ("no_face", "small", "dark", "bright", "blurred", "out_of_frame")
+
+
+@dataclass(frozen=True)
+class QualityOptions:
+    """Thresholds. ``min_size_px`` is sqrt(face box area); ``min_sharpness`` is the variance of
+    the Laplacian on the face region (as in :class:`~liveness.FaceQuality`); ``min_inside`` the
+    fraction of the face box inside the frame. ``min_duration_s``: a condition must hold this
+    long before an event begins; ``release_s``: it must be gone this long before it ends."""
+
+    min_size_px: float = 60.0
+    min_brightness: float = 40.0
+    max_brightness: float = 235.0
+    min_sharpness: float = 8.0
+    min_inside: float = 0.85
+    min_duration_s: float = 0.5
+    release_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not np.isfinite(v) or v < 0:
+                raise ConfigError(f"QualityOptions.{f.name} must be a finite number >= 0, got {v!r}")
+        if self.min_brightness >= self.max_brightness:
+            raise ConfigError("QualityOptions.min_brightness must be below max_brightness")
+        if self.min_inside > 1:
+            raise ConfigError("QualityOptions.min_inside must be in 0..1")
+
+
+@dataclass(frozen=True)
+class QualityRange:
+    """A time range during which a condition held (``end`` None while still open)."""
+
+    kind: str
+    start: float
+    end: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": f"quality.{self.kind}", "start": round(self.start, 3),
+                "end": None if self.end is None else round(self.end, 3)}
+
+
+class _Debounce:
+    """One condition's state machine: idle -> pending -> active -> releasing -> idle."""
+
+    __slots__ = ("first_true", "last_true", "active", "start")
+
+    def __init__(self) -> None:
+        self.first_true: float | None = None  # first frame of the current run of True
+        self.last_true: float | None = None
+        self.active = False
+        self.start = 0.0
+
+
+def frame_quality(obs: FaceObservation) -> FaceQuality | None:
+    """The observation's quality, or one computed from its box and image when the tracker
+    left it out (``None`` when there is no face)."""
+    if not obs.face or obs.box is None:
+        return None
+    if obs.quality is not None:
+        return obs.quality
+    x, y, w, h = (float(v) for v in obs.box)
+    size = float(np.sqrt(max(w, 0.0) * max(h, 0.0)))
+    ix = max(0.0, min(x + w, obs.width) - max(x, 0.0))
+    iy = max(0.0, min(y + h, obs.height) - max(y, 0.0))
+    inside = (ix * iy) / (w * h) if w > 0 and h > 0 else 0.0
+    brightness, sharpness = 128.0, float("inf")
+    if obs.image is not None and ix > 2 and iy > 2:
+        import cv2
+
+        x0, y0 = int(max(x, 0)), int(max(y, 0))
+        roi = obs.image[y0 : y0 + int(iy), x0 : x0 + int(ix)]
+        grey = cv2.cvtColor(roi, cv2.COLOR_RGB2GRAY)
+        brightness = float(grey.mean())
+        sharpness = float(cv2.Laplacian(grey, cv2.CV_32F).var())
+    return FaceQuality(size, sharpness, brightness, inside)
+
+
+class QualityMonitor:
+    """Analyser (signal ``quality``) and event source. Per frame it returns a score of 1.0
+    for an unusable frame and 0.0 for a usable one; :meth:`summary` gives the unusable
+    fraction with the unusable ranges as segments; :meth:`events` hands out the events
+    produced since its last call."""
+
+    name = "quality"
+
+    def __init__(self, options: QualityOptions | None = None) -> None:
+        self.options = options or QualityOptions()
+        self._state = {k: _Debounce() for k in QUALITY_KINDS}
+        self._pending: list[Event] = []
+        self._ranges: list[QualityRange] = []
+        self._t: list[float] = []
+        self._bad: list[float] = []
+        self._counts = dict.fromkeys(QUALITY_KINDS, 0)
+
+    @classmethod
+    def from_options(cls, options: QualityOptions) -> QualityMonitor:
+        return cls(options)
+
+    def conditions(self, obs: FaceObservation) -> dict[str, bool]:
+        """Which conditions hold on this one frame."""
+        o = self.options
+        q = frame_quality(obs)
+        c = dict.fromkeys(QUALITY_KINDS, False)
+        c["several_faces"] = obs.faces > 1
+        if q is None:
+            c["no_face"] = True
+            return c
+        c["small"] = q.size_px < o.min_size_px
+        c["dark"] = q.brightness < o.min_brightness
+        c["bright"] = q.brightness > o.max_brightness
+        c["blurred"] = q.sharpness < o.min_sharpness
+        c["out_of_frame"] = q.inside < o.min_inside
+        return c
+
+    def update(self, obs: FaceObservation) -> Score:
+        t = float(obs.t)
+        cond = self.conditions(obs)
+        for kind, on in cond.items():
+            self._counts[kind] += int(on)
+            self._step(kind, on, t)
+        bad = any(cond[k] for k in _UNUSABLE)
+        self._t.append(t)
+        self._bad.append(1.0 if bad else 0.0)
+        return Score(self.name, t, 1.0 if bad else 0.0)
+
+    def _step(self, kind: str, on: bool, t: float) -> None:
+        st = self._state[kind]
+        o = self.options
+        if on:
+            if st.first_true is None:
+                st.first_true = t
+            st.last_true = t
+            if not st.active and t - st.first_true >= o.min_duration_s:
+                st.active, st.start = True, st.first_true
+                self._pending.append(
+                    Event(st.start, f"quality.{kind}", QUALITY_KINDS[kind],
+                          (("state", "begin"), ("start", round(st.start, 3))))
+                )
+        else:
+            if st.active and st.last_true is not None and t - st.last_true >= o.release_s:
+                self._close(kind, st)
+            elif not st.active:
+                st.first_true = None
+
+    def _close(self, kind: str, st: _Debounce) -> None:
+        end = float(st.last_true if st.last_true is not None else st.start)
+        self._ranges.append(QualityRange(kind, st.start, end))
+        self._pending.append(
+            Event(end, f"quality.{kind}", QUALITY_KINDS[kind],
+                  (("state", "end"), ("start", round(st.start, 3)), ("end", round(end, 3)),
+                   ("duration_s", round(end - st.start, 3))))
+        )
+        st.active, st.first_true, st.last_true = False, None, None
+
+    def events(self) -> list[Event]:
+        """Events produced since the previous call (each event is handed out once)."""
+        out, self._pending = self._pending, []
+        return out
+
+    def ranges(self) -> list[QualityRange]:
+        """All condition ranges so far, ordered by start; an open one has ``end=None``."""
+        out = list(self._ranges)
+        for kind, st in self._state.items():
+            if st.active:
+                out.append(QualityRange(kind, st.start, None))
+        return sorted(out, key=lambda r: (r.start, r.kind))
+
+    def usable_fraction(self) -> float | None:
+        return None if not self._bad else 1.0 - float(np.mean(self._bad))
+
+    def summary(self) -> Signal:
+        n = len(self._bad)
+        if n == 0:
+            return Signal(self.name, None, 0)
+        t = np.asarray(self._t)
+        segs: tuple[Segment, ...] = runs_above(t, np.asarray(self._bad), 0.5, "unusable face")
+        details = (("usable_fraction", 1.0 - float(np.mean(self._bad))),) + tuple(
+            (f"{k}_fraction", self._counts[k] / n) for k in QUALITY_KINDS
+        )
+        return Signal(self.name, float(np.mean(self._bad)), n, segs, details)
+
+    def reset(self) -> None:
+        self._state = {k: _Debounce() for k in QUALITY_KINDS}
+        self._pending.clear()
+        self._ranges.clear()
+        self._t.clear()
+        self._bad.clear()
+        self._counts = dict.fromkeys(QUALITY_KINDS, 0)
