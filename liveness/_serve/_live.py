@@ -1,0 +1,615 @@
+"""One live session: a WebRTC peer, its newest-frame slot, its analysis worker, and the
+clients (data channel, watch WebSockets) its results go to.
+
+Media path (aiortc issue #1192): ``recv()`` is drained by a consumer task that only stores the
+newest frame in a one-slot mailbox (replacing a frame that was not analysed yet counts as a
+drop); a separate worker takes the newest frame and runs the analysis on the shared thread
+pool. A slow analysis therefore never builds a queue or stalls the network side, and each
+session has at most one frame in the pool at a time, so one slow or failing session cannot
+starve the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._session import Session
+from ._options import ServeOptions
+from ._protocol import PROTOCOL, Command, dumps, message
+from ._store import Store
+
+__all__ = ["Counters", "FrameSlot", "LiveSession", "Sink"]
+
+log = logging.getLogger("liveness.serve")
+
+_MAX_CONSECUTIVE_ERRORS = 30
+
+
+@dataclass
+class Counters:
+    """Per-session media counters. ``latency`` holds recent receive→result-sent times (ms)."""
+
+    received: int = 0
+    analysed: int = 0
+    dropped: int = 0
+    skipped: int = 0  # frames with a non-increasing timestamp
+    errors: int = 0
+    sent: int = 0
+    latency: deque[float] = field(default_factory=lambda: deque(maxlen=600))
+    analyse_ms: deque[float] = field(default_factory=lambda: deque(maxlen=600))
+    _in_times: deque[float] = field(default_factory=lambda: deque(maxlen=120))
+    _out_times: deque[float] = field(default_factory=lambda: deque(maxlen=120))
+
+    @staticmethod
+    def _rate(times: deque[float], now: float) -> float:
+        recent = [x for x in times if now - x <= 2.0]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+    def to_dict(self) -> dict[str, Any]:
+        now = time.monotonic()
+        lat = np.asarray(self.latency, np.float64)
+        ams = np.asarray(self.analyse_ms, np.float64)
+        return {
+            "received": self.received,
+            "analysed": self.analysed,
+            "dropped": self.dropped,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "results_sent": self.sent,
+            "fps_received": round(self._rate(self._in_times, now), 2),
+            "fps_analysed": round(self._rate(self._out_times, now), 2),
+            "latency_ms_p50": round(float(np.percentile(lat, 50)), 2) if lat.size else None,
+            "latency_ms_p95": round(float(np.percentile(lat, 95)), 2) if lat.size else None,
+            "analyse_ms_p50": round(float(np.percentile(ams, 50)), 2) if ams.size else None,
+        }
+
+
+class FrameSlot:
+    """A one-item mailbox: :meth:`put` replaces the held item; :meth:`get` waits for one."""
+
+    def __init__(self) -> None:
+        self._item: Any = None
+        self._event = asyncio.Event()
+        self._closed = False
+
+    def put(self, item: Any) -> bool:
+        """Store ``item``; True when an unconsumed item was replaced (a drop)."""
+        dropped = self._item is not None
+        self._item = item
+        self._event.set()
+        return dropped
+
+    async def get(self) -> Any:
+        """The newest item, or None once closed."""
+        while self._item is None:
+            if self._closed:
+                return None
+            self._event.clear()
+            await self._event.wait()
+        item, self._item = self._item, None
+        return item
+
+    def close(self) -> None:
+        self._closed = True
+        self._event.set()
+
+
+class Sink:
+    """A client receiving protocol messages. ``full`` clients (the console, API-key holders)
+    get results and events; candidate clients get only hello/ack/state/bye."""
+
+    def __init__(self, send: Callable[[str], Any], full: bool, name: str) -> None:
+        self._send = send
+        self.full = full
+        self.name = name
+        self.closed = False
+
+    def send(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            self._send(text)
+        except Exception as exc:  # a broken client is dropped, never the session
+            log.debug("sink %s send failed: %r", self.name, exc)
+            self.closed = True
+
+
+_CANDIDATE_TYPES = {"hello", "ack", "state", "bye"}
+
+
+@dataclass
+class _Second:
+    frames: int = 0
+    faces: int = 0
+    yaw: float = 0.0
+    pitch: float = 0.0
+    roll: float = 0.0
+    posed: int = 0
+    sig: dict[str, list[float]] = field(default_factory=dict)
+
+    def row(self, second: int) -> dict[str, Any]:
+        n = max(self.posed, 1)
+        return {
+            "second": second,
+            "frames": self.frames,
+            "face_fraction": self.faces / max(self.frames, 1),
+            "yaw": self.yaw / n if self.posed else None,
+            "pitch": self.pitch / n if self.posed else None,
+            "roll": self.roll / n if self.posed else None,
+            "signals": {k: round(float(np.mean(v)), 4) for k, v in self.sig.items()},
+        }
+
+
+class LiveSession:
+    """Server-side state of one session. Created by the app; the core
+    :class:`liveness.Session` is built by ``factory`` when the media arrives."""
+
+    def __init__(
+        self,
+        sid: str,
+        label: str,
+        factory: Callable[[], Session],
+        pool: Executor,
+        store: Store,
+        options: ServeOptions,
+        on_end: Callable[[LiveSession], None] | None = None,
+    ) -> None:
+        self.id = sid
+        self.label = label
+        self.factory = factory
+        self.pool = pool
+        self.store = store
+        self.options = options
+        self.on_end = on_end
+        self.state = "created"
+        self.role: str | None = None
+        self.source: str | None = None
+        self.end_reason: str | None = None
+        self.created = time.time()
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.counters = Counters()
+        self.core: Session | None = None
+        self.pc: Any = None
+        self.sinks: list[Sink] = []
+        self.last_result: dict[str, Any] | None = None
+        self.snapshot: dict[str, Any] = {"signals": {}, "verdict": None}
+        self._slot = FrameSlot()
+        self._consumer: asyncio.Task[None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._crop: tuple[float, float, float, float] | None = None
+        self._crop_changed = False
+        self._pending: list[Callable[[float], list[dict[str, Any]]]] = []
+        self._last_t: float | None = None
+        self._t0: float | None = None
+        self._seconds: dict[int, _Second] = {}
+        self._flushed_second = -1
+        self._pending_events: list[dict[str, Any]] = []
+        self._last_sent = 0.0
+        self._next_snapshot = 0.0
+        self._snapshot_cost = 0.0
+        self._ending: asyncio.Task[None] | None = None
+        self._disconnect_timer: asyncio.TimerHandle | None = None
+        self._consecutive_errors = 0
+
+    # -- clients -----------------------------------------------------------------------------
+    def add_sink(self, sink: Sink) -> None:
+        self.sinks.append(sink)
+        sink.send(dumps(self.hello(sink.full)))
+
+    def remove_sink(self, sink: Sink) -> None:
+        sink.closed = True
+        if sink in self.sinks:
+            self.sinks.remove(sink)
+
+    def hello(self, full: bool) -> dict[str, Any]:
+        d: dict[str, Any] = {"session": self.id, "protocol": PROTOCOL, "state": self.state, "role": "console" if full else "candidate"}
+        if full:
+            d["label"] = self.label
+            d["commands"] = ["start_challenges", "set_crop", "clear_crop", "stop", "ping"]
+            d["crop"] = list(self._crop) if self._crop else None
+        return message("hello", **d)
+
+    def broadcast(self, msg: dict[str, Any]) -> None:
+        text = dumps(msg)
+        cand = msg["type"] in _CANDIDATE_TYPES
+        for s in list(self.sinks):
+            if s.closed:
+                self.sinks.remove(s)
+                continue
+            if s.full or cand:
+                s.send(text)
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.broadcast(message("state", state=state))
+
+    # -- media -------------------------------------------------------------------------------
+    async def start_media(self, track: Any) -> None:
+        """Begin consuming a remote video track."""
+        loop = asyncio.get_running_loop()
+        if self.core is None:
+            self.core = await loop.run_in_executor(self.pool, self.factory)
+        self.started = time.time()
+        self._set_state("live")
+        await self.store.call(self.store.set_state, self.id, "live", source=self.source, started=self.started)
+        self._consumer = asyncio.create_task(self._consume(track), name=f"consume-{self.id}")
+        self._worker = asyncio.create_task(self._work(), name=f"work-{self.id}")
+
+    async def _consume(self, track: Any) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # decoder trouble: end the session, keep the record
+                log.warning("session %s: receive failed: %r", self.id, exc)
+                break
+            c = self.counters
+            c.received += 1
+            c._in_times.append(time.monotonic())
+            if self._slot.put((frame, time.time(), time.monotonic())):
+                c.dropped += 1
+        self.request_end("media ended")
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            item = await self._slot.get()
+            if item is None:
+                break
+            frame, recv_wall, recv_mono = item
+            try:
+                out = await loop.run_in_executor(self.pool, self._analyse, frame, recv_wall)
+            except Exception as exc:
+                self.counters.errors += 1
+                self._consecutive_errors += 1
+                log.warning("session %s: analysis failed: %r", self.id, exc)
+                ev = {"t": self._last_t or 0.0, "kind": "error.analysis", "message": f"frame analysis failed: {exc!r}"}
+                self._pending_events.append(ev)
+                self.broadcast(message("event", **ev))
+                if self._consecutive_errors >= _MAX_CONSECUTIVE_ERRORS:
+                    self.request_end("analysis keeps failing")
+                    break
+                continue
+            self._consecutive_errors = 0
+            if out is None:
+                continue
+            result, events = out
+            now_mono = time.monotonic()
+            lat = (now_mono - recv_mono) * 1e3
+            self.counters.latency.append(lat)
+            result["latency_ms"] = round(lat, 2)
+            result["counters"] = {
+                "received": self.counters.received,
+                "analysed": self.counters.analysed,
+                "dropped": self.counters.dropped,
+            }
+            self.last_result = result
+            for e in events:
+                self._pending_events.append(e)
+                self.broadcast(message("event", **e))
+            if now_mono - self._last_sent >= 1.0 / self.options.result_hz - 1e-3:
+                self._last_sent = now_mono
+                self.counters.sent += 1
+                self.broadcast(message("result", **result))
+            await self._maybe_flush()
+
+    def _analyse(self, frame: Any, recv_wall: float) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """Runs on the thread pool. One call at a time per session."""
+        import cv2
+
+        core = self.core
+        assert core is not None
+        t0 = time.perf_counter()
+        t = frame.time
+        if t is None:
+            t = recv_wall - (self.started or recv_wall)
+        t = float(t)
+        if self._last_t is not None and t <= self._last_t:
+            self.counters.skipped += 1
+            return None
+        self._last_t = t
+        if self._t0 is None:
+            self._t0 = t
+
+        events: list[dict[str, Any]] = []
+        for fn in self._pending:
+            events.extend(fn(t))
+        self._pending.clear()
+        if self._crop_changed:
+            self._crop_changed = False
+            core.tracker.reset()
+
+        crop = self._crop  # read once: the event loop may change it meanwhile
+        img = frame.to_ndarray(format="rgb24")
+        H, W = img.shape[:2]
+        ox = oy = 0
+        applied = None
+        if crop is not None:
+            cx, cy, cw, ch = crop
+            ox, oy = int(round(cx * W)), int(round(cy * H))
+            x1, y1 = min(W, int(round((cx + cw) * W))), min(H, int(round((cy + ch) * H)))
+            if x1 - ox >= 16 and y1 - oy >= 16:
+                img = img[oy:y1, ox:x1]
+                applied = crop
+            else:
+                ox = oy = 0
+        scale = 1.0
+        side = max(img.shape[:2])
+        if side > self.options.max_side:
+            scale = self.options.max_side / side
+            img = cv2.resize(img, (max(1, int(img.shape[1] * scale)), max(1, int(img.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        img = np.ascontiguousarray(img)
+
+        fr = core.process(img, t)
+        obs = fr.obs
+        self.counters.analysed += 1
+        self.counters._out_times.append(time.monotonic())
+
+        d = obs.to_dict()
+        box = d.get("box")
+        if box is not None:
+            d["box"] = [round(box[0] / scale + ox, 1), round(box[1] / scale + oy, 1), round(box[2] / scale, 1), round(box[3] / scale, 1)]
+        if obs.other_boxes is not None and len(obs.other_boxes):
+            d["other_boxes"] = [
+                [round(float(b[0]) / scale + ox, 1), round(float(b[1]) / scale + oy, 1), round(float(b[2]) / scale, 1), round(float(b[3]) / scale, 1)]
+                for b in obs.other_boxes
+            ]
+        sig = {s.signal: round(float(s.value), 4) for s in fr.scores if np.isfinite(s.value)}
+        result: dict[str, Any] = {
+            "t": round(t, 4),
+            "pts": frame.pts,
+            "frame": obs.frame_index,
+            "recv_wall": round(recv_wall, 4),
+            "width": W,
+            "height": H,
+            "crop": list(applied) if applied else None,
+            **d,
+            "signals": sig,
+        }
+        for e in fr.events:
+            events.append(e.to_dict())
+
+        # per-second summary
+        sec = int(t - self._t0)
+        s = self._seconds.setdefault(sec, _Second())
+        s.frames += 1
+        s.faces += int(obs.face)
+        if obs.pose is not None:
+            s.posed += 1
+            s.yaw += obs.pose.yaw
+            s.pitch += obs.pose.pitch
+            s.roll += obs.pose.roll
+        for k, v in sig.items():
+            s.sig.setdefault(k, []).append(v)
+
+        # thumbnails (evidence) only when enabled
+        if self.options.thumbnails and events and obs.face and obs.box is not None:
+            jpeg = _thumbnail(img, obs.box)
+            if jpeg is not None:
+                for e in events:
+                    e.setdefault("_thumb", jpeg)
+
+        # the clip-level snapshot (signals, verdict) at status_hz, adaptively slower when costly
+        now = time.monotonic()
+        if now >= self._next_snapshot:
+            ts = time.perf_counter()
+            self.snapshot = self._summaries()
+            self._snapshot_cost = time.perf_counter() - ts
+            self._next_snapshot = now + max(1.0 / self.options.status_hz, 20 * self._snapshot_cost)
+        v = self.snapshot.get("verdict")
+        if v is not None:
+            result["risk"] = v.get("risk")
+            result["label"] = v.get("label")
+        self.counters.analyse_ms.append((time.perf_counter() - t0) * 1e3)
+        return result, events
+
+    def _summaries(self) -> dict[str, Any]:
+        core = self.core
+        if core is None:
+            return {"signals": {}, "verdict": None}
+        signals = {k: v.to_dict() for k, v in core.signals().items()}
+        verdict = core.verdict().to_dict() if core.fusion is not None else None
+        return {"signals": signals, "verdict": verdict}
+
+    async def _maybe_flush(self, final: bool = False) -> None:
+        """Write finished seconds and pending events to the store."""
+        if not self._seconds and not self._pending_events:
+            return
+        done = sorted(self._seconds) if final else sorted(self._seconds)[:-1]
+        if not final and not done and len(self._pending_events) < 20:
+            return
+        rows = [self._seconds.pop(k).row(k) for k in done]
+        events, self._pending_events = self._pending_events, []
+        thumbs = [(e["t"], e["kind"], e.pop("_thumb")) for e in events if "_thumb" in e]
+        for e in events:
+            e.pop("_thumb", None)
+        store = self.store
+        await store.call(store.add_seconds, self.id, rows)
+        await store.call(store.add_events, self.id, events)
+        for t, kind, jpeg in thumbs:
+            await store.call(store.add_thumbnail, self.id, t, kind, jpeg)
+        if final or (rows and rows[-1]["second"] % 5 == 0):
+            await store.call(store.save_summary, self.id, self.counters.to_dict(), self.snapshot.get("signals", {}), self.snapshot.get("verdict"))
+
+    # -- commands ----------------------------------------------------------------------------
+    def handle_command(self, cmd: Command) -> dict[str, Any]:
+        """Apply a validated command; returns the ``ack`` message."""
+        ok, error, data = True, None, {}
+        if self.state == "ended" and cmd.cmd != "ping":
+            ok, error = False, "session has ended"
+        elif cmd.cmd == "ping":
+            data = {"server_wall": round(time.time(), 4)}
+        elif cmd.cmd == "set_crop":
+            a = cmd.args
+            self._crop = (float(a["x"]), float(a["y"]), float(a["w"]), float(a["h"]))
+            self._crop_changed = True
+        elif cmd.cmd == "clear_crop":
+            self._crop = None
+            self._crop_changed = True
+        elif cmd.cmd == "stop":
+            self.request_end(str(cmd.args.get("reason") or "stopped by the console"))
+        elif cmd.cmd == "start_challenges":
+            starter = self._challenge_starter()
+            if starter is None:
+                ok, error = False, "this server's pipeline has no challenge engine"
+            else:
+                count = int(cmd.args.get("count", 3))
+                kinds = cmd.args.get("kinds")
+                self._pending.append(lambda t: starter(t, count, kinds))
+        return message("ack", id=cmd.id, cmd=cmd.cmd, ok=ok, error=error, **data)
+
+    def _challenge_starter(self) -> Callable[[float, int, list[str] | None], list[dict[str, Any]]] | None:
+        """Find the challenge engine's start call on the core session or an analyser."""
+        core = self.core
+        if core is None:
+            return None
+        candidates: list[Any] = [core, *core.analysers]
+        for obj in candidates:
+            for name in ("start_challenges", "start_sequence"):
+                fn = getattr(obj, name, None)
+                if callable(fn):
+                    return _bind_starter(fn)
+        return None
+
+    # -- ending ------------------------------------------------------------------------------
+    def on_connection_state(self, state: str) -> None:
+        if state in ("failed", "closed"):
+            self.request_end(f"peer connection {state}")
+        elif state == "disconnected":
+            if self._disconnect_timer is None:
+                loop = asyncio.get_running_loop()
+                self._disconnect_timer = loop.call_later(
+                    self.options.disconnect_grace_s, self.request_end, "peer vanished"
+                )
+        elif state == "connected" and self._disconnect_timer is not None:
+            self._disconnect_timer.cancel()
+            self._disconnect_timer = None
+
+    def request_end(self, reason: str) -> None:
+        """End the session in the background (idempotent)."""
+        if self._ending is None and self.state != "ended":
+            self._ending = asyncio.get_running_loop().create_task(self._end(reason))
+
+    async def end(self, reason: str) -> None:
+        self.request_end(reason)
+        if self._ending is not None:
+            await asyncio.shield(self._ending)
+
+    async def _end(self, reason: str) -> None:
+        self.end_reason = reason
+        self._slot.close()
+        me = asyncio.current_task()
+        if self._consumer is not None and self._consumer is not me:
+            self._consumer.cancel()
+        for task in (self._consumer, self._worker):
+            if task is not None and task is not me:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, 30)
+        if self._disconnect_timer is not None:
+            self._disconnect_timer.cancel()
+        if self.core is not None:
+            loop = asyncio.get_running_loop()
+            try:
+                self.snapshot = await loop.run_in_executor(self.pool, self._summaries)
+            except Exception as exc:
+                log.warning("session %s: final summary failed: %r", self.id, exc)
+        self.ended = time.time()
+        ev = {"t": self._last_t or 0.0, "kind": "session.ended", "message": reason}
+        self._pending_events.append(ev)
+        try:
+            await self._maybe_flush(final=True)
+            await self.store.call(self.store.set_state, self.id, "ended", ended=self.ended, end_reason=reason)
+        except Exception as exc:
+            log.error("session %s: storing the end failed: %r", self.id, exc)
+        self.state = "ended"
+        self.broadcast(message("event", **ev))
+        self.broadcast(message("bye", reason=reason, verdict=self.snapshot.get("verdict"), counters=self.counters.to_dict()))
+        if self.pc is not None:
+            with contextlib.suppress(Exception):
+                await self.pc.close()
+        if self.on_end is not None:
+            self.on_end(self)
+
+    # -- reading -----------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "label": self.label,
+            "state": self.state,
+            "source": self.source,
+            "created": self.created,
+            "started": self.started,
+            "ended": self.ended,
+            "end_reason": self.end_reason,
+            "crop": list(self._crop) if self._crop else None,
+            "counters": self.counters.to_dict(),
+            "last_result": self.last_result,
+            "signals": self.snapshot.get("signals", {}),
+            "verdict": self.snapshot.get("verdict"),
+        }
+
+    def status_message(self) -> dict[str, Any]:
+        return message(
+            "status",
+            state=self.state,
+            counters=self.counters.to_dict(),
+            signals=self.snapshot.get("signals", {}),
+            verdict=self.snapshot.get("verdict"),
+        )
+
+
+def _bind_starter(fn: Callable[..., Any]) -> Callable[[float, int, list[str] | None], list[dict[str, Any]]]:
+    params = inspect.signature(fn).parameters
+
+    def start(t: float, count: int, kinds: list[str] | None) -> list[dict[str, Any]]:
+        kw: dict[str, Any] = {}
+        if "t" in params:
+            kw["t"] = t
+        for name in ("count", "n"):
+            if name in params:
+                kw[name] = count
+        if kinds is not None and "kinds" in params:
+            kw["kinds"] = kinds
+        out = fn(**kw)
+        evs: list[dict[str, Any]] = []
+        if isinstance(out, list | tuple):
+            for e in out:
+                if hasattr(e, "to_dict"):
+                    evs.append(e.to_dict())
+        return evs
+
+    return start
+
+
+def _thumbnail(frame_img: np.ndarray, box: np.ndarray, size: int = 96) -> bytes | None:
+    import cv2
+
+    h, w = frame_img.shape[:2]
+    x, y, bw, bh = (float(v) for v in box)
+    m = 0.2 * max(bw, bh)
+    x0, y0 = max(0, int(x - m)), max(0, int(y - m))
+    x1, y1 = min(w, int(x + bw + m)), min(h, int(y + bh + m))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    crop = cv2.resize(frame_img[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return bytes(buf) if ok else None

@@ -1,0 +1,263 @@
+"""Embedded SQLite storage: sessions, events, per-second signal summaries, verdicts and
+(only when enabled) evidence thumbnails. No video is ever stored.
+
+All methods are synchronous and thread-safe; the server calls them through one dedicated
+writer thread (:meth:`Store.call`) so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._errors import ConfigError
+
+__all__ = ["Store"]
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL,
+    token_hash TEXT UNIQUE,
+    token_expires REAL,
+    token_used REAL,
+    source TEXT,
+    started REAL,
+    ended REAL,
+    end_reason TEXT,
+    counters_json TEXT,
+    signals_json TEXT,
+    verdict_json TEXT,
+    options_json TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    t REAL NOT NULL,
+    wall REAL NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_session ON events(session_id, t);
+CREATE TABLE IF NOT EXISTS seconds (
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    second INTEGER NOT NULL,
+    frames INTEGER NOT NULL,
+    face_fraction REAL NOT NULL,
+    yaw REAL, pitch REAL, roll REAL,
+    signals_json TEXT NOT NULL,
+    PRIMARY KEY (session_id, second)
+);
+CREATE TABLE IF NOT EXISTS thumbnails (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    t REAL NOT NULL,
+    reason TEXT NOT NULL,
+    jpeg BLOB NOT NULL
+);
+"""
+
+_SESSION_COLS = (
+    "id", "created", "label", "state", "token_expires", "token_used", "source", "started",
+    "ended", "end_reason", "counters_json", "signals_json", "verdict_json", "options_json",
+)
+
+
+class Store:
+    """``Store(path)``: ``":memory:"`` or a file path (parent folders are created)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:":
+            try:
+                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create the folder for database {path!r}: {exc}") from exc
+        try:
+            self._db = sqlite3.connect(
+                str(Path(path).expanduser()) if path != ":memory:" else path,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open database {path!r}: {exc}") from exc
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="liveness-store")
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on the store's writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            self._db.close()
+
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, params)
+
+    # -- sessions --------------------------------------------------------------------------
+    def create_session(
+        self, sid: str, label: str, token_hash: str | None, token_expires: float | None,
+        options: dict[str, Any],
+    ) -> None:
+        self._exec(
+            "INSERT INTO sessions (id, created, label, state, token_hash, token_expires, options_json)"
+            " VALUES (?, ?, ?, 'created', ?, ?, ?)",
+            (sid, time.time(), label, token_hash, token_expires, json.dumps(options)),
+        )
+
+    def session_for_token(self, token_hash: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {', '.join(_SESSION_COLS)} FROM sessions WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+        return None if row is None else self._row(row)
+
+    def consume_token(self, token_hash: str, now: float) -> str | None:
+        """Mark the token used if it is unused and unexpired; the session id, else None."""
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE sessions SET token_used = ? WHERE token_hash = ? AND token_used IS NULL"
+                " AND token_expires > ? AND state = 'created' RETURNING id",
+                (now, token_hash, now),
+            )
+            row = cur.fetchone()
+        return None if row is None else str(row[0])
+
+    def set_state(self, sid: str, state: str, **cols: Any) -> None:
+        allowed = {"source", "started", "ended", "end_reason"}
+        if set(cols) - allowed:
+            raise ValueError(f"bad columns {set(cols) - allowed}")
+        sets = ", ".join(["state = ?"] + [f"{k} = ?" for k in cols])
+        self._exec(f"UPDATE sessions SET {sets} WHERE id = ?", (state, *cols.values(), sid))
+
+    def save_summary(
+        self, sid: str, counters: dict[str, Any], signals: dict[str, Any], verdict: dict[str, Any] | None
+    ) -> None:
+        self._exec(
+            "UPDATE sessions SET counters_json = ?, signals_json = ?, verdict_json = ? WHERE id = ?",
+            (json.dumps(counters), json.dumps(signals), json.dumps(verdict), sid),
+        )
+
+    def get_session(self, sid: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {', '.join(_SESSION_COLS)} FROM sessions WHERE id = ?", (sid,)
+            ).fetchone()
+        return None if row is None else self._row(row)
+
+    def list_sessions(self, limit: int = 100) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_SESSION_COLS)} FROM sessions ORDER BY created DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def mark_interrupted(self) -> int:
+        """Sessions left live by a previous process that stopped: mark them ended."""
+        cur = self._exec(
+            "UPDATE sessions SET state = 'ended', end_reason = 'server restarted', ended = ?"
+            " WHERE state IN ('live', 'connecting')",
+            (time.time(),),
+        )
+        return cur.rowcount
+
+    @staticmethod
+    def _row(row: tuple[Any, ...]) -> dict[str, Any]:
+        d = dict(zip(_SESSION_COLS, row, strict=True))
+        for k in ("counters_json", "signals_json", "verdict_json", "options_json"):
+            v = d.pop(k)
+            d[k[: -len("_json")]] = json.loads(v) if v else None
+        return d
+
+    # -- events, seconds, thumbnails -------------------------------------------------------
+    def add_events(self, sid: str, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
+        now = time.time()
+        rows = []
+        for e in events:
+            data = {k: v for k, v in e.items() if k not in ("t", "kind", "message")}
+            rows.append((sid, float(e["t"]), now, str(e["kind"]), str(e.get("message", "")), json.dumps(data)))
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO events (session_id, t, wall, kind, message, data_json) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._db.execute("COMMIT")
+
+    def events(self, sid: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT t, kind, message, data_json FROM events WHERE session_id = ? ORDER BY id", (sid,)
+            ).fetchall()
+        return [{"t": t, "kind": k, "message": m, **json.loads(d)} for t, k, m, d in rows]
+
+    def add_seconds(self, sid: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO seconds (session_id, second, frames, face_fraction, yaw, pitch,"
+                " roll, signals_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (sid, r["second"], r["frames"], r["face_fraction"], r.get("yaw"), r.get("pitch"),
+                     r.get("roll"), json.dumps(r.get("signals", {})))
+                    for r in rows
+                ],
+            )
+            self._db.execute("COMMIT")
+
+    def seconds(self, sid: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT second, frames, face_fraction, yaw, pitch, roll, signals_json FROM seconds"
+                " WHERE session_id = ? ORDER BY second",
+                (sid,),
+            ).fetchall()
+        return [
+            {"second": s, "frames": f, "face_fraction": ff, "yaw": y, "pitch": p, "roll": r,
+             "signals": json.loads(sj)}
+            for s, f, ff, y, p, r, sj in rows
+        ]
+
+    def add_thumbnail(self, sid: str, t: float, reason: str, jpeg: bytes) -> int:
+        cur = self._exec(
+            "INSERT INTO thumbnails (session_id, t, reason, jpeg) VALUES (?, ?, ?, ?)", (sid, t, reason, jpeg)
+        )
+        return int(cur.lastrowid or 0)
+
+    def thumbnails(self, sid: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, t, reason FROM thumbnails WHERE session_id = ? ORDER BY t", (sid,)
+            ).fetchall()
+        return [{"id": i, "t": t, "reason": r} for i, t, r in rows]
+
+    def thumbnail(self, sid: str, tid: int) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT jpeg FROM thumbnails WHERE session_id = ? AND id = ?", (sid, tid)
+            ).fetchone()
+        return None if row is None else bytes(row[0])

@@ -1,0 +1,323 @@
+"""``liveness serve``: a pure-Python aiortc client streams generated frames over loopback and
+checks what comes back over the data channel, the watch WebSocket and the JSON API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiohttp
+import numpy as np
+import pytest
+
+pytest.importorskip("aiortc")
+
+from liveness import InputError  # noqa: E402
+from liveness._serve import PROTOCOL, ServeOptions  # noqa: E402
+from liveness._serve._protocol import parse_command  # noqa: E402
+from liveness._serve._store import Store  # noqa: E402
+from tests._serve_util import Client, FrameTrack, disc_factory, disc_frame, running_server  # noqa: E402
+
+KEY = "test-key-0123456789"
+AUTH = {"X-API-Key": KEY}
+
+
+def _opts(tmp_path, **kw) -> ServeOptions:
+    return ServeOptions(api_key=KEY, db=str(tmp_path / "serve.sqlite3"), threads=2, **kw)
+
+
+async def _create(http: aiohttp.ClientSession, base: str, **body) -> dict:
+    async with http.post(f"{base}/api/sessions", json=body, headers=AUTH) as r:
+        assert r.status == 201, await r.text()
+        return await r.json()
+
+
+def run(coro) -> None:
+    asyncio.run(asyncio.wait_for(coro, 120))
+
+
+def test_results_over_data_channel(tmp_path):
+    async def main() -> None:
+        async with running_server(_opts(tmp_path), disc_factory()) as (base, _app), aiohttp.ClientSession() as http:
+            s = await _create(http, base, label="dc test")
+            client = Client(FrameTrack(disc_frame, fps=30))
+            await client.connect(s["offer_url"], AUTH)
+            assert await client.wait_for(lambda: len(client.of_type("result")) >= 40, 60), client.messages[:5]
+            hello = client.messages[0]
+            assert hello["v"] == PROTOCOL and hello["type"] == "hello" and hello["role"] == "console"
+            results = client.of_type("result")
+            for m in results:
+                assert m["v"] == PROTOCOL
+                assert m["face"] is True and m["faces"] == 1
+                assert m["width"] == 640 and m["height"] == 480
+                x, y, w, h = m["box"]
+                assert 0 <= x and x + w <= 641 and 0 <= y and y + h <= 481
+                assert abs(m["yaw"]) <= 40.5
+                assert 0.0 <= m["signals"]["centre"] <= 1.0
+                assert m["latency_ms"] >= 0
+            ts = [m["t"] for m in results]
+            assert all(b > a for a, b in zip(ts, ts[1:], strict=False)), "capture timestamps must increase"
+            # the capture timestamp is the sender's: pts / 90 kHz
+            assert all(abs(m["t"] - m["pts"] / 90000) < 1e-3 for m in results)
+            # results keep >= 5 Hz
+            span = client.arrivals[-1] - client.arrivals[0]
+            assert len(results) / span >= 5.0
+            # yaw follows the disc: sign of the offset from the centre
+            for m in results[-10:]:
+                cx = m["box"][0] + m["box"][2] / 2
+                if abs(cx - 320) > 40:
+                    assert np.sign(m["yaw"]) == np.sign(cx - 320)
+            assert await client.wait_for(lambda: len(client.of_type("status")) >= 1, 5)
+            st = client.of_type("status")[-1]
+            assert st["counters"]["received"] >= st["counters"]["analysed"] > 0
+            assert st["signals"]["centre"]["n"] > 0
+
+            # commands: crop to the right half, then bad input, then stop
+            client.send("set_crop", {"x": 0.5, "y": 0.0, "w": 0.5, "h": 1.0}, cid="crop1")
+            assert await client.wait_for(lambda: any(m.get("id") == "crop1" for m in client.of_type("ack")), 5)
+            ack = next(m for m in client.of_type("ack") if m["id"] == "crop1")
+            assert ack["ok"] is True
+            n0 = len(client.of_type("result"))
+            assert await client.wait_for(lambda: any(m["crop"] and m["face"] for m in client.of_type("result")[n0:]), 10)
+            cropped = [m for m in client.of_type("result")[n0:] if m["crop"] and m["face"]]
+            assert cropped and all(m["box"][0] >= 319 for m in cropped), [(m["crop"], m["box"]) for m in cropped]
+            client.send("set_crop", {"x": 0.9, "y": 0, "w": 0.5, "h": 1}, cid="bad")
+            assert await client.wait_for(lambda: any(m.get("id") == "bad" for m in client.of_type("ack")), 5)
+            assert next(m for m in client.of_type("ack") if m["id"] == "bad")["ok"] is False
+            client.channel.send("not json")
+            assert await client.wait_for(lambda: any(m.get("id") is None and not m["ok"] for m in client.of_type("ack")), 5)
+            client.send("start_challenges", {"count": 3}, cid="ch")
+            assert await client.wait_for(lambda: any(m.get("id") == "ch" for m in client.of_type("ack")), 5)
+            assert "no challenge engine" in next(m for m in client.of_type("ack") if m["id"] == "ch")["error"]
+            client.send("stop", {"reason": "test over"})
+            assert await client.wait_for(lambda: client.bye.is_set(), 15)
+            assert client.of_type("bye")[0]["reason"] == "test over"
+            await client.close()
+
+            async with http.get(f"{base}/api/sessions/{s['id']}/report", headers=AUTH) as r:
+                rep = await r.json()
+            assert rep["session"]["state"] == "ended" and rep["session"]["end_reason"] == "test over"
+            assert rep["seconds"] and all(0 <= row["face_fraction"] <= 1 for row in rep["seconds"])
+            assert sum(row["frames"] for row in rep["seconds"]) == rep["session"]["counters"]["analysed"]
+            assert "centre" in rep["session"]["signals"]
+            assert any(e["kind"] == "session.ended" for e in rep["events"])
+            assert not {"token", "token_hash", "token_used", "token_expires"} & set(rep["session"])
+
+    run(main())
+
+
+def test_slow_analysis_drops_stale_frames(tmp_path):
+    """A slow analysis analyses the newest frame and drops the rest: latency stays bounded."""
+
+    async def main() -> None:
+        async with running_server(_opts(tmp_path), disc_factory(delay_s=0.12)) as (base, _), aiohttp.ClientSession() as http:
+            s = await _create(http, base)
+            client = Client(FrameTrack(disc_frame, fps=30))
+            await client.connect(s["offer_url"], AUTH)
+            assert await client.wait_for(lambda: len(client.of_type("result")) >= 25, 60)
+            async with http.get(f"{base}/api/sessions/{s['id']}", headers=AUTH) as r:
+                st = await r.json()
+            c = st["counters"]
+            assert c["dropped"] > 0
+            assert c["received"] >= c["analysed"] + c["dropped"] - 1
+            # receive -> result time is one analysis plus at most one wait, never a growing queue
+            assert c["latency_ms_p95"] < 600, c
+            await client.close()
+
+    run(main())
+
+
+def test_failing_session_does_not_stall_another(tmp_path):
+    async def main() -> None:
+        calls = {"n": 0}
+        good, bad = disc_factory(), disc_factory(fail_after=2)
+
+        def factory():
+            calls["n"] += 1
+            return bad() if calls["n"] == 1 else good()
+
+        async with running_server(_opts(tmp_path), factory) as (base, _), aiohttp.ClientSession() as http:
+            s1, s2 = await _create(http, base), await _create(http, base)
+            c1 = Client(FrameTrack(disc_frame, fps=30))
+            await c1.connect(s1["offer_url"], AUTH)
+            await c1.wait_for(lambda: c1.opened.is_set(), 20)
+            c2 = Client(FrameTrack(disc_frame, fps=30))
+            await c2.connect(s2["offer_url"], AUTH)
+            assert await c1.wait_for(lambda: c1.bye.is_set(), 60), "the failing session ends"
+            assert c1.of_type("bye")[0]["reason"] == "analysis keeps failing"
+            assert any(e["kind"] == "error.analysis" for e in c1.of_type("event"))
+            n = len(c2.of_type("result"))
+            assert await c2.wait_for(lambda: len(c2.of_type("result")) >= n + 15, 30), "the other keeps going"
+            assert not c2.bye.is_set()
+            await c1.close()
+            await c2.close()
+
+    run(main())
+
+
+def test_vanished_peer_ends_session_and_keeps_record(tmp_path):
+    async def main() -> None:
+        async with running_server(_opts(tmp_path, disconnect_grace_s=1.0), disc_factory()) as (base, _), aiohttp.ClientSession() as http:
+            s = await _create(http, base)
+            client = Client(FrameTrack(disc_frame, fps=30))
+            await client.connect(s["offer_url"], AUTH)
+            assert await client.wait_for(lambda: len(client.of_type("result")) >= 20, 60)
+            await client.pc.close()  # the peer goes away without a stop command
+
+            async def state() -> str:
+                async with http.get(f"{base}/api/sessions/{s['id']}", headers=AUTH) as r:
+                    return (await r.json())["state"]
+
+            end = time.monotonic() + 40
+            while time.monotonic() < end and await state() != "ended":
+                await asyncio.sleep(0.2)
+            assert await state() == "ended"
+            async with http.get(f"{base}/api/sessions/{s['id']}/report", headers=AUTH) as r:
+                rep = await r.json()
+            assert rep["session"]["counters"]["analysed"] >= 20
+            assert rep["seconds"]
+            assert rep["session"]["end_reason"] in ("media ended", "peer connection closed", "peer connection failed", "peer vanished")
+
+    run(main())
+
+
+def test_candidate_link_single_use_and_watch(tmp_path):
+    async def main() -> None:
+        async with running_server(_opts(tmp_path), disc_factory()) as (base, _), aiohttp.ClientSession() as http:
+            s = await _create(http, base)
+            async with http.get(s["join_url"]) as r:
+                assert r.status == 200 and "Start" in await r.text()
+                assert "frame-ancestors 'self'" in r.headers["Content-Security-Policy"]
+            ws = await http.ws_connect(f"{base}/api/sessions/{s['id']}/watch", headers=AUTH)
+            cand = Client(FrameTrack(disc_frame, fps=30))
+            await cand.connect(s["candidate_offer_url"])  # no API key: the token is the credential
+            got: list[dict] = []
+            end = time.monotonic() + 60
+            while time.monotonic() < end and sum(m["type"] == "result" for m in got) < 10:
+                try:
+                    msg = await ws.receive(timeout=5)
+                except TimeoutError:
+                    continue
+                got.append(json.loads(msg.data))
+            assert got[0]["type"] == "hello" and got[0]["role"] == "console"
+            assert sum(m["type"] == "result" and m["face"] for m in got) >= 10
+            # the candidate never sees scores or prompts
+            await asyncio.sleep(0.5)
+            assert {m["type"] for m in cand.messages} <= {"hello", "state", "ack", "bye"}
+            assert cand.messages and cand.messages[0]["role"] == "candidate"
+            cand.send("stop", cid="c1")
+            assert await cand.wait_for(lambda: any(m.get("id") == "c1" for m in cand.of_type("ack")), 5)
+            assert not next(m for m in cand.of_type("ack") if m["id"] == "c1")["ok"]
+            # a command from the watcher works
+            await ws.send_str(json.dumps({"v": PROTOCOL, "type": "command", "id": "w1", "cmd": "ping"}))
+            # the link is single-use
+            other = Client(FrameTrack(disc_frame, fps=30))
+            with pytest.raises(RuntimeError, match="404"):
+                await other.connect(s["candidate_offer_url"])
+            await other.close()
+            async with http.get(s["join_url"]) as r:
+                assert r.status == 404
+            async with http.get(f"{base}/join/{'A' * 32}") as r:
+                assert r.status == 404
+            await ws.close()
+            await cand.close()
+
+    run(main())
+
+
+def test_access_control_cors_and_openapi(tmp_path):
+    async def main() -> None:
+        opts = _opts(tmp_path, cors_origins=("https://platform.example",))
+        jar = aiohttp.CookieJar(unsafe=True)  # the default jar ignores cookies of IP hosts
+        async with running_server(opts, disc_factory()) as (base, app), aiohttp.ClientSession(cookie_jar=jar) as http:
+            async with http.post(f"{base}/api/sessions", json={}) as r:
+                assert r.status == 401
+            async with http.post(f"{base}/api/sessions", json={}, headers={"X-API-Key": "wrong-key-123"}) as r:
+                assert r.status == 401
+            async with http.post(f"{base}/api/sessions", json={}, headers={"Authorization": f"Bearer {KEY}"}) as r:
+                assert r.status == 201
+                sid = (await r.json())["id"]
+            async with http.get(f"{base}/api/sessions/{sid}/report") as r:
+                assert r.status == 401
+            async with http.post(f"{base}/api/sessions", json={"label": 5}, headers=AUTH) as r:
+                assert r.status == 400
+            async with http.post(f"{base}/api/sessions", data="{", headers={**AUTH, "Content-Type": "application/json"}) as r:
+                assert r.status == 400
+            async with http.post(f"{base}/api/sessions/{sid}/offer", json={"sdp": "v=0"}, headers=AUTH) as r:
+                assert r.status == 400
+            # console: login page without the key, console after signing in (cookie, not the key)
+            async with http.get(f"{base}/") as r:
+                assert 'name="key"' in await r.text()
+            async with http.post(f"{base}/login", data={"key": KEY}, allow_redirects=False) as r:
+                assert r.status == 302
+                cookie = r.cookies["liveness_console"].value
+                assert KEY not in cookie
+            async with http.get(f"{base}/") as r:
+                text = await r.text()
+                assert "Share call window" in text and "script-src 'self'" in r.headers["Content-Security-Policy"]
+            # CORS for the embedding origin only
+            pre = {"Origin": "https://platform.example", "Access-Control-Request-Method": "POST"}
+            async with http.options(f"{base}/api/join/x/offer", headers=pre) as r:
+                assert r.headers.get("Access-Control-Allow-Origin") == "https://platform.example"
+            async with http.options(f"{base}/api/join/x/offer", headers={**pre, "Origin": "https://evil.example"}) as r:
+                assert "Access-Control-Allow-Origin" not in r.headers
+            # the OpenAPI document covers every API route
+            async with http.get(f"{base}/api/openapi.json") as r:
+                spec = await r.json()
+            assert spec["openapi"].startswith("3.")
+            routes = {res.canonical for res in app.router.resources() if res.canonical.startswith("/api/")}
+            assert routes <= set(spec["paths"]), routes - set(spec["paths"])
+            async with http.get(f"{base}/plugin/liveness-embed.js") as r:
+                assert r.status == 200 and "LivenessEmbed" in await r.text()
+            async with http.get(f"{base}/plugin/..%2Fpyproject.toml") as r:
+                assert r.status == 404
+
+    run(main())
+
+
+def test_options_refuse_open_network_without_key(tmp_path):
+    from liveness import ConfigError
+
+    with pytest.raises(ConfigError, match="API key"):
+        ServeOptions(host="0.0.0.0", db=":memory:")
+    with pytest.raises(ConfigError):
+        ServeOptions(api_key="short", db=":memory:")
+    assert ServeOptions(host="0.0.0.0", api_key=KEY, db=":memory:").auth_enabled
+
+
+def test_protocol_commands():
+    ok = parse_command(json.dumps({"v": PROTOCOL, "type": "command", "id": 7, "cmd": "set_crop", "args": {"x": 0.1, "y": 0.1, "w": 0.5, "h": 0.5}}))
+    assert ok.id == "7" and ok.cmd == "set_crop" and ok.args["w"] == 0.5
+    bad = [
+        "[]",
+        b"\xff",
+        json.dumps({"v": "liveness.dc/0", "type": "command", "cmd": "ping"}),
+        json.dumps({"v": PROTOCOL, "type": "result", "cmd": "ping"}),
+        json.dumps({"v": PROTOCOL, "type": "command", "cmd": "explode"}),
+        json.dumps({"v": PROTOCOL, "type": "command", "cmd": "ping", "args": {"x": 1}}),
+        json.dumps({"v": PROTOCOL, "type": "command", "cmd": "set_crop", "args": {"x": "a", "y": 0, "w": 1, "h": 1}}),
+        json.dumps({"v": PROTOCOL, "type": "command", "cmd": "set_crop", "args": {"x": 0.5, "y": 0, "w": 0.6, "h": 1}}),
+        json.dumps({"v": PROTOCOL, "type": "command", "cmd": "start_challenges", "args": {"count": 99}}),
+        "x" * 20000,
+    ]
+    for b in bad:
+        with pytest.raises(InputError):
+            parse_command(b)
+
+
+def test_store_tokens_and_records(tmp_path):
+    st = Store(str(tmp_path / "sub" / "db.sqlite3"))
+    now = time.time()
+    st.create_session("a" * 16, "x", "h1", now + 60, {})
+    assert st.consume_token("h1", now + 61) is None, "expired"
+    assert st.consume_token("h1", now) == "a" * 16
+    assert st.consume_token("h1", now) is None, "single use"
+    st.add_events("a" * 16, [{"t": 1.0, "kind": "quality.no_face", "message": "m", "extra": 3}])
+    assert st.events("a" * 16) == [{"t": 1.0, "kind": "quality.no_face", "message": "m", "extra": 3}]
+    st.add_seconds("a" * 16, [{"second": 0, "frames": 3, "face_fraction": 1.0, "yaw": 1.0, "pitch": 0, "roll": 0, "signals": {"s": 0.1}}])
+    assert st.seconds("a" * 16)[0]["signals"] == {"s": 0.1}
+    st.set_state("a" * 16, "live")
+    assert st.mark_interrupted() == 1
+    assert st.get_session("a" * 16)["state"] == "ended"
+    st.close()
