@@ -1,0 +1,186 @@
+"""Per-stage cost of face tracking (decode, detect, mesh, pose) vs MediaPipe's legacy face mesh.
+
+    python benchmarks/bench_tracking.py [--mp-python PY] [--repeats 5] [--frames 120]
+
+Frames: a dev clip from ../shared/data when present (else the astronaut photo moving), resized
+to 640x480 and 1280x720 and encoded to H.264 in a temp folder. Ours runs in this process with one
+ONNX Runtime thread; MediaPipe's legacy FaceMesh (refine_landmarks=True, video mode) runs on the
+same frames in the same run, in this interpreter when ``mediapipe`` imports, else in ``--mp-python``
+(a venv with ``pip install mediapipe==0.10.14``; it needs its own OpenCV build). Prints a markdown
+table of medians over repeats (ms/frame) and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MP_SNIPPET = r"""
+import sys, time, json, numpy as np
+import mediapipe as mp
+frames = np.load(sys.argv[1])
+reps = int(sys.argv[2])
+res = []
+for r in range(reps):
+    fm = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True,
+                                         min_detection_confidence=0.5, min_tracking_confidence=0.5)
+    fm.process(frames[0])  # warm-up graph
+    t0 = time.perf_counter(); found = 0
+    for f in frames:
+        out = fm.process(f)
+        found += out.multi_face_landmarks is not None
+    res.append((time.perf_counter() - t0) * 1e3 / len(frames))
+    fm.close()
+print(json.dumps({"ms": res, "found": found / len(frames)}))
+"""
+
+
+def source_frames(n: int) -> list[np.ndarray]:
+    shared = Path(os.environ.get("LIVENESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    clip = shared / "video" / "real" / "hdtf_RD_Radio34_003.mp4"
+    if not clip.is_file():
+        cands = sorted((shared / "video" / "real").glob("*.mp4")) if shared.is_dir() else []
+        clip = cands[0] if cands else None
+    if clip is not None:
+        from liveness._video import open_video
+
+        out = []
+        for fr in open_video(clip):
+            out.append(fr.image)
+            if len(out) >= n:
+                break
+        return out
+    from skimage import data
+
+    a = data.astronaut()
+    return [cv2.warpAffine(a, np.float32([[1, 0, 2 * i], [0, 1, i]]), (512, 512), borderMode=cv2.BORDER_REFLECT)
+            for i in range(n)]
+
+
+def fit(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Letterbox-free resize: scale to cover, centre crop."""
+    ih, iw = img.shape[:2]
+    s = max(w / iw, h / ih)
+    r = cv2.resize(img, (int(np.ceil(iw * s)), int(np.ceil(ih * s))), interpolation=cv2.INTER_AREA)
+    y0, x0 = (r.shape[0] - h) // 2, (r.shape[1] - w) // 2
+    return np.ascontiguousarray(r[y0 : y0 + h, x0 : x0 + w])
+
+
+def encode(frames: list[np.ndarray], path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import write_clip
+
+    write_clip(path, frames, fps=30)
+
+
+def bench_ours(frames: list[np.ndarray], clip: Path, reps: int) -> dict[str, list[float]]:
+    from liveness._tracker import FaceTracker, TrackerOptions
+    from liveness._video import open_video
+
+    tr = FaceTracker(TrackerOptions(threads=1))
+    det, mesh, pose = tr.detector, tr.mesh, tr.pose
+    stats: dict[str, list[float]] = {"decode": [], "detect": [], "mesh": [], "pose": [], "tracking_total": []}
+    # stage timing through wrapped calls
+    timers = {"detect": 0.0, "mesh": 0.0, "pose": 0.0}
+
+    def wrap(obj, name, key):
+        f = getattr(obj, name)
+
+        def g(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                timers[key] += time.perf_counter() - t0
+
+        setattr(obj, name, g)
+
+    wrap(det, "detect", "detect")
+    wrap(mesh, "run", "mesh")
+    wrap(pose, "estimate", "pose")
+    tr.process(frames[0], 0.0, 0)  # warm-up
+    found = 0
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        n = sum(1 for _ in open_video(clip))
+        stats["decode"].append((time.perf_counter() - t0) * 1e3 / n)
+        tr.reset()
+        for k in timers:
+            timers[k] = 0.0
+        found = 0
+        t0 = time.perf_counter()
+        for i, f in enumerate(frames):
+            found += tr.process(f, i / 30, i).face
+        total = (time.perf_counter() - t0) * 1e3 / len(frames)
+        stats["tracking_total"].append(total)
+        for k, v in timers.items():
+            stats[k].append(v * 1e3 / len(frames))
+    stats["found"] = [found / len(frames)]
+    return stats
+
+
+def bench_mediapipe(frames: list[np.ndarray], reps: int, mp_python: str | None) -> dict | None:
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "frames.npy"
+        np.save(p, np.stack(frames))
+        py = None
+        try:
+            import mediapipe  # noqa: F401
+
+            py = sys.executable
+        except ImportError:
+            py = mp_python
+        if py is None:
+            return None
+        out = subprocess.run([py, "-c", MP_SNIPPET, str(p), str(reps)], capture_output=True, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if out.returncode != 0:
+            print(out.stderr[-2000:], file=sys.stderr)
+            return None
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mp-python", help="python of a venv with mediapipe==0.10.14")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--frames", type=int, default=120)
+    args = ap.parse_args()
+    src = source_frames(args.frames)
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for w, h in [(640, 480), (1280, 720)]:
+            frames = [fit(f, w, h) for f in src]
+            clip = Path(d) / f"{w}x{h}.mp4"
+            encode(frames, clip)
+            ours = bench_ours(frames, clip, args.repeats)
+            mp = bench_mediapipe(frames, args.repeats, args.mp_python)
+            med = {k: float(np.median(v)) for k, v in ours.items()}
+            mpm = float(np.median(mp["ms"])) if mp else None
+            rows.append((f"{w}x{h}", med, mpm, mp["found"] if mp else None))
+    print("| frames | decode | detect | mesh | pose | tracking total (detect+mesh+pose+quality) | face found | MediaPipe legacy refined | MP found | ours / MP |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for res, m, mpm, mpf in rows:
+        ratio = f"{m['tracking_total'] / mpm:.2f}x" if mpm else "n/a"
+        mps = f"{mpm:.2f}" if mpm else "n/a"
+        mpfs = f"{mpf:.2f}" if mpf is not None else "n/a"
+        print(f"| {res} | {m['decode']:.2f} | {m['detect']:.2f} | {m['mesh']:.2f} | {m['pose']:.2f} | "
+              f"{m['tracking_total']:.2f} | {m['found']:.2f} | {mps} | {mpfs} | {ratio} |")
+    print(f"\nms/frame, medians of {args.repeats} runs over {len(src)} frames, one ONNX Runtime thread; "
+          "detect = per-frame average (the detector runs on track loss and once a second).")
+
+
+if __name__ == "__main__":
+    main()
