@@ -135,15 +135,18 @@
 
   function onEvent(e) {
     logEvent(e);
+    const d = e.data || {};
     if (e.kind === "challenge.prompt") {
-      const p = $("prompt"); p.hidden = false; p.textContent = e.prompt || e.message;
+      const p = $("prompt"); p.hidden = false; p.textContent = "Ask: " + e.message;
     } else if (e.kind === "challenge.result") {
       $("prompt").hidden = true;
       const li = document.createElement("li");
-      const passed = e.passed === true || e.result === "pass";
+      const passed = d.passed === true;
       li.innerHTML = '<span class="' + (passed ? "pass" : "fail") + '">' + (passed ? "✔" : "✘") + "</span> ";
-      li.appendChild(document.createTextNode(e.message + (e.latency_s !== undefined ? " (" + fmt(e.latency_s, 2) + " s)" : "")));
+      li.appendChild(document.createTextNode(e.message + (d.latency_s !== undefined && d.latency_s !== null ? " (" + fmt(d.latency_s, 2) + " s)" : "")));
       $("challenges").prepend(li);
+    } else if (e.kind === "challenge.sequence") {
+      $("prompt").hidden = true;
     }
   }
 

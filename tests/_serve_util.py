@@ -205,3 +205,97 @@ async def running_server(options: Any, factory: Callable[[], Session] | None):  
         yield f"http://127.0.0.1:{port}", app
     finally:
         await runner.cleanup()
+
+
+class ServerThread:
+    """The app on a loopback port in a background thread with its own event loop (for tests
+    whose own thread drives a browser)."""
+
+    def __init__(self, options: Any, factory: Callable[[], Session] | None) -> None:
+        import threading
+
+        self.options = options
+        self.factory = factory
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.base = ""
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._start())
+        except BaseException as exc:  # surfaced by start()
+            self.error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_forever()
+
+    async def _start(self) -> None:
+        from aiohttp import web
+
+        from liveness._serve import create_app
+
+        self.runner = web.AppRunner(create_app(self.options, self.factory))
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base = f"http://127.0.0.1:{port}"
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(60)
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        fut = asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop)
+        with contextlib.suppress(Exception):
+            fut.result(60)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(30)
+
+    def request(self, method: str, path: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
+        import urllib.error
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if key:
+            req.add_header("X-API-Key", key)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+
+def write_y4m(path: Any, frames: list[np.ndarray], fps: int) -> None:
+    """Write RGB frames as a 4:2:0 YUV4MPEG2 file (what Chromium's fake camera plays)."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for img in frames:
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2YUV_I420).tobytes())
+
+
+def fit_4x3(img: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:
+    """Centre-crop to 4:3 and resize."""
+    import cv2
+
+    ih, iw = img.shape[:2]
+    if iw * 3 > ih * 4:
+        nw = ih * 4 // 3
+        img = img[:, (iw - nw) // 2 : (iw - nw) // 2 + nw]
+    else:
+        nh = iw * 3 // 4
+        img = img[(ih - nh) // 2 : (ih - nh) // 2 + nh]
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)

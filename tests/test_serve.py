@@ -177,7 +177,7 @@ def test_vanished_peer_ends_session_and_keeps_record(tmp_path):
                 rep = await r.json()
             assert rep["session"]["counters"]["analysed"] >= 20
             assert rep["seconds"]
-            assert rep["session"]["end_reason"] in ("media ended", "peer connection closed", "peer connection failed", "peer vanished")
+            assert rep["session"]["end_reason"] in ("media ended", "peer closed the connection", "peer connection closed", "peer connection failed", "peer vanished")
 
     run(main())
 
@@ -313,8 +313,9 @@ def test_store_tokens_and_records(tmp_path):
     assert st.consume_token("h1", now + 61) is None, "expired"
     assert st.consume_token("h1", now) == "a" * 16
     assert st.consume_token("h1", now) is None, "single use"
-    st.add_events("a" * 16, [{"t": 1.0, "kind": "quality.no_face", "message": "m", "extra": 3}])
-    assert st.events("a" * 16) == [{"t": 1.0, "kind": "quality.no_face", "message": "m", "extra": 3}]
+    ev = {"t": 1.0, "kind": "quality.no_face", "message": "m", "data": {"kind": "x", "extra": 3}}
+    st.add_events("a" * 16, [ev])
+    assert st.events("a" * 16) == [ev]
     st.add_seconds("a" * 16, [{"second": 0, "frames": 3, "face_fraction": 1.0, "yaw": 1.0, "pitch": 0, "roll": 0, "signals": {"s": 0.1}}])
     assert st.seconds("a" * 16)[0]["signals"] == {"s": 0.1}
     st.set_state("a" * 16, "live")

@@ -385,6 +385,8 @@ async def _answer(request: web.Request, live: LiveSession, full: bool) -> web.Re
         @channel.on("close")
         def on_close() -> None:
             live.remove_sink(sink)
+            if live.state in ("connecting", "live"):  # the peer closed its connection
+                live.request_end("peer closed the connection")
 
     @pc.on("track")
     def on_track(track: Any) -> None:
@@ -510,6 +512,9 @@ async def _ticker(st: _State) -> None:
         for sid, live in list(st.sessions.items()):
             if live.state == "live":
                 live.broadcast(live.status_message())
+                last = live.last_frame_mono or (live.started_mono or time.monotonic())
+                if time.monotonic() - last > st.options.media_timeout_s:
+                    live.request_end(f"no media for {st.options.media_timeout_s:g} s")
             elif live.state == "created" and getattr(live, "token_expires", now + 1) < now and live.pc is None:
                 st.sessions.pop(sid, None)
                 await st.store.call(st.store.set_state, sid, "expired")

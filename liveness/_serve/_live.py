@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from .._session import Session
+from .._errors import LivenessError
+from .._session import Event, Session
 from ._options import ServeOptions
 from ._protocol import PROTOCOL, Command, dumps, message
 from ._store import Store
 
-__all__ = ["Counters", "FrameSlot", "LiveSession", "Sink"]
+__all__ = ["Counters", "FrameSlot", "LiveSession", "Sink", "event_dict"]
 
 log = logging.getLogger("liveness.serve")
 
@@ -204,6 +205,8 @@ class LiveSession:
         self._ending: asyncio.Task[None] | None = None
         self._disconnect_timer: asyncio.TimerHandle | None = None
         self._consecutive_errors = 0
+        self.last_frame_mono: float | None = None
+        self.started_mono: float | None = None
 
     # -- clients -----------------------------------------------------------------------------
     def add_sink(self, sink: Sink) -> None:
@@ -244,6 +247,7 @@ class LiveSession:
         if self.core is None:
             self.core = await loop.run_in_executor(self.pool, self.factory)
         self.started = time.time()
+        self.started_mono = time.monotonic()
         self._set_state("live")
         await self.store.call(self.store.set_state, self.id, "live", source=self.source, started=self.started)
         self._consumer = asyncio.create_task(self._consume(track), name=f"consume-{self.id}")
@@ -263,6 +267,7 @@ class LiveSession:
                 log.warning("session %s: receive failed: %r", self.id, exc)
                 break
             c = self.counters
+            self.last_frame_mono = time.monotonic()
             c.received += 1
             c._in_times.append(time.monotonic())
             if self._slot.put((frame, time.time(), time.monotonic())):
@@ -282,7 +287,7 @@ class LiveSession:
                 self.counters.errors += 1
                 self._consecutive_errors += 1
                 log.warning("session %s: analysis failed: %r", self.id, exc)
-                ev = {"t": self._last_t or 0.0, "kind": "error.analysis", "message": f"frame analysis failed: {exc!r}"}
+                ev = {"t": self._last_t or 0.0, "kind": "error.analysis", "message": f"frame analysis failed: {exc!r}", "data": {}}
                 self._pending_events.append(ev)
                 self.broadcast(message("event", **ev))
                 if self._consecutive_errors >= _MAX_CONSECUTIVE_ERRORS:
@@ -332,7 +337,10 @@ class LiveSession:
 
         events: list[dict[str, Any]] = []
         for fn in self._pending:
-            events.extend(fn(t))
+            try:
+                events.extend(fn(t))
+            except LivenessError as exc:
+                events.append({"t": t, "kind": "error.command", "message": str(exc), "data": {}})
         self._pending.clear()
         if self._crop_changed:
             self._crop_changed = False
@@ -386,7 +394,7 @@ class LiveSession:
             "signals": sig,
         }
         for e in fr.events:
-            events.append(e.to_dict())
+            events.append(event_dict(e))
 
         # per-second summary
         sec = int(t - self._t0)
@@ -482,10 +490,13 @@ class LiveSession:
         core = self.core
         if core is None:
             return None
-        candidates: list[Any] = [core, *core.analysers]
-        for obj in candidates:
-            for name in ("start_challenges", "start_sequence"):
+        for obj in (core, *core.analysers):
+            for name in ("start_challenges", "start_sequence", "start"):
                 fn = getattr(obj, name, None)
+                if name == "start" and "challenge" not in (
+                    str(getattr(obj, "name", "")) + type(obj).__name__
+                ).lower():
+                    continue
                 if callable(fn):
                     return _bind_starter(fn)
         return None
@@ -533,7 +544,7 @@ class LiveSession:
             except Exception as exc:
                 log.warning("session %s: final summary failed: %r", self.id, exc)
         self.ended = time.time()
-        ev = {"t": self._last_t or 0.0, "kind": "session.ended", "message": reason}
+        ev = {"t": self._last_t or 0.0, "kind": "session.ended", "message": reason, "data": {}}
         self._pending_events.append(ev)
         try:
             await self._maybe_flush(final=True)
@@ -575,6 +586,12 @@ class LiveSession:
             signals=self.snapshot.get("signals", {}),
             verdict=self.snapshot.get("verdict"),
         )
+
+
+def event_dict(e: Event) -> dict[str, Any]:
+    """An event as a protocol body: ``t``, ``kind``, ``message`` and its ``data`` nested (so a
+    data field never shadows the event's own fields)."""
+    return {"t": round(float(e.t), 4), "kind": e.kind, "message": e.message, "data": dict(e.data)}
 
 
 def _bind_starter(fn: Callable[..., Any]) -> Callable[[float, int, list[str] | None], list[dict[str, Any]]]:

@@ -28,7 +28,9 @@ class ServeOptions:
     ``result_hz``: most result messages per second per session (every analysed frame up to
     that rate). ``max_side``: frames (after the crop) whose longer side exceeds this are
     downscaled before analysis. ``thumbnails``: keep small face thumbnails as evidence.
-    ``disconnect_grace_s``: how long a peer may stay "disconnected" before its session ends.
+    ``disconnect_grace_s``: how long a peer may stay "disconnected" before its session ends;
+    ``media_timeout_s``: a live session that receives no frame for this long ends (a peer that
+    vanished without closing; screen shares of a static window still send a frame a second).
     """
 
     host: str = "127.0.0.1"
@@ -44,6 +46,7 @@ class ServeOptions:
     max_side: int = 1280
     thumbnails: bool = False
     disconnect_grace_s: float = 5.0
+    media_timeout_s: float = 15.0
     public_url: str | None = None
 
     def __post_init__(self) -> None:

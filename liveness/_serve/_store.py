@@ -196,7 +196,7 @@ class Store:
         now = time.time()
         rows = []
         for e in events:
-            data = {k: v for k, v in e.items() if k not in ("t", "kind", "message")}
+            data = dict(e.get("data") or {})
             rows.append((sid, float(e["t"]), now, str(e["kind"]), str(e.get("message", "")), json.dumps(data)))
         with self._lock:
             self._db.execute("BEGIN")
@@ -211,7 +211,7 @@ class Store:
             rows = self._db.execute(
                 "SELECT t, kind, message, data_json FROM events WHERE session_id = ? ORDER BY id", (sid,)
             ).fetchall()
-        return [{"t": t, "kind": k, "message": m, **json.loads(d)} for t, k, m, d in rows]
+        return [{"t": t, "kind": k, "message": m, "data": json.loads(d)} for t, k, m, d in rows]
 
     def add_seconds(self, sid: str, rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -1,0 +1,198 @@
+"""End to end in a real browser: headless Debian Chromium with a fake camera playing a y4m
+clip opens the candidate link and streams to the server; results with a face and a plausible
+head pose must arrive. Then the interviewer console (signed in with the API key, camera
+source) shows live values, and a screenshot is taken.
+
+Skips when /usr/bin/chromium (or $LIVENESS_CHROMIUM) or Playwright's Python client is missing.
+Never downloads a browser. Set LIVENESS_WRITE_SCREENSHOT=1 to refresh docs/console.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests._serve_util import ServerThread, disc_factory, disc_frame, fit_4x3, write_y4m
+from tests.conftest import shared_data
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("LIVENESS_CHROMIUM", "/usr/bin/chromium")
+KEY = "browser-test-key-0123"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+]
+FPS = 15
+
+
+def _decode(path: Path, n: int) -> list[np.ndarray]:
+    import av
+
+    out = []
+    with av.open(str(path)) as c:
+        for fr in c.decode(video=0):
+            out.append(fit_4x3(fr.to_ndarray(format="rgb24")))
+            if len(out) >= n:
+                break
+    return out
+
+
+def _face_frames(tmp: Path, seconds: float = 6.0) -> tuple[list[np.ndarray], str]:
+    """A dev real clip when ../shared/data exists, else the synthetic avatar, else the
+    astronaut photo drifting slowly."""
+    n = int(seconds * FPS)
+    shared = shared_data()
+    if shared is not None:
+        import csv
+
+        with (shared / "manifest.csv").open(newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["label"] == "real"]
+        if rows:
+            frames = _decode(shared / rows[0]["path"], n)
+            if len(frames) >= FPS:
+                return frames, f"dev clip {rows[0]['path']}"
+    try:
+        from liveness._avatar import make_demo_clip
+
+        clip = make_demo_clip(tmp / "avatar.mp4", seconds=seconds, fps=FPS, size=(640, 480))
+        return _decode(Path(clip), n), "synthetic avatar"
+    except ImportError:
+        pass
+    import cv2
+    from skimage import data
+
+    face = fit_4x3(data.astronaut())
+    frames = []
+    for i in range(n):
+        m = np.float32([[1, 0, 8 * np.sin(i / 10)], [0, 1, 0]])
+        frames.append(cv2.warpAffine(face, m, (640, 480), borderMode=cv2.BORDER_REFLECT))
+    return frames, "astronaut photo"
+
+
+def _real_factory():  # noqa: ANN202
+    try:
+        from liveness._serve._app import default_factory
+
+        default_factory()  # loads the models once; fails when they are not installed
+        return default_factory
+    except Exception:
+        return None
+
+
+@pytest.fixture(scope="module")
+def browser_env(tmp_path_factory):
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    pw = pytest.importorskip("playwright.sync_api", reason="Playwright's Python client is not installed")
+    tmp = tmp_path_factory.mktemp("browser")
+    factory = _real_factory()
+    if factory is not None:
+        frames, what = _face_frames(tmp)
+    else:  # the face tracker is not installed: transport only, with the stand-in tracker
+        factory, what = disc_factory(), "stand-in disc (no face models installed)"
+        frames = [disc_frame(i, fps=FPS) for i in range(3 * FPS)]
+    y4m = tmp / "clip.y4m"
+    write_y4m(y4m, frames, FPS)
+    return pw, factory, y4m, what, tmp
+
+
+def _launch(pw, y4m: Path, tmp: Path):  # noqa: ANN202
+    p = pw.sync_playwright().start()
+    browser = p.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=[*FLAGS, f"--use-file-for-fake-video-capture={y4m}"],
+    )
+    return p, browser
+
+
+def _wait(pred, timeout: float, step: float = 0.25):  # noqa: ANN001, ANN202
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def _wait_js(page, expr: str, timeout: float):  # noqa: ANN001, ANN202
+    """Poll a JS expression with CDP evaluation (the pages' CSP forbids eval-based waits)."""
+    return _wait(lambda: page.evaluate(expr), timeout)
+
+
+def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_path):
+    from liveness._serve import ServeOptions
+
+    pw, factory, y4m, what, tmp = browser_env
+    opts = ServeOptions(api_key=KEY, db=str(tmp_path / "serve.sqlite3"), threads=2)
+    with ServerThread(opts, factory) as srv:
+        code, s = srv.request("POST", "/api/sessions", {"label": "browser"}, key=KEY)
+        assert code == 201, s
+        p, browser = _launch(pw, y4m, tmp)
+        try:
+            errors: list[str] = []
+            ctx = browser.new_context(viewport={"width": 1400, "height": 860})
+            cand = ctx.new_page()
+            cand.on("console", lambda m: errors.append(f"candidate: {m.text}") if m.type == "error" else None)
+            cand.on("pageerror", lambda e: errors.append(f"candidate: {e}"))
+            cand.goto(s["join_url"])
+            cand.click("#start")
+            assert _wait_js(cand, "(document.body.dataset.state || '').startsWith('Connected')", 30), cand.text_content("#state")
+
+            def good():  # noqa: ANN202
+                code, st = srv.request("GET", f"/api/sessions/{s['id']}", key=KEY)
+                r = st.get("last_result") or {}
+                return st if st["counters"]["analysed"] >= 15 and r.get("face") else None
+
+            st = _wait(good, 60)
+            status_path = f"/api/sessions/{s['id']}"
+            assert st, f"no face results from the browser stream ({what}): {srv.request('GET', status_path, key=KEY)}"
+            r = st["last_result"]
+            assert st["state"] == "live" and st["source"] == "candidate-camera"
+            assert r["width"] == 640 and r["height"] == 480, "the fake camera plays the clip's size"
+            assert abs(r["yaw"]) < 60 and abs(r["pitch"]) < 60 and abs(r["roll"]) < 45, r
+            x, y, w, h = r["box"]
+            assert 40 < w < 640 and 40 < h < 480
+            assert st["counters"]["fps_analysed"] >= 5, st["counters"]
+
+            # the link worked once; a reload is refused
+            again = ctx.new_page()
+            resp = again.goto(s["join_url"])
+            assert resp is not None and resp.status == 404
+            again.close()
+            cand.close()
+            _wait(lambda: srv.request("GET", f"/api/sessions/{s['id']}", key=KEY)[1]["state"] == "ended", 30)
+            assert srv.request("GET", f"/api/sessions/{s['id']}", key=KEY)[1]["state"] == "ended", "closing the page ends the session"
+
+            # the interviewer console: sign in, camera source, live values
+            con = ctx.new_page()
+            con.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+            con.on("pageerror", lambda e: errors.append(f"console: {e}"))
+            con.goto(srv.base + "/")
+            con.fill("#key", KEY)
+            con.click("#login")
+            con.wait_for_selector("#src-camera")
+            con.click("#src-camera")
+            assert _wait_js(con, "!!(window.livenessConsole.last && window.livenessConsole.last.face === true)", 60)
+            assert _wait_js(con, "document.getElementById('latency').textContent.includes('ms')", 20)
+            time.sleep(1.5)
+            assert con.text_content("#face") == "yes"
+            assert con.text_content("#yaw").endswith("°") and con.text_content("#yaw") != "–°"
+            shot = tmp_path / "console.png"
+            con.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
+            if os.environ.get("LIVENESS_WRITE_SCREENSHOT") == "1":
+                (ROOT / "docs").mkdir(exist_ok=True)
+                shutil.copy(shot, ROOT / "docs" / "console.png")
+            assert not errors, errors
+        finally:
+            browser.close()
+            p.stop()
