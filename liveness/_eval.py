@@ -150,6 +150,12 @@ def _review_one(file: str, opts_json: str, cache_file: str) -> tuple[str, dict[s
 
 
 def _clip_entry(row: dict[str, str], doc: dict[str, Any]) -> dict[str, Any]:
+    try:  # fuse again with the current fusion parameters (cached reviews may predate a refit)
+        from ._fusion import verdict_from_review
+
+        doc = {**doc, "verdict": verdict_from_review(doc).to_dict()}
+    except ImportError:
+        pass
     sig = {k: v.get("value") for k, v in doc["signals"].items()}
     sig["verdict"] = doc["verdict"].get("risk")
     frames: dict[str, list[float]] = {}
@@ -272,11 +278,12 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"{c['path'][-52:]:52s} {c['label']:5s} {c['attack'][:18]:18s} {vals}")
     confusion = None
     try:
-        from ._fusion import confusion_table
+        from ._fusion import Fusion, confusion_table, format_confusion_table
 
-        confusion = confusion_table(clips)
+        confusion = confusion_table(clips, Fusion().thresholds)
         print()
-        print(confusion if isinstance(confusion, str) else json.dumps(confusion, indent=1))
+        print("fused verdict at the operating thresholds (APCER per attack kind, BPCER):")
+        print(format_confusion_table(confusion))
     except ImportError:
         pass
     for f, e in errors.items():
