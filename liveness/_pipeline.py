@@ -32,6 +32,11 @@ def default_analysers(options: PipelineOptions | None = None) -> list[Analyser]:
     """Every analyser of the default pipeline, in the order they run."""
     options = options or PipelineOptions()
     analysers: list[Analyser] = []
+    from ._face_slip import FaceSlipAnalyser
+    from ._pose_consistency import PoseConsistencyAnalyser
+    from ._quality import QualityMonitor
+
+    analysers += [QualityMonitor(), PoseConsistencyAnalyser(), FaceSlipAnalyser()]
     return analysers
 
 

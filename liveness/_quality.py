@@ -98,21 +98,16 @@ def frame_quality(obs: FaceObservation) -> FaceQuality | None:
         return None
     if obs.quality is not None:
         return obs.quality
+    if obs.image is not None:
+        from ._tracker import face_quality
+
+        return face_quality(obs.image, obs.box)
     x, y, w, h = (float(v) for v in obs.box)
-    size = float(np.sqrt(max(w, 0.0) * max(h, 0.0)))
     ix = max(0.0, min(x + w, obs.width) - max(x, 0.0))
     iy = max(0.0, min(y + h, obs.height) - max(y, 0.0))
     inside = (ix * iy) / (w * h) if w > 0 and h > 0 else 0.0
-    brightness, sharpness = 128.0, float("inf")
-    if obs.image is not None and ix > 2 and iy > 2:
-        import cv2
-
-        x0, y0 = int(max(x, 0)), int(max(y, 0))
-        roi = obs.image[y0 : y0 + int(iy), x0 : x0 + int(ix)]
-        grey = cv2.cvtColor(roi, cv2.COLOR_RGB2GRAY)
-        brightness = float(grey.mean())
-        sharpness = float(cv2.Laplacian(grey, cv2.CV_32F).var())
-    return FaceQuality(size, sharpness, brightness, inside)
+    # without the image only size and position are known; brightness/sharpness pass
+    return FaceQuality(float(np.sqrt(max(w, 0.0) * max(h, 0.0))), float("inf"), 128.0, inside)
 
 
 class QualityMonitor:

@@ -1,0 +1,306 @@
+"""Face slip and temporal flicker: does the inner face move with the head around it?
+
+A face swap pastes a generated inner face onto the real head every frame. Where the paste is
+re-aligned frame by frame, the inner face jitters or slides against the head; where the swapper
+smooths its alignment, it lags behind the head and is *smoother* than a real face. Three
+measurements per frame, all on a small grey region of interest (ROI) around the face:
+
+* **optical-flow slip** — sparse Lucas-Kanade flow (``cv2.calcOpticalFlowPyrLK``, forward and
+  backward) of rigid inner-face points (eye corners, nose, upper cheeks) and of a ring of head
+  points outside the face contour (forehead and hair line, ears, jaw and neck). A similarity
+  transform fitted to the ring gives the head's motion; what the inner points do beyond it is
+  the slip (in face widths);
+* **landmark high-frequency energy** — the same inner-vs-contour residual computed from the mesh
+  landmarks, high-passed over time;
+* **flashes** — a single frame whose inner-face thumbnail differs from both neighbours while the
+  neighbours agree with each other (the original face showing through for a frame).
+
+Every measurement is made relative to the candidate's own clip (ratios of inner to ring motion,
+z-scores against a running baseline), so camera noise, compression and face size cancel.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ._analyser import ScoreSeries, runs_above
+from ._errors import ConfigError
+from ._regions import CONTOUR, INNER_RIGID, head_ring
+from ._types import FaceObservation, Score, Segment, Signal
+
+__all__ = ["FaceSlipAnalyser", "FaceSlipOptions", "SlipFrame", "SlipMeter"]
+
+_EYE_R, _EYE_L, _MOUTH = 33, 263, 13
+
+
+@dataclass(frozen=True)
+class FaceSlipOptions:
+    """``roi``: side of the square grey ROI in pixels; ``face_frac``: fraction of the ROI the
+    face width fills (the rest is head ring and background). ``lk_win``/``lk_levels``: LK
+    window and pyramid levels; ``fb_max``: forward-backward error (ROI px) above which a point
+    is dropped. ``ring_scale``: how far outside the contour the head ring lies.
+    ``thumb``: side of the inner-face thumbnail used for flashes; ``flash_min``: a flash is a
+    drop of correlation by at least this much. ``baseline_s``/``min_baseline``: the running
+    baseline the per-frame slip is z-scored against. ``z_mid``/``z_width``: logistic map to
+    0..1. ``quantile``/``smooth_s``/``flag``: clip aggregation."""
+
+    roi: int = 128
+    face_frac: float = 0.5
+    lk_win: int = 15
+    lk_levels: int = 2
+    fb_max: float = 0.5
+    ring_scale: float = 1.2
+    min_points: int = 8
+    min_size_px: float = 40.0
+    thumb: int = 24
+    flash_min: float = 0.25
+    baseline_s: float = 20.0
+    min_baseline: int = 20
+    z_mid: float = 3.0
+    z_width: float = 1.0
+    quantile: float = 0.9
+    smooth_s: float = 1.0
+    flag: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.roi < 32 or not 0.2 <= self.face_frac <= 0.9:
+            raise ConfigError("roi must be >= 32 and face_frac in [0.2, 0.9]")
+        if self.lk_win < 5 or self.lk_levels < 0 or self.fb_max <= 0:
+            raise ConfigError("lk_win >= 5, lk_levels >= 0 and fb_max > 0 required")
+        if self.thumb < 8 or self.min_points < 3 or self.min_baseline < 2:
+            raise ConfigError("thumb >= 8, min_points >= 3, min_baseline >= 2 required")
+
+
+@dataclass(frozen=True)
+class SlipFrame:
+    """Raw per-frame measurements (face widths per frame unless noted)."""
+
+    t: float
+    flow_slip: float  # RMS of inner-point flow beyond the head ring's similarity motion
+    flow_ring: float  # RMS of ring points' own residual to that similarity (noise level)
+    head_motion: float  # head ring displacement (face widths)
+    head_vec: np.ndarray  # (2,) head displacement predicted at the inner points (face widths)
+    slip_vec: np.ndarray  # (2,) mean inner residual (face widths)
+    mesh_slip: float  # the same residual from mesh landmarks (inner vs contour)
+    mesh_vec: np.ndarray  # (2,)
+    thumb_corr: float  # correlation of this frame's inner-face thumbnail with the previous one
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
+    """Least-squares 2-D similarity (2x3) taking src to dst."""
+    if len(src) < 3:
+        return None
+    m, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
+    return m
+
+
+def _apply(m: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return p @ m[:, :2].T + m[:, 2]
+
+
+class SlipMeter:
+    """Computes :class:`SlipFrame` from consecutive observations. Buffers are allocated once
+    per frame size and reused."""
+
+    def __init__(self, options: FaceSlipOptions | None = None) -> None:
+        self.options = options or FaceSlipOptions()
+        o = self.options
+        self._grey_prev: np.ndarray | None = None
+        self._grey_cur: np.ndarray | None = None
+        self._roi_prev = np.zeros((o.roi, o.roi), np.uint8)
+        self._roi_cur = np.zeros((o.roi, o.roi), np.uint8)
+        self._thumb = np.zeros((o.thumb, o.thumb), np.uint8)
+        self._lm_prev: np.ndarray | None = None
+        self._thumb_prev: np.ndarray | None = None
+        self._m = np.zeros((2, 3), np.float64)
+        self._lk = dict(winSize=(o.lk_win, o.lk_win), maxLevel=o.lk_levels,
+                        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+        # thumbnail template: eye corners and upper-lip centre in thumbnail coordinates
+        s = o.thumb
+        self._tpl = np.array([[0.2 * s, 0.3 * s], [0.8 * s, 0.3 * s], [0.5 * s, 0.85 * s]], np.float32)
+
+    def reset(self) -> None:
+        self._lm_prev = None
+        self._thumb_prev = None
+
+    def _face_thumb(self, grey: np.ndarray, lm: np.ndarray) -> np.ndarray:
+        src = np.ascontiguousarray(lm[[_EYE_R, _EYE_L, _MOUTH], :2], dtype=np.float32)
+        m = cv2.getAffineTransform(src, self._tpl)
+        cv2.warpAffine(grey, m, (self.options.thumb, self.options.thumb), dst=self._thumb,
+                       flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        v = self._thumb.astype(np.float32).ravel()
+        v -= v.mean()
+        n = float(np.linalg.norm(v))
+        return v / n if n > 1e-6 else v
+
+    def measure(self, obs: FaceObservation) -> SlipFrame | None:
+        """Measurements for this frame (needs the previous frame's face); None when there is
+        no usable face pair. Keeps this frame as the next one's reference."""
+        o = self.options
+        if not obs.face or obs.landmarks is None or obs.image is None or obs.box is None:
+            self.reset()
+            return None
+        lm = np.asarray(obs.landmarks, np.float32)
+        img = obs.image
+        if (self._grey_cur is None or self._grey_cur.shape != img.shape[:2]):
+            self._grey_cur = np.empty(img.shape[:2], np.uint8)
+            self._grey_prev = np.empty(img.shape[:2], np.uint8)
+            self.reset()
+        assert self._grey_prev is not None
+        self._grey_prev, self._grey_cur = self._grey_cur, self._grey_prev
+        cv2.cvtColor(img, cv2.COLOR_RGB2GRAY, dst=self._grey_cur)
+        small = float(np.sqrt(max(obs.box[2], 0) * max(obs.box[3], 0))) < o.min_size_px
+        if small or not np.all(np.isfinite(lm[:468, :2])):
+            self.reset()
+            return None
+        thumb = self._face_thumb(self._grey_cur, lm)
+        prev_lm, prev_thumb = self._lm_prev, self._thumb_prev
+        self._lm_prev, self._thumb_prev = lm.copy(), thumb
+        if prev_lm is None or prev_thumb is None:
+            return None
+        corr = float(thumb @ prev_thumb)
+
+        # ROI transform from the previous frame's face, applied to both frames
+        inner0 = prev_lm[INNER_RIGID, :2]
+        contour0 = prev_lm[CONTOUR, :2]
+        width = float(np.ptp(contour0[:, 0])) or 1.0
+        s = o.roi * o.face_frac / width
+        c = inner0.mean(axis=0)
+        m = self._m
+        m[0, 0] = m[1, 1] = s
+        m[0, 2] = o.roi / 2 - s * c[0]
+        m[1, 2] = o.roi / 2 - s * c[1]
+        cv2.warpAffine(self._grey_prev, m, (o.roi, o.roi), dst=self._roi_prev,
+                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        cv2.warpAffine(self._grey_cur, m, (o.roi, o.roi), dst=self._roi_cur,
+                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        ring0 = head_ring(prev_lm, o.ring_scale)
+        pts0 = np.concatenate([inner0, ring0]).astype(np.float32)
+        p0 = (_apply(m, pts0)).astype(np.float32).reshape(-1, 1, 2)
+        p1, st1, _ = cv2.calcOpticalFlowPyrLK(self._roi_prev, self._roi_cur, p0, None, **self._lk)
+        p0b, st2, _ = cv2.calcOpticalFlowPyrLK(self._roi_cur, self._roi_prev, p1, None, **self._lk)
+        p0, p1, p0b = p0.reshape(-1, 2), p1.reshape(-1, 2), p0b.reshape(-1, 2)
+        fb = np.linalg.norm(p0 - p0b, axis=1)
+        inside = np.all((p0 >= 2) & (p0 < o.roi - 2), axis=1)
+        ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < o.fb_max) & inside
+        ni = len(inner0)
+        ok_i, ok_r = ok[:ni], ok[ni:]
+        face_w = o.roi * o.face_frac  # one face width in ROI pixels
+        flow_slip = flow_ring = head = np.nan
+        slip_vec = np.full(2, np.nan)
+        head_vec = np.full(2, np.nan)
+        if ok_i.sum() >= o.min_points // 2 and ok_r.sum() >= o.min_points:
+            h = _similarity(p0[ni:][ok_r], p1[ni:][ok_r])
+            if h is not None:
+                pred_r = _apply(h, p0[ni:][ok_r])
+                flow_ring = float(np.sqrt(np.mean(np.sum((p1[ni:][ok_r] - pred_r) ** 2, axis=1)))) / face_w
+                pred_i = _apply(h, p0[:ni][ok_i])
+                res = (p1[:ni][ok_i] - pred_i) / face_w
+                flow_slip = float(np.sqrt(np.mean(np.sum(res**2, axis=1))))
+                slip_vec = res.mean(axis=0)
+                head_vec = (pred_i - p0[:ni][ok_i]).mean(axis=0) / face_w
+                head = float(np.median(np.linalg.norm(pred_r - p0[ni:][ok_r], axis=1))) / face_w
+        # mesh-only residual: inner points vs the contour's similarity motion
+        mesh_slip = np.nan
+        mesh_vec = np.full(2, np.nan)
+        hm = _similarity(contour0, lm[CONTOUR, :2])
+        if hm is not None:
+            r = (lm[INNER_RIGID, :2] - _apply(hm, inner0)) / width
+            mesh_slip = float(np.sqrt(np.mean(np.sum(r**2, axis=1))))
+            mesh_vec = r.mean(axis=0)
+        return SlipFrame(float(obs.t), flow_slip, flow_ring, head, head_vec, slip_vec, mesh_slip,
+                         mesh_vec, corr)
+
+
+class FaceSlipAnalyser:
+    """Analyser ``face_slip``. Per frame: the inner-face optical-flow slip beyond the head
+    ring's motion, z-scored against the candidate's own running baseline, mapped to 0..1.
+    Flash frames (single-frame inner-face changes) are kept as segments of their own."""
+
+    name = "face_slip"
+
+    def __init__(self, options: FaceSlipOptions | None = None) -> None:
+        self.options = options or FaceSlipOptions()
+        o = self.options
+        self._meter = SlipMeter(o)
+        self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
+        self._hist: deque[tuple[float, float]] = deque()
+        self._frames: list[SlipFrame] = []
+        self._corr: deque[tuple[float, float, float]] = deque(maxlen=2)  # (t, corr to prev, corr skip)
+        self._flashes: list[Segment] = []
+
+    @classmethod
+    def from_options(cls, options: FaceSlipOptions) -> FaceSlipAnalyser:
+        return cls(options)
+
+    def update(self, obs: FaceObservation) -> Score | None:
+        f = self._meter.measure(obs)
+        if f is None:
+            return None
+        self._frames.append(f)
+        o = self.options
+        t = f.t
+        if not np.isfinite(f.flow_slip):
+            return None
+        while self._hist and self._hist[0][0] < t - o.baseline_s:
+            self._hist.popleft()
+        base = np.array([h[1] for h in self._hist])
+        self._hist.append((t, f.flow_slip))
+        if len(base) < o.min_baseline:
+            return None
+        med = float(np.median(base))
+        mad = max(float(np.median(np.abs(base - med))) * 1.4826, 1e-3)
+        z = (f.flow_slip - med) / mad
+        value = float(1.0 / (1.0 + np.exp(-(z - o.z_mid) / o.z_width)))
+        s = Score(self.name, t, value)
+        self._series.add(s)
+        return s
+
+    @property
+    def frames(self) -> list[SlipFrame]:
+        return list(self._frames)
+
+    def flashes(self) -> tuple[Segment, ...]:
+        """Frames whose thumbnail correlation with the previous frame drops by ``flash_min``
+        below the clip's median and recovers on the next frame."""
+        c = np.array([f.thumb_corr for f in self._frames])
+        t = np.array([f.t for f in self._frames])
+        if len(c) < 3:
+            return ()
+        med = float(np.median(c))
+        drop = med - c  # large when this frame differs from the previous
+        # a flash: frame i differs from i-1 and frame i+1 differs from i (back again)
+        flash = np.zeros(len(c))
+        flash[:-1] = np.minimum(drop[:-1], drop[1:])
+        return runs_above(t, flash, self.options.flash_min, "inner face flash", max_gap=0.0)
+
+    def summary(self) -> Signal:
+        fr = self._frames
+        details: list[tuple[str, float]] = []
+        if fr:
+            slip = np.array([f.flow_slip for f in fr])
+            ring = np.array([f.flow_ring for f in fr])
+            mesh = np.array([f.mesh_slip for f in fr])
+            ok = np.isfinite(slip) & np.isfinite(ring)
+            if ok.any():
+                details += [("flow_slip_median", float(np.median(slip[ok]))),
+                            ("flow_ring_median", float(np.median(ring[ok]))),
+                            ("slip_to_ring", float(np.median(slip[ok]) / max(np.median(ring[ok]), 1e-6)))]
+            if np.isfinite(mesh).any():
+                details.append(("mesh_slip_median", float(np.nanmedian(mesh))))
+        fl = self.flashes()
+        details.append(("flashes", float(len(fl))))
+        sig = self._series.summary(tuple(details))
+        return Signal(sig.name, sig.value, sig.n, tuple(sig.segments) + fl, sig.details)
+
+    def reset(self) -> None:
+        self._meter.reset()
+        self._series.reset()
+        self._hist.clear()
+        self._frames.clear()
+        self._corr.clear()
+        self._flashes.clear()
