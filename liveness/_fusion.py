@@ -299,6 +299,20 @@ class Fusion:
     def thresholds(self) -> dict[str, float]:
         return dict(self.params.thresholds)
 
+    def describe(self) -> dict[str, Any]:
+        """Provenance of the fusion model for review documents and reports."""
+        p = self.params
+        prov = dict(p.provenance)
+        return {
+            "fitted": p.fitted,
+            "features": list(p.features),
+            "thresholds": {k: round(float(v), 6) for k, v in p.thresholds.items()},
+            "rules": sorted(p.rules),
+            "eval_sha256": prov.get("eval_sha256"),
+            "fitted_on": prov.get("date"),
+            "command": prov.get("command"),
+        }
+
     # -- clip values -> risk ------------------------------------------------------------------
     def contributions(self, values: Mapping[str, float | None]) -> tuple[float | None, list[Contribution]]:
         """Risk logit and per-signal contributions from clip-level values (None = missing).
