@@ -264,6 +264,25 @@ class FaceSlipAnalyser:
     def frames(self) -> list[SlipFrame]:
         return list(self._frames)
 
+    def mesh_smoothness(self) -> float | None:
+        """High-frequency energy (second difference) of the mesh's inner-vs-contour residual
+        over that of the image's inner-vs-ring flow residual. Both see the same head motion;
+        a generated face gives the mesh a cleaner texture to follow, so a swap's mesh tends to
+        be smoother (lower ratio) than the image noise would suggest. None when too short."""
+        if len(self._frames) < 10:
+            return None
+        mv = np.array([f.mesh_vec for f in self._frames])
+        sv = np.array([f.slip_vec for f in self._frames])
+
+        def hf(x: np.ndarray) -> float:
+            d = x[2:] - 2 * x[1:-1] + x[:-2]
+            n = np.linalg.norm(d, axis=1)
+            n = n[np.isfinite(n)]
+            return float(np.median(n)) if len(n) else float("nan")
+
+        a, b = hf(mv), hf(sv)
+        return a / b if np.isfinite(a) and np.isfinite(b) and b > 0 else None
+
     def flashes(self) -> tuple[Segment, ...]:
         """Frames whose thumbnail correlation with the previous frame drops by ``flash_min``
         below the clip's median and recovers on the next frame."""
@@ -292,6 +311,9 @@ class FaceSlipAnalyser:
                             ("slip_to_ring", float(np.median(slip[ok]) / max(np.median(ring[ok]), 1e-6)))]
             if np.isfinite(mesh).any():
                 details.append(("mesh_slip_median", float(np.nanmedian(mesh))))
+            smooth = self.mesh_smoothness()
+            if smooth is not None:
+                details.append(("mesh_hf_to_flow_hf", smooth))
         fl = self.flashes()
         details.append(("flashes", float(len(fl))))
         sig = self._series.summary(tuple(details))
