@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from liveness import FaceObservation, HeadPose, Score, Session, Signal
+from liveness import Event, FaceObservation, HeadPose, Score, Session, Signal
 
 PROTOCOL = "liveness.dc/1"
 
@@ -82,9 +82,49 @@ class CentreAnalyser:
         self.values.clear()
 
 
-def disc_factory(**kw: Any) -> Callable[[], Session]:
+class FakeChallenges:
+    """Stand-in challenge engine: prompts each planned kind on the next frame after the last
+    decision and passes it 0.3 s later (the real engine lives in liveness._challenge_engine)."""
+
+    name = "challenge_breakdown"
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._queue: list[str] = []
+        self._open: tuple[str, float] | None = None
+        self._events: list[Event] = []
+
+    def start(self, t: float, n: int | None = None, kinds: list[str] | None = None) -> list[str]:
+        self._queue = list(kinds) if kinds else ["turn_left", "blink_twice", "smile"][: n or 3]
+        return list(self._queue)
+
+    def update(self, obs: FaceObservation) -> Score | None:
+        if self._open is None and self._queue:
+            k = self._queue.pop(0)
+            self._open = (k, obs.t)
+            self._events.append(Event(obs.t, "challenge.prompt", f"do {k}", (("kind", k),)))
+        elif self._open is not None and obs.t - self._open[1] >= 0.3:
+            k, t0 = self._open
+            self._open = None
+            self._events.append(Event(obs.t, "challenge.result", f"{k}: passed", (("kind", k), ("passed", True), ("latency_s", obs.t - t0))))
+        return None
+
+    def events(self) -> list[Event]:
+        ev, self._events = self._events, []
+        return ev
+
+    def summary(self) -> Signal:
+        return Signal(self.name, None, 0)
+
+
+def disc_factory(challenges: bool = False, **kw: Any) -> Callable[[], Session]:
     def make() -> Session:
-        return Session(DiscTracker(**kw), [CentreAnalyser()])
+        analysers: list[Any] = [CentreAnalyser()]
+        if challenges:
+            analysers.append(FakeChallenges())
+        return Session(DiscTracker(**kw), analysers)
 
     return make
 

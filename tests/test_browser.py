@@ -134,26 +134,40 @@ def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_p
     pw, factory, y4m, what, tmp = browser_env
     opts = ServeOptions(api_key=KEY, db=str(tmp_path / "serve.sqlite3"), threads=2)
     with ServerThread(opts, factory) as srv:
-        code, s = srv.request("POST", "/api/sessions", {"label": "browser"}, key=KEY)
-        assert code == 201, s
         p, browser = _launch(pw, y4m, tmp)
         try:
             errors: list[str] = []
             ctx = browser.new_context(viewport={"width": 1400, "height": 860})
-            cand = ctx.new_page()
-            cand.on("console", lambda m: errors.append(f"candidate: {m.text}") if m.type == "error" else None)
-            cand.on("pageerror", lambda e: errors.append(f"candidate: {e}"))
-            cand.goto(s["join_url"])
+
+            def watch(page, who):  # noqa: ANN001, ANN202
+                page.on("console", lambda m: errors.append(f"{who}: {m.text}") if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(f"{who}: {e}"))
+                return page
+
+            # the interviewer signs in and creates a candidate link
+            con = watch(ctx.new_page(), "console")
+            con.goto(srv.base + "/")
+            con.fill("#key", KEY)
+            con.click("#login")
+            con.wait_for_selector("#src-invite")
+            con.click("#src-invite")
+            assert _wait_js(con, "document.getElementById('join-url').value.includes('/join/')", 20)
+            join_url = con.input_value("#join-url")
+            sid = con.evaluate("window.livenessConsole.session.id")
+
+            # the candidate opens it and streams the (fake) camera
+            cand = watch(ctx.new_page(), "candidate")
+            cand.goto(join_url)
             cand.click("#start")
             assert _wait_js(cand, "(document.body.dataset.state || '').startsWith('Connected')", 30), cand.text_content("#state")
 
             def good():  # noqa: ANN202
-                code, st = srv.request("GET", f"/api/sessions/{s['id']}", key=KEY)
+                code, st = srv.request("GET", f"/api/sessions/{sid}", key=KEY)
                 r = st.get("last_result") or {}
                 return st if st["counters"]["analysed"] >= 15 and r.get("face") else None
 
             st = _wait(good, 60)
-            status_path = f"/api/sessions/{s['id']}"
+            status_path = f"/api/sessions/{sid}"
             assert st, f"no face results from the browser stream ({what}): {srv.request('GET', status_path, key=KEY)}"
             r = st["last_result"]
             assert st["state"] == "live" and st["source"] == "candidate-camera"
@@ -162,26 +176,25 @@ def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_p
             x, y, w, h = r["box"]
             assert 40 < w < 640 and 40 < h < 480
             assert st["counters"]["fps_analysed"] >= 5, st["counters"]
+            # ... and the console watching the link shows them live
+            assert _wait_js(con, "!!(window.livenessConsole.last && window.livenessConsole.last.face === true)", 30)
+            assert con.text_content("#face") == "yes"
+            con.screenshot(path=str(tmp_path / "console_invite.png"))
 
             # the link worked once; a reload is refused
             again = ctx.new_page()
-            resp = again.goto(s["join_url"])
+            resp = again.goto(join_url)
             assert resp is not None and resp.status == 404
             again.close()
             cand.close()
-            _wait(lambda: srv.request("GET", f"/api/sessions/{s['id']}", key=KEY)[1]["state"] == "ended", 30)
-            assert srv.request("GET", f"/api/sessions/{s['id']}", key=KEY)[1]["state"] == "ended", "closing the page ends the session"
+            _wait(lambda: srv.request("GET", status_path, key=KEY)[1]["state"] == "ended", 30)
+            assert srv.request("GET", status_path, key=KEY)[1]["state"] == "ended", "closing the page ends the session"
+            code, rep = srv.request("GET", status_path + "/report", key=KEY)
+            assert code == 200 and rep["seconds"] and rep["session"]["counters"]["analysed"] >= 15
 
-            # the interviewer console: sign in, camera source, live values
-            con = ctx.new_page()
-            con.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
-            con.on("pageerror", lambda e: errors.append(f"console: {e}"))
-            con.goto(srv.base + "/")
-            con.fill("#key", KEY)
-            con.click("#login")
-            con.wait_for_selector("#src-camera")
+            # the console's own camera source: live values on the picture
             con.click("#src-camera")
-            assert _wait_js(con, "!!(window.livenessConsole.last && window.livenessConsole.last.face === true)", 60)
+            assert _wait_js(con, "!!(window.livenessConsole.last && window.livenessConsole.last.face === true && window.livenessConsole.last.t > 2)", 60)
             assert _wait_js(con, "document.getElementById('latency').textContent.includes('ms')", 20)
             time.sleep(1.5)
             assert con.text_content("#face") == "yes"

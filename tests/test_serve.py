@@ -107,6 +107,46 @@ def test_results_over_data_channel(tmp_path):
     run(main())
 
 
+def test_challenge_commands_reach_the_engine_and_events_come_back(tmp_path):
+    async def main() -> None:
+        opts = _opts(tmp_path, thumbnails=True)
+        async with running_server(opts, disc_factory(challenges=True)) as (base, _), aiohttp.ClientSession() as http:
+            s = await _create(http, base)
+            client = Client(FrameTrack(disc_frame, fps=30))
+            await client.connect(s["offer_url"], AUTH)
+            assert await client.wait_for(lambda: len(client.of_type("result")) >= 5, 60)
+            client.send("start_challenges", {"count": 2}, cid="go")
+            assert await client.wait_for(lambda: any(m.get("id") == "go" and m["ok"] for m in client.of_type("ack")), 5)
+
+            def kinds(k: str) -> list[dict]:
+                return [m for m in client.of_type("event") if m["kind"] == k]
+
+            assert await client.wait_for(lambda: len(kinds("challenge.result")) >= 2, 20)
+            prompts, results = kinds("challenge.prompt"), kinds("challenge.result")
+            assert [p["data"]["kind"] for p in prompts[:2]] == ["turn_left", "blink_twice"]
+            assert all(r["data"]["passed"] is True and r["data"]["latency_s"] >= 0.3 for r in results)
+            assert prompts[0]["t"] < results[0]["t"]
+            # a bad count is refused before it reaches the engine
+            client.send("start_challenges", {"count": 0}, cid="bad")
+            assert await client.wait_for(lambda: any(m.get("id") == "bad" for m in client.of_type("ack")), 5)
+            assert not next(m for m in client.of_type("ack") if m["id"] == "bad")["ok"]
+            await client.close()
+            # stored with their data
+            await asyncio.sleep(0.5)
+            async with http.post(f"{base}/api/sessions/{s['id']}/stop", headers=AUTH) as r:
+                assert r.status == 200
+            async with http.get(f"{base}/api/sessions/{s['id']}/report", headers=AUTH) as r:
+                rep = await r.json()
+            stored = [e for e in rep["events"] if e["kind"] == "challenge.result"]
+            assert len(stored) >= 2 and stored[0]["data"]["passed"] is True
+            # evidence thumbnails (enabled here) at the challenge events, served as JPEG
+            assert rep["thumbnails"] and {"challenge.prompt", "challenge.result"} <= {t["reason"] for t in rep["thumbnails"]}
+            async with http.get(base + rep["thumbnails"][0]["url"], headers=AUTH) as r:
+                assert r.status == 200 and (await r.read())[:2] == b"\xff\xd8"
+
+    run(main())
+
+
 def test_slow_analysis_drops_stale_frames(tmp_path):
     """A slow analysis analyses the newest frame and drops the rest: latency stays bounded."""
 

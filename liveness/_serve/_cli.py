@@ -31,6 +31,8 @@ def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--token-ttl", type=float, default=3600.0, help="candidate link lifetime in seconds")
     p.add_argument("--threads", type=int, default=None, help="analysis threads shared by all sessions")
     p.add_argument("--max-sessions", type=int, default=16, help="concurrent live sessions")
+    p.add_argument("--max-fps", type=float, default=0.0,
+                   help="most analysed frames per second per session (0 = all the CPU allows)")
     p.add_argument("--thumbnails", action="store_true", help="store small face thumbnails at events as evidence")
     p.add_argument("--public-url", default=None, help="base URL used in candidate links (default: from the request)")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -46,6 +48,7 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         "cors_origins": tuple(args.cors_origin),
         "token_ttl_s": args.token_ttl,
         "max_sessions": args.max_sessions,
+        "max_fps": args.max_fps,
         "thumbnails": args.thumbnails,
         "public_url": args.public_url,
     }

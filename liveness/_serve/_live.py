@@ -54,15 +54,15 @@ class Counters:
 
     @staticmethod
     def _rate(times: deque[float], now: float) -> float:
-        recent = [x for x in times if now - x <= 2.0]
+        recent = [x for x in list(times) if now - x <= 2.0]  # list(): one atomic copy
         if len(recent) < 2:
             return 0.0
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
     def to_dict(self) -> dict[str, Any]:
         now = time.monotonic()
-        lat = np.asarray(self.latency, np.float64)
-        ams = np.asarray(self.analyse_ms, np.float64)
+        lat = np.asarray(list(self.latency), np.float64)
+        ams = np.asarray(list(self.analyse_ms), np.float64)
         return {
             "received": self.received,
             "analysed": self.analysed,
@@ -199,7 +199,8 @@ class LiveSession:
         self._seconds: dict[int, _Second] = {}
         self._flushed_second = -1
         self._pending_events: list[dict[str, Any]] = []
-        self._last_sent = 0.0
+        self._pending_thumbs: list[tuple[float, str, bytes]] = []
+        self._next_send = 0.0
         self._next_snapshot = 0.0
         self._snapshot_cost = 0.0
         self._ending: asyncio.Task[None] | None = None
@@ -276,10 +277,18 @@ class LiveSession:
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
+        period = 1.0 / self.options.max_fps if self.options.max_fps > 0 else 0.0
+        next_start = 0.0
         while True:
+            if period:
+                wait = next_start - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
             item = await self._slot.get()
             if item is None:
                 break
+            if period:
+                next_start = max(next_start + period, time.monotonic() - period)
             frame, recv_wall, recv_mono = item
             try:
                 out = await loop.run_in_executor(self.pool, self._analyse, frame, recv_wall)
@@ -311,8 +320,9 @@ class LiveSession:
             for e in events:
                 self._pending_events.append(e)
                 self.broadcast(message("event", **e))
-            if now_mono - self._last_sent >= 1.0 / self.options.result_hz - 1e-3:
-                self._last_sent = now_mono
+            if now_mono >= self._next_send:  # at most result_hz on average, bursts catch up
+                period = 1.0 / self.options.result_hz
+                self._next_send = max(self._next_send, now_mono - period) + period
                 self.counters.sent += 1
                 self.broadcast(message("result", **result))
             await self._maybe_flush()
@@ -413,8 +423,7 @@ class LiveSession:
         if self.options.thumbnails and events and obs.face and obs.box is not None:
             jpeg = _thumbnail(img, obs.box)
             if jpeg is not None:
-                for e in events:
-                    e.setdefault("_thumb", jpeg)
+                self._pending_thumbs.extend((e["t"], e["kind"], jpeg) for e in events)
 
         # the clip-level snapshot (signals, verdict) at status_hz, adaptively slower when costly
         now = time.monotonic()
@@ -440,16 +449,14 @@ class LiveSession:
 
     async def _maybe_flush(self, final: bool = False) -> None:
         """Write finished seconds and pending events to the store."""
-        if not self._seconds and not self._pending_events:
+        if not self._seconds and not self._pending_events and not self._pending_thumbs:
             return
         done = sorted(self._seconds) if final else sorted(self._seconds)[:-1]
         if not final and not done and len(self._pending_events) < 20:
             return
         rows = [self._seconds.pop(k).row(k) for k in done]
         events, self._pending_events = self._pending_events, []
-        thumbs = [(e["t"], e["kind"], e.pop("_thumb")) for e in events if "_thumb" in e]
-        for e in events:
-            e.pop("_thumb", None)
+        thumbs, self._pending_thumbs = self._pending_thumbs, []
         store = self.store
         await store.call(store.add_seconds, self.id, rows)
         await store.call(store.add_events, self.id, events)

@@ -42,6 +42,7 @@ class ServeOptions:
     threads: int = max(1, os.cpu_count() or 1)
     max_sessions: int = 16
     result_hz: float = 30.0
+    max_fps: float = 0.0
     status_hz: float = 1.0
     max_side: int = 1280
     thumbnails: bool = False
@@ -58,6 +59,8 @@ class ServeOptions:
             raise ConfigError("token_ttl_s must be > 0")
         if self.threads < 1 or self.max_sessions < 1:
             raise ConfigError("threads and max_sessions must be >= 1")
+        if self.max_fps < 0:
+            raise ConfigError("max_fps must be >= 0")
         if self.result_hz <= 0 or self.status_hz <= 0:
             raise ConfigError("result_hz and status_hz must be > 0")
         if self.max_side < 64:

@@ -1,0 +1,236 @@
+"""Latency and capacity of ``liveness serve`` on loopback.
+
+1. Latency: one aiortc client streams 640x480 frames at 30 fps; for every result that comes
+   back over the data channel, capture→result = arrival time - the time the client made the
+   frame (the result carries the frame's capture timestamp, pts/90 kHz, which maps back to the
+   client's frame). Includes VP8 encode, transport, decode, the newest-frame slot, analysis
+   and the data channel. Server CPU per stream from /proc (the server is its own process).
+2. Capacity: N concurrent streams (30 fps each) against one server; per-stream analysed fps
+   over a measuring window; the largest N where every stream keeps >= 10 analysed fps.
+   The clients run on the same machine (their VP8 encoding competes for the same cores), so
+   the capacity figure is conservative for a server whose clients are elsewhere.
+
+    python benchmarks/bench_serve.py [--seconds 20] [--streams 1,2,3,4,6] [--max-fps 0]
+        [--threads 2] [--standin] [--json OUT]
+
+``--standin`` uses the tests' stand-in tracker (transport cost only). Without it the server
+runs the full default pipeline (``liveness._pipeline.build_session``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+KEY = "bench-key-0123456789"
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cpu_s(pid: int) -> float:
+    parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / HZ  # utime + stime
+
+
+def serve(port: int, standin: bool, threads: int, max_fps: float) -> None:
+    """Run the server (in the benchmark's child process)."""
+    from aiohttp import web
+
+    from liveness._serve import ServeOptions, create_app
+
+    factory = None
+    if standin:
+        from tests._serve_util import disc_factory
+
+        factory = disc_factory()
+    opts = ServeOptions(api_key=KEY, db=":memory:", threads=threads, max_fps=max_fps, port=port, max_sessions=64)
+    web.run_app(create_app(opts, factory), host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def frames_640(standin: bool, n: int = 90) -> list[np.ndarray]:
+    import cv2
+
+    from tests._serve_util import disc_frame, fit_4x3
+
+    if standin:
+        return [disc_frame(i) for i in range(n)]
+    try:
+        import tempfile
+
+        import av
+
+        from liveness._avatar import make_demo_clip
+
+        with tempfile.TemporaryDirectory() as d:
+            clip = make_demo_clip(Path(d) / "a.mp4", seconds=n / 15, fps=15, size=(640, 480))
+            with av.open(str(clip)) as c:
+                out = [fit_4x3(f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+        # 15 fps clip played at 30 fps: repeat frames (the stream still carries 30 distinct pts)
+        return [out[i // 2] for i in range(2 * len(out))]
+    except ImportError:
+        from skimage import data
+
+        face = fit_4x3(data.astronaut())
+        return [cv2.warpAffine(face, np.float32([[1, 0, 10 * np.sin(i / 8)], [0, 1, 0]]), (640, 480),
+                               borderMode=cv2.BORDER_REFLECT) for i in range(n)]
+
+
+async def _stream(base: str, frames: list[np.ndarray], seconds: float, warm: float) -> dict:
+    import aiohttp
+
+    from tests._serve_util import Client, FrameTrack
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/api/sessions", json={"label": "bench"}, headers={"X-API-Key": KEY}) as r:
+            s = await r.json()
+        track = FrameTrack(lambda i: frames[i % len(frames)], fps=30)
+        client = Client(track)
+        await client.connect(s["offer_url"], {"X-API-Key": KEY})
+        await client.wait_for(lambda: len(client.of_type("result")) > 0, 60)
+        await asyncio.sleep(warm)
+
+        async def counters() -> dict:
+            async with http.get(f"{base}/api/sessions/{s['id']}", headers={"X-API-Key": KEY}) as r:
+                return (await r.json())["counters"]
+
+        n0, c0, t0 = len(client.messages), await counters(), time.monotonic()
+        await asyncio.sleep(seconds)
+        n1, c1, t1 = len(client.messages), await counters(), time.monotonic()
+        lat = []
+        for m, arr in zip(client.messages[n0:n1], client.arrivals[n0:n1], strict=True):
+            if m.get("type") != "result" or m.get("pts") is None:
+                continue
+            for p in (m["pts"], m["pts"] + 1, m["pts"] - 1):  # aiortc's timebase rounding: +-1 tick
+                if p in track.sent:
+                    lat.append((arr - track.sent[p]) * 1e3)
+                    break
+        faces = sum(1 for m in client.messages[n0:n1] if m.get("type") == "result" and m.get("face"))
+        results = sum(1 for m in client.messages[n0:n1] if m.get("type") == "result")
+        unmatched = results - len(lat)
+        await client.close()
+        return {
+            "latency_ms": lat,
+            "analysed_fps": (c1["analysed"] - c0["analysed"]) / (t1 - t0),
+            "received_fps": (c1["received"] - c0["received"]) / (t1 - t0),
+            "dropped": c1["dropped"] - c0["dropped"],
+            "server_latency_p50": c1["latency_ms_p50"],
+            "server_latency_p95": c1["latency_ms_p95"],
+            "analyse_ms_p50": c1["analyse_ms_p50"],
+            "face_fraction": faces / max(results, 1),
+            "results_per_s": results / (t1 - t0),
+            "unmatched": unmatched,
+            "window_s": t1 - t0,
+        }
+
+
+def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> dict:
+    port = _free_port()
+    cmd = [sys.executable, __file__, "--serve", str(port), "--threads", str(args.threads), "--max-fps", str(args.max_fps)]
+    if args.standin:
+        cmd.append("--standin")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+
+        async def main() -> list[dict]:
+            return await asyncio.gather(*(_stream(base, frames, args.seconds, args.warm) for _ in range(n)))
+
+        cpu0, w0 = _cpu_s(proc.pid), time.monotonic()
+        me0 = time.process_time()
+        out = asyncio.run(main())
+        cpu1, w1 = _cpu_s(proc.pid), time.monotonic()
+        me1 = time.process_time()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    lat = np.concatenate([np.asarray(o["latency_ms"]) for o in out]) if out else np.zeros(0)
+    fps = [o["analysed_fps"] for o in out]
+    return {
+        "streams": n,
+        "latency_ms_p50": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
+        "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
+        "results": int(lat.size),
+        "analysed_fps_min": round(min(fps), 1),
+        "analysed_fps_mean": round(float(np.mean(fps)), 1),
+        "received_fps_mean": round(float(np.mean([o["received_fps"] for o in out])), 1),
+        "server_latency_ms_p50": [o["server_latency_p50"] for o in out],
+        "server_latency_ms_p95": [o["server_latency_p95"] for o in out],
+        "analyse_ms_p50": [o["analyse_ms_p50"] for o in out],
+        "face_fraction_min": round(min(o["face_fraction"] for o in out), 3),
+        "results_per_s_min": round(min(o["results_per_s"] for o in out), 1),
+        "unmatched_results": sum(o["unmatched"] for o in out),
+        # whole run (incl. connection set-up and warm-up): CPU-seconds per wall-second
+        "server_cpu_cores": round((cpu1 - cpu0) / (w1 - w0), 3),
+        "server_cpu_cores_per_stream": round((cpu1 - cpu0) / (w1 - w0) / n, 3),
+        "client_cpu_cores": round((me1 - me0) / (w1 - w0), 3),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=20.0, help="measuring window per run")
+    ap.add_argument("--warm", type=float, default=3.0, help="warm-up before measuring")
+    ap.add_argument("--streams", default="1,2,3,4", help="stream counts for the capacity sweep")
+    ap.add_argument("--threads", type=int, default=2, help="server analysis threads")
+    ap.add_argument("--max-fps", type=float, default=0.0, help="server per-session analysis cap")
+    ap.add_argument("--standin", action="store_true", help="stand-in tracker (transport only)")
+    ap.add_argument("--json", help="write results here")
+    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, args.standin, args.threads, args.max_fps)
+        return 0
+    frames = frames_640(args.standin)
+    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()}", flush=True)
+    runs = []
+    for n in [int(x) for x in args.streams.split(",")]:
+        r = run_streams(n, args, frames)
+        runs.append(r)
+        print(json.dumps(r), flush=True)
+        if r["analysed_fps_min"] < 10:
+            break
+    ok = [r["streams"] for r in runs if r["analysed_fps_min"] >= 10]
+    summary = {
+        "pipeline": "stand-in" if args.standin else "default",
+        "max_fps": args.max_fps,
+        "threads": args.threads,
+        "cores": os.cpu_count(),
+        "load_average_start": os.getloadavg(),
+        "capacity_streams_at_10fps": max(ok) if ok else 0,
+        "runs": runs,
+    }
+    print(json.dumps({k: v for k, v in summary.items() if k != "runs"}))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
