@@ -1,0 +1,569 @@
+"""Challenge catalogue: what the candidate is asked to do, and how each answer is verified.
+
+Every challenge is verified from the face mesh (``obs.landmarks``, 478 MediaPipe points) and the
+head pose (``obs.pose``) *relative to the candidate's own baseline*: the median of each measure
+over the ``baseline_s`` seconds just before the prompt. Ratios use 3-D distances between mesh
+points (x, y and z share the pixel scale), normalised by the distance between the outer eye
+corners (points 33 and 263, "IOD"), so they hold at every head angle and distance.
+
+Measures (one row of :func:`frame_features` per frame):
+
+========================  ===================================================================
+``yaw``, ``pitch``        head pose in degrees (``liveness._pose`` conventions: yaw > 0 = nose
+                          toward the image's right = the candidate turns to *their* left on an
+                          unmirrored camera; pitch > 0 = head tilts up)
+``ear``                   eye aspect ratio, mean of both eyes: (|160-144| + |158-153|) /
+                          (2 |33-133|) and the mirrored points on the other eye
+``mouth_open``            inner-lip gap |13-14| / IOD
+``mouth_width``           mouth-corner distance |61-291| / IOD
+``brow``                  mean distance of the upper brow points (70 63 105 66 107 / 300 293
+                          334 296 336) from their eye's corner midpoint, / IOD
+``size``                  IOD in pixels (3-D): grows as the face comes closer to the camera
+``score``                 tracking confidence (mesh face-presence score)
+(patch)                   a face-aligned 16x16 grey patch per frame; the change of one half is
+                          its mean absolute difference from the baseline patch over the
+                          baseline half's own mean absolute contrast
+========================  ===================================================================
+
+Thresholds (defaults of :class:`ChallengeThresholds`, all relative to the baseline *b*):
+
+- ``turn_left`` / ``turn_right``: signed yaw toward the asked side >= 35 deg **and** at least
+  20 deg beyond *b* (the prompt waits for a near-frontal baseline, |yaw| <= 20 deg).
+- ``look_up`` / ``look_down``: signed pitch change >= 15 deg from *b*.
+- ``blink_twice``: two blinks whose onsets are <= 1.5 s apart; a blink is the eye aspect ratio
+  falling to <= 0.6 x *b* and rising back to >= 0.8 x *b* within 0.8 s, while the head stays
+  within 20 deg yaw / 15 deg pitch of *b* (turning the head must not read as a blink).
+- ``open_mouth``: inner-lip gap >= max(*b* + 0.25, 0.35) IOD.
+- ``smile``: mouth width >= 1.12 x *b* while the lip gap stays < *b* + 0.25 IOD.
+- ``raise_eyebrows``: brow-to-eye distance >= 1.10 x *b*.
+- ``cover_half_face``: one half of the face (left or right) changes by >= 0.6 while the other
+  half changes less than 0.45 x as much, the head tracked and within 20 deg yaw / 15 deg pitch
+  of *b*; or the track is lost (for <= 3 s, the face coming back within one IOD of where it
+  was) or its confidence falls under 0.6 x *b*.
+- ``lean_closer``: face size (IOD px) >= 1.25 x *b*.
+
+Every condition must hold on ``hold_frames`` (2) consecutive frames, and only frames at least
+``min_latency_s`` (0.2 s) after the prompt count, so an action already under way when the
+prompt came does not answer it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ._errors import ConfigError
+from ._types import FaceObservation
+
+__all__ = [
+    "CHALLENGES",
+    "FEATURES",
+    "PATCH",
+    "ChallengeResult",
+    "ChallengeThresholds",
+    "Verifier",
+    "baseline_of",
+    "frame_features",
+    "make_verifier",
+]
+
+# -- catalogue ------------------------------------------------------------------------------
+CHALLENGES: dict[str, str] = {
+    "turn_left": "Please turn your head to your left, as far as is comfortable.",
+    "turn_right": "Please turn your head to your right, as far as is comfortable.",
+    "look_up": "Please look up at the ceiling.",
+    "look_down": "Please look down at your desk.",
+    "blink_twice": "Please blink twice.",
+    "open_mouth": "Please open your mouth wide.",
+    "smile": "Please give a big smile.",
+    "raise_eyebrows": "Please raise your eyebrows.",
+    "cover_half_face": "Please cover one half of your face with your hand for a moment.",
+    "lean_closer": "Please lean closer to the camera.",
+}
+
+# -- mesh points ----------------------------------------------------------------------------
+_EYE_R = (33, 160, 158, 133, 153, 144)  # corner, upper, upper, corner, lower, lower
+_EYE_L = (263, 387, 385, 362, 380, 373)
+_BROW_R = (70, 63, 105, 66, 107)
+_BROW_L = (300, 293, 334, 296, 336)
+_MOUTH_IN = (13, 14)
+_MOUTH_CORNERS = (61, 291)
+
+# -- per-frame features ---------------------------------------------------------------------
+FEATURES: tuple[str, ...] = (
+    "t", "face", "score", "yaw", "pitch", "roll", "ear", "mouth_open", "mouth_width", "brow",
+    "size", "cx", "cy",
+)
+_F = {n: i for i, n in enumerate(FEATURES)}
+PATCH = 16  # aligned grey patch side (pixels); halves are PATCH x PATCH/2
+NFEAT = len(FEATURES) + PATCH * PATCH
+
+# three anchor points in the aligned patch: right-eye centre, left-eye centre, nose base (pt 2)
+_ANCHOR_DST = np.array([[0.28, 0.30], [0.72, 0.30], [0.50, 0.66]], np.float32) * PATCH
+
+
+def _d(p: np.ndarray, a: int, b: int) -> float:
+    return float(np.linalg.norm(p[a] - p[b]))
+
+
+def frame_features(obs: FaceObservation, out: np.ndarray | None = None) -> np.ndarray:
+    """One row of measures (see module docs) for an observation: ``FEATURES`` then the
+    ``PATCH*PATCH`` aligned grey patch (0..1). Missing values are NaN (no face, no pose)."""
+    row = np.full(NFEAT, np.nan, np.float32) if out is None else out
+    row[:] = np.nan
+    row[_F["t"]] = obs.t
+    row[_F["face"]] = 1.0 if obs.face else 0.0
+    row[_F["score"]] = obs.score if obs.face else 0.0
+    lm = obs.landmarks
+    if not obs.face or lm is None or lm.shape[0] < 468:
+        return row
+    p = np.asarray(lm, np.float64)
+    if obs.pose is not None:
+        row[_F["yaw"]], row[_F["pitch"]], row[_F["roll"]] = obs.pose.yaw, obs.pose.pitch, obs.pose.roll
+    iod = _d(p, 33, 263)
+    if not np.isfinite(iod) or iod < 1e-3:
+        return row
+    e = _EYE_R
+    ear_r = (_d(p, e[1], e[5]) + _d(p, e[2], e[4])) / (2 * max(_d(p, e[0], e[3]), 1e-6))
+    e = _EYE_L
+    ear_l = (_d(p, e[1], e[5]) + _d(p, e[2], e[4])) / (2 * max(_d(p, e[0], e[3]), 1e-6))
+    row[_F["ear"]] = 0.5 * (ear_r + ear_l)
+    row[_F["mouth_open"]] = _d(p, *_MOUTH_IN) / iod
+    row[_F["mouth_width"]] = _d(p, *_MOUTH_CORNERS) / iod
+    mid_r = 0.5 * (p[33] + p[133])
+    mid_l = 0.5 * (p[263] + p[362])
+    br = np.linalg.norm(p[list(_BROW_R)] - mid_r, axis=1).mean()
+    bl = np.linalg.norm(p[list(_BROW_L)] - mid_l, axis=1).mean()
+    row[_F["brow"]] = 0.5 * (br + bl) / iod
+    row[_F["size"]] = iod
+    row[_F["cx"]], row[_F["cy"]] = p[1, 0], p[1, 1]
+    if obs.image is not None:
+        src = np.array([mid_r[:2], mid_l[:2], p[2, :2]], np.float32)
+        m = cv2.getAffineTransform(src, _ANCHOR_DST * 4)
+        big = cv2.warpAffine(obs.image, m, (PATCH * 4, PATCH * 4), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE)
+        grey = cv2.cvtColor(big, cv2.COLOR_RGB2GRAY)
+        small = cv2.resize(grey, (PATCH, PATCH), interpolation=cv2.INTER_AREA)
+        row[len(FEATURES):] = small.reshape(-1).astype(np.float32) / 255.0
+    return row
+
+
+def baseline_of(rows: np.ndarray) -> np.ndarray | None:
+    """Median of each feature over the rows that have a face (None when fewer than 3)."""
+    if rows.shape[0] == 0:
+        return None
+    face = rows[:, _F["face"]] > 0.5
+    ok = face & np.isfinite(rows[:, _F["size"]])
+    if ok.sum() < 3:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (e.g. no pose) stay NaN
+        base = np.nanmedian(rows[ok], axis=0)
+    base[_F["score"]] = float(np.median(rows[face, _F["score"]]))
+    return base
+
+
+def _half_change(patch: np.ndarray, base_patch: np.ndarray) -> tuple[float, float]:
+    """(image-left half, image-right half) change against the baseline patch: mean absolute
+    difference divided by the baseline half's own mean absolute contrast (+ 0.03), so a hand
+    hiding the eye, brow and mouth structure of one half scores about 1 or more."""
+    a = patch.reshape(PATCH, PATCH)
+    b = base_patch.reshape(PATCH, PATCH)
+    out = []
+    for sl in (np.s_[:, : PATCH // 2], np.s_[:, PATCH // 2 :]):
+        x, y = a[sl], b[sl]
+        out.append(float(np.abs(x - y).mean() / (np.abs(y - y.mean()).mean() + 0.03)))
+    return out[0], out[1]
+
+
+# -- thresholds -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChallengeThresholds:
+    """Documented in the module docstring; all relative to the pre-prompt baseline."""
+
+    turn_abs_deg: float = 35.0
+    turn_delta_deg: float = 20.0
+    turn_baseline_max_deg: float = 20.0
+    look_delta_deg: float = 15.0
+    blink_closed: float = 0.6
+    blink_open: float = 0.8
+    blink_max_s: float = 0.8
+    blink_pair_s: float = 1.5
+    blink_yaw_tol: float = 20.0
+    blink_pitch_tol: float = 15.0
+    mouth_delta: float = 0.25
+    mouth_abs: float = 0.35
+    smile_ratio: float = 1.12
+    brow_ratio: float = 1.10
+    cover_change: float = 0.6
+    cover_other_frac: float = 0.45
+    cover_score_frac: float = 0.6
+    cover_return_px: float = 1.0  # face must come back within this many IODs of the baseline
+    cover_max_loss_s: float = 3.0
+    lean_ratio: float = 1.25
+    hold_frames: int = 2
+    mirrored: bool = False  # True when the video is a mirrored self-view (swaps left/right)
+
+    def __post_init__(self) -> None:
+        if self.hold_frames < 1:
+            raise ConfigError("hold_frames must be >= 1")
+        if not 0 < self.blink_closed < self.blink_open <= 1.0:
+            raise ConfigError("need 0 < blink_closed < blink_open <= 1")
+
+
+# -- results --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ChallengeResult:
+    """The outcome of one prompt. ``latency_s``: prompt → decision; ``onset_s``: prompt → first
+    frame moving toward the answer (None if none); ``peak``: the best value of the challenge's
+    measure (units in ``measure``); ``evidence``: frame timestamps that decided it (s)."""
+
+    index: int
+    kind: str
+    prompt_t: float
+    decided_t: float
+    passed: bool
+    reason: str  # "performed", "timeout", "no_face"
+    measure: str
+    peak: float | None
+    threshold: float
+    baseline: float | None
+    latency_s: float
+    onset_s: float | None
+    evidence: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    breakdown: float | None = None
+    breakdown_signals: tuple[tuple[str, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        def f(x: float | None, nd: int = 4) -> float | None:
+            return None if x is None or not np.isfinite(x) else round(float(x), nd)
+
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "prompt_t": f(self.prompt_t),
+            "decided_t": f(self.decided_t),
+            "passed": self.passed,
+            "reason": self.reason,
+            "measure": self.measure,
+            "peak": f(self.peak),
+            "threshold": f(self.threshold),
+            "baseline": f(self.baseline),
+            "latency_s": f(self.latency_s, 3),
+            "onset_s": f(self.onset_s, 3),
+            "evidence": [round(float(t), 4) for t in self.evidence],
+            "breakdown": f(self.breakdown),
+            "breakdown_signals": {k: f(v) for k, v in self.breakdown_signals},
+        }
+
+
+# -- verifiers ------------------------------------------------------------------------------
+class Verifier:
+    """Streaming check of one challenge: feed feature rows after the prompt with :meth:`step`;
+    it returns True once the answer is seen. :meth:`result` builds the final record."""
+
+    measure = ""
+
+    def __init__(self, kind: str, index: int, prompt_t: float, base: np.ndarray,
+                 th: ChallengeThresholds, min_latency_s: float = 0.2) -> None:
+        self.kind, self.index, self.prompt_t, self.base, self.th = kind, index, prompt_t, base, th
+        self.min_latency_s = min_latency_s
+        self.peak: float | None = None
+        self.run: list[float] = []  # timestamps of the current run of frames meeting the condition
+        self.evidence: list[float] = []
+        self.onset: float | None = None
+        self.passed_t: float | None = None
+        self.faces = 0
+
+    # subclasses: value(row) -> measure or NaN; ok(value, row) -> condition met; near(value)
+    threshold = 0.0
+    higher = True
+
+    def value(self, row: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def ok(self, v: float, row: np.ndarray) -> bool:
+        return v >= self.threshold if self.higher else v <= self.threshold
+
+    def base_value(self) -> float | None:
+        return None
+
+    def _onset_level(self) -> float | None:
+        b = self.base_value()
+        if b is None or not np.isfinite(b):
+            return None
+        return b + 0.5 * (self.threshold - b)
+
+    def step(self, row: np.ndarray) -> bool:
+        if self.passed_t is not None:
+            return True
+        t = float(row[0])
+        if t - self.prompt_t < self.min_latency_s:
+            return False
+        self.faces += int(row[_F["face"]] > 0.5)
+        v = self.value(row)
+        if np.isfinite(v):
+            if self.peak is None or (v > self.peak if self.higher else v < self.peak):
+                self.peak = float(v)
+            lvl = self._onset_level()
+            if self.onset is None and lvl is not None and (v >= lvl if self.higher else v <= lvl):
+                self.onset = t
+        if np.isfinite(v) and self.ok(v, row):
+            self.run.append(t)
+            if len(self.run) >= self.th.hold_frames:
+                self.passed_t = t
+                self.evidence = list(self.run)
+                return True
+        else:
+            self.run = []
+        return False
+
+    def result(self, t_end: float) -> ChallengeResult:
+        passed = self.passed_t is not None
+        decided = self.passed_t if passed else t_end
+        reason = "performed" if passed else ("no_face" if self.faces == 0 else "timeout")
+        ev = self.evidence if passed else ([] if self.peak is None else [])
+        return ChallengeResult(
+            self.index, self.kind, self.prompt_t, float(decided), passed, reason, self.measure,
+            self.peak, float(self.threshold), self.base_value(), float(decided - self.prompt_t),
+            None if self.onset is None else float(self.onset - self.prompt_t),
+            np.asarray(ev, np.float64),
+        )
+
+
+class _Turn(Verifier):
+    measure = "yaw_deg"
+
+    def __init__(self, *a: Any, sign: float, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.sign = -sign if self.th.mirrored else sign
+        b = self.sign * float(self.base[_F["yaw"]])
+        self.b = b
+        self.threshold = max(self.th.turn_abs_deg, b + self.th.turn_delta_deg)
+
+    def base_value(self) -> float | None:
+        return self.b
+
+    def value(self, row: np.ndarray) -> float:
+        return self.sign * float(row[_F["yaw"]])
+
+
+class _Look(Verifier):
+    measure = "pitch_change_deg"
+
+    def __init__(self, *a: Any, sign: float, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.sign = sign
+        self.threshold = self.th.look_delta_deg
+
+    def base_value(self) -> float | None:
+        return 0.0
+
+    def value(self, row: np.ndarray) -> float:
+        return self.sign * float(row[_F["pitch"]] - self.base[_F["pitch"]])
+
+
+class _Ratio(Verifier):
+    """value = feature / baseline feature."""
+
+    feat = ""
+    ratio_attr = ""
+
+    def __init__(self, *a: Any, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.threshold = float(getattr(self.th, self.ratio_attr))
+
+    def base_value(self) -> float | None:
+        return 1.0
+
+    def value(self, row: np.ndarray) -> float:
+        b = float(self.base[_F[self.feat]])
+        return float(row[_F[self.feat]]) / b if b > 1e-6 else float("nan")
+
+
+class _Brows(_Ratio):
+    measure, feat, ratio_attr = "brow_ratio", "brow", "brow_ratio"
+
+
+class _Lean(_Ratio):
+    measure, feat, ratio_attr = "size_ratio", "size", "lean_ratio"
+
+
+class _Smile(_Ratio):
+    measure, feat, ratio_attr = "mouth_width_ratio", "mouth_width", "smile_ratio"
+
+    def ok(self, v: float, row: np.ndarray) -> bool:
+        gap = float(row[_F["mouth_open"]])
+        return v >= self.threshold and gap < float(self.base[_F["mouth_open"]]) + self.th.mouth_delta
+
+
+class _Mouth(Verifier):
+    measure = "mouth_open_iod"
+
+    def __init__(self, *a: Any, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.b = float(self.base[_F["mouth_open"]])
+        self.threshold = max(self.b + self.th.mouth_delta, self.th.mouth_abs)
+
+    def base_value(self) -> float | None:
+        return self.b
+
+    def value(self, row: np.ndarray) -> float:
+        return float(row[_F["mouth_open"]])
+
+
+class _Blinks(Verifier):
+    """Counts blinks; the measure is the lowest eye-aspect ratio relative to baseline."""
+
+    measure = "ear_ratio_min"
+    higher = False
+
+    def __init__(self, *a: Any, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.threshold = self.th.blink_closed
+        self.b = float(self.base[_F["ear"]])
+        self.closed_since: float | None = None
+        self.blinks: list[tuple[float, float]] = []  # (onset, reopen) times
+
+    def base_value(self) -> float | None:
+        return 1.0
+
+    def value(self, row: np.ndarray) -> float:
+        return float(row[_F["ear"]]) / self.b if self.b > 1e-6 else float("nan")
+
+    def step(self, row: np.ndarray) -> bool:
+        if self.passed_t is not None:
+            return True
+        t = float(row[0])
+        if t - self.prompt_t < self.min_latency_s:
+            return False
+        self.faces += int(row[_F["face"]] > 0.5)
+        v = self.value(row)
+        th = self.th
+        steady = (abs(float(row[_F["yaw"]] - self.base[_F["yaw"]])) <= th.blink_yaw_tol
+                  and abs(float(row[_F["pitch"]] - self.base[_F["pitch"]])) <= th.blink_pitch_tol)
+        if not np.isfinite(v) or not steady:
+            self.closed_since = None
+            return False
+        if self.peak is None or v < self.peak:
+            self.peak = float(v)
+        if v <= th.blink_closed:
+            if self.closed_since is None:
+                self.closed_since = t
+                if self.onset is None:
+                    self.onset = t
+        elif v >= th.blink_open and self.closed_since is not None:
+            if t - self.closed_since <= th.blink_max_s:
+                self.blinks.append((self.closed_since, t))
+            self.closed_since = None
+            if len(self.blinks) >= 2 and self.blinks[-1][0] - self.blinks[-2][0] <= th.blink_pair_s:
+                self.passed_t = t
+                self.evidence = [*self.blinks[-2], *self.blinks[-1]]
+                return True
+        return False
+
+
+class _Cover(Verifier):
+    """Occlusion of one half: appearance change of that half against the baseline patch with
+    the other half steady, or a short track loss / confidence drop with the face coming back
+    where it was. The measure is the larger half's change (1 = total loss)."""
+
+    measure = "half_change"
+
+    def __init__(self, *a: Any, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.threshold = self.th.cover_change
+        self.base_patch = self.base[len(FEATURES):]
+        self.has_patch = bool(np.all(np.isfinite(self.base_patch)))
+        self.lost_since: float | None = None
+        self.lost_run: list[float] = []
+
+    def base_value(self) -> float | None:
+        return 0.0
+
+    def _half(self, row: np.ndarray) -> tuple[float, float]:
+        if not self.has_patch:
+            return float("nan"), float("nan")
+        patch = row[len(FEATURES):]
+        if not np.all(np.isfinite(patch)):
+            return float("nan"), float("nan")
+        return _half_change(patch, self.base_patch)
+
+    def value(self, row: np.ndarray) -> float:
+        a, b = self._half(row)
+        return max(a, b)
+
+    def ok(self, v: float, row: np.ndarray) -> bool:
+        th = self.th
+        a, b = self._half(row)
+        hi, lo = max(a, b), min(a, b)
+        steady = (abs(float(row[_F["yaw"]] - self.base[_F["yaw"]])) <= th.blink_yaw_tol
+                  and abs(float(row[_F["pitch"]] - self.base[_F["pitch"]])) <= th.blink_pitch_tol)
+        if steady and np.isfinite(hi) and hi >= th.cover_change and lo <= th.cover_other_frac * hi:
+            return True
+        return bool(float(row[_F["score"]]) < th.cover_score_frac * float(self.base[_F["score"]]))
+
+    def step(self, row: np.ndarray) -> bool:
+        if self.passed_t is not None:
+            return True
+        t = float(row[0])
+        if t - self.prompt_t < self.min_latency_s:
+            return False
+        face = row[_F["face"]] > 0.5
+        if not face:
+            # a loss of track counts once the face comes back where it was
+            if self.lost_since is None:
+                self.lost_since = t
+            self.lost_run.append(t)
+            if self.peak is None or self.peak < 1.0:
+                self.peak = 1.0
+            if self.onset is None:
+                self.onset = t
+            self.run = []
+            return False
+        if self.lost_since is not None:
+            dt = t - self.lost_since
+            back = np.hypot(row[_F["cx"]] - self.base[_F["cx"]], row[_F["cy"]] - self.base[_F["cy"]])
+            near = back <= self.th.cover_return_px * float(self.base[_F["size"]])
+            if dt <= self.th.cover_max_loss_s and near:
+                self.passed_t = t
+                self.evidence = [self.lost_since, *self.lost_run[-1:], t]
+                return True
+            self.lost_since, self.lost_run = None, []
+        return super().step(row)
+
+
+def make_verifier(kind: str, index: int, prompt_t: float, base: np.ndarray,
+                  th: ChallengeThresholds, min_latency_s: float = 0.2) -> Verifier:
+    """The verifier for one challenge kind (see ``CHALLENGES``)."""
+    a = (kind, index, prompt_t, base, th, min_latency_s)
+    if kind == "turn_left":
+        return _Turn(*a, sign=+1.0)
+    if kind == "turn_right":
+        return _Turn(*a, sign=-1.0)
+    if kind == "look_up":
+        return _Look(*a, sign=+1.0)
+    if kind == "look_down":
+        return _Look(*a, sign=-1.0)
+    if kind == "blink_twice":
+        return _Blinks(*a)
+    if kind == "open_mouth":
+        return _Mouth(*a)
+    if kind == "smile":
+        return _Smile(*a)
+    if kind == "raise_eyebrows":
+        return _Brows(*a)
+    if kind == "cover_half_face":
+        return _Cover(*a)
+    if kind == "lean_closer":
+        return _Lean(*a)
+    raise ConfigError(f"unknown challenge {kind!r}; known: {sorted(CHALLENGES)}")
+
+
+def feature_index(name: str) -> int:
+    """Column of a named feature in a :func:`frame_features` row."""
+    return _F[name]
