@@ -209,3 +209,46 @@ def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_p
         finally:
             browser.close()
             p.stop()
+
+
+def test_console_screen_share_and_tile_marking(browser_env, tmp_path):
+    """Share a screen (Chromium's fake display capture), drag the candidate's tile on the
+    picture: the server analyses only that region from then on."""
+    from liveness._serve import ServeOptions
+
+    pw, factory, y4m, _what, tmp = browser_env
+    opts = ServeOptions(api_key=KEY, db=str(tmp_path / "serve.sqlite3"), threads=2)
+    with ServerThread(opts, factory) as srv:
+        p, browser = _launch(pw, y4m, tmp)
+        try:
+            errors: list[str] = []
+            con = browser.new_context(viewport={"width": 1400, "height": 860}).new_page()
+            con.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            con.on("pageerror", lambda e: errors.append(str(e)))
+            con.goto(srv.base + "/")
+            con.fill("#key", KEY)
+            con.click("#login")
+            con.wait_for_selector("#src-screen")
+            con.click("#src-screen")
+            assert _wait_js(con, "!!window.livenessConsole.last", 60), con.text_content("#events")
+            assert con.evaluate("window.livenessConsole.last.crop") is None
+            box = con.locator("#overlay").bounding_box()
+            assert box is not None
+            con.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
+            con.mouse.down()
+            con.mouse.move(box["x"] + 0.6 * box["width"], box["y"] + 0.7 * box["height"], steps=5)
+            con.mouse.up()
+            assert _wait_js(con, "!!window.livenessConsole.last.crop", 20)
+            x, y, w, h = con.evaluate("window.livenessConsole.last.crop")
+            assert 0.15 < x < 0.45 and 0.1 < y < 0.5 and 0.2 < w < 0.5 and 0.2 < h < 0.9, (x, y, w, h)
+            sid = con.evaluate("window.livenessConsole.session.id")
+            code, st = srv.request("GET", f"/api/sessions/{sid}", key=KEY)
+            assert st["source"] == "screen" and np.allclose(st["crop"], [x, y, w, h], atol=1e-3)
+            con.click("#clear-crop")
+            assert _wait_js(con, "window.livenessConsole.last.crop === null", 20)
+            con.click("#stop")
+            assert _wait_js(con, "document.getElementById('conn').textContent === 'ended'", 20)
+            assert not errors, errors
+        finally:
+            browser.close()
+            p.stop()

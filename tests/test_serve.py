@@ -362,3 +362,89 @@ def test_store_tokens_and_records(tmp_path):
     assert st.mark_interrupted() == 1
     assert st.get_session("a" * 16)["state"] == "ended"
     st.close()
+
+
+def _real_factory():
+    try:
+        from liveness._serve._app import default_factory
+
+        default_factory()
+        return default_factory
+    except Exception as exc:  # models not installed in this checkout
+        pytest.skip(f"the default pipeline is not available: {exc}")
+
+
+def _face_frames(n: int = 60) -> list[np.ndarray]:
+    import cv2
+
+    from tests._serve_util import fit_4x3
+
+    skdata = pytest.importorskip("skimage.data")
+    face = fit_4x3(skdata.astronaut())
+    return [
+        cv2.warpAffine(face, np.float32([[1, 0, 10 * np.sin(i / 8)], [0, 1, 0]]), (640, 480), borderMode=cv2.BORDER_REFLECT)
+        for i in range(n)
+    ]
+
+
+def test_real_pipeline_over_webrtc(tmp_path):
+    """The full default pipeline behind the server: a real face photo streamed over WebRTC
+    comes back with a face, a plausible frontal pose and the default analysers' signals."""
+    factory = _real_factory()
+    frames = _face_frames()
+
+    async def main() -> None:
+        async with running_server(_opts(tmp_path), factory) as (base, _), aiohttp.ClientSession() as http:
+            s = await _create(http, base)
+            client = Client(FrameTrack(lambda i: frames[i % len(frames)], fps=30))
+            await client.connect(s["offer_url"], AUTH)
+            assert await client.wait_for(lambda: sum(m["face"] for m in client.of_type("result")) >= 20, 90)
+            faces = [m for m in client.of_type("result") if m["face"]]
+            for m in faces[-10:]:
+                assert abs(m["yaw"]) < 25 and abs(m["pitch"]) < 25 and abs(m["roll"]) < 20, m
+                x, y, w, h = m["box"]
+                assert 100 < w < 400 and 100 < h < 450
+            assert await client.wait_for(lambda: len(client.of_type("status")) >= 2, 10)
+            client.send("stop")
+            assert await client.wait_for(lambda: client.bye.is_set(), 30)
+            await client.close()
+
+    run(main())
+
+
+def test_cli_serve_starts_and_stops(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        port = so.getsockname()[1]
+    env = {**os.environ, "LIVENESS_API_KEY": KEY}
+    code = "import sys; from liveness._cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "serve", "--port", str(port), "--db", str(tmp_path / "cli.sqlite3")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        body = None
+        end = time.monotonic() + 60
+        while time.monotonic() < end and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                    body = json.loads(r.read())
+            except OSError:
+                time.sleep(0.3)
+        assert body is not None and body["ok"] and body["protocol"] == PROTOCOL
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/sessions", data=b"{}", method="POST",
+                                     headers={"X-API-Key": KEY, "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 201
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert (tmp_path / "cli.sqlite3").is_file()
