@@ -196,6 +196,37 @@ def test_failing_session_does_not_stall_another(tmp_path):
     run(main())
 
 
+def test_missing_pipeline_ends_only_that_session(tmp_path):
+    from liveness import ModelError
+
+    def broken():
+        raise ModelError("face_mesh.onnx not found")
+
+    async def main() -> None:
+        async with running_server(_opts(tmp_path), broken) as (base, _), aiohttp.ClientSession() as http:
+            s = await _create(http, base)
+            client = Client(FrameTrack(disc_frame, fps=30))
+            with pytest.raises(RuntimeError, match="503.*face_mesh.onnx"):
+                await client.connect(s["offer_url"], AUTH)
+            await client.close()
+            for _ in range(50):
+                async with http.get(f"{base}/api/sessions/{s['id']}", headers=AUTH) as r:
+                    st = await r.json()
+                if st["state"] == "ended":
+                    break
+                await asyncio.sleep(0.1)
+            assert st["state"] == "ended" and "face_mesh.onnx" in st["end_reason"]
+            # an ended session takes no new peer; the server still answers
+            again = Client(FrameTrack(disc_frame, fps=30))
+            with pytest.raises(RuntimeError, match="409"):
+                await again.connect(s["offer_url"], AUTH)
+            await again.close()
+            async with http.get(f"{base}/api/health") as r:
+                assert (await r.json())["ok"]
+
+    run(main())
+
+
 def test_vanished_peer_ends_session_and_keeps_record(tmp_path):
     async def main() -> None:
         async with running_server(_opts(tmp_path, disconnect_grace_s=1.0), disc_factory()) as (base, _), aiohttp.ClientSession() as http:

@@ -358,8 +358,15 @@ async def _answer(request: web.Request, live: LiveSession, full: bool) -> web.Re
     source = body.get("source", "camera" if not full else "console")
     if not isinstance(source, str) or len(source) > 40:
         return _json_error(400, "source must be a short string")
-    if live.pc is not None:
-        return _json_error(409, "this session already has a peer")
+    if live.pc is not None or live.state != "created":
+        return _json_error(409, f"this session already has a peer or has ended (state {live.state})")
+    if live.core is None:  # build the pipeline first: a missing model is an answer, not a hang
+        try:
+            live.core = await asyncio.get_running_loop().run_in_executor(live.pool, live.factory)
+        except Exception as exc:
+            log.error("session %s: cannot build the analysis pipeline: %r", live.id, exc)
+            live.request_end(f"analysis pipeline unavailable: {exc}")
+            return _json_error(503, f"the analysis pipeline is unavailable: {exc}")
     live.role = "console" if full else "candidate"
     live.source = source
     live.state = "connecting"

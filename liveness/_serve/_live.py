@@ -246,7 +246,15 @@ class LiveSession:
         """Begin consuming a remote video track."""
         loop = asyncio.get_running_loop()
         if self.core is None:
-            self.core = await loop.run_in_executor(self.pool, self.factory)
+            try:
+                self.core = await loop.run_in_executor(self.pool, self.factory)
+            except Exception as exc:  # e.g. a model file is missing: end this session, say why
+                log.error("session %s: cannot build the analysis pipeline: %r", self.id, exc)
+                ev = {"t": 0.0, "kind": "error.pipeline", "message": f"cannot build the analysis pipeline: {exc}", "data": {}}
+                self._pending_events.append(ev)
+                self.broadcast(message("event", **ev))
+                self.request_end("analysis pipeline unavailable")
+                return
         self.started = time.time()
         self.started_mono = time.monotonic()
         self._set_state("live")
