@@ -21,6 +21,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -97,8 +98,12 @@ def track_clip(path: Path, tracker_kind: str) -> dict[str, np.ndarray]:
             "quality": np.asarray(q, np.float32), "wh": np.array([w, h])}
 
 
+COST_MS: dict[str, list[float]] = {}
+
+
 def replay(path: Path, cache: dict[str, np.ndarray]) -> dict[str, dict]:
-    """Run fresh analysers over the clip's frames with the cached tracker output."""
+    """Run fresh analysers over the clip's frames with the cached tracker output (their
+    per-frame ``update`` wall time goes to ``COST_MS``)."""
     analysers = [PoseConsistencyAnalyser(), FaceSlipAnalyser(), QualityMonitor()]
     n = len(cache["t"])
     for i, fr in enumerate(open_video(path)):
@@ -115,7 +120,9 @@ def replay(path: Path, cache: dict[str, np.ndarray]) -> dict[str, dict]:
         else:
             obs = FaceObservation(t, i, w, h, False, int(cache["faces"][i]), image=fr.image)
         for a in analysers:
+            t0 = time.perf_counter()
             a.update(obs)
+            COST_MS.setdefault(a.name, []).append((time.perf_counter() - t0) * 1e3)
     return {a.name: a.summary().to_dict() for a in analysers}
 
 
@@ -181,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             return "   -   " if x is None else f"{x:8.3f}"
 
         print(f"{n + '.' + d:44s} {f(m['auc_all'])} {f(m['auc_dfl'])} {f(m['pair_wins'])} ({len(wins)})")
+    out["cost_ms"] = {k: {"median": float(np.median(v)), "p95": float(np.quantile(v, 0.95)),
+                          "frames": len(v)} for k, v in COST_MS.items()}
+    print("\nper-frame update() cost, ms: " + ", ".join(
+        f"{k} median {v['median']:.2f} p95 {v['p95']:.2f}" for k, v in out["cost_ms"].items()))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return 0

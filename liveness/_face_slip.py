@@ -71,8 +71,8 @@ class FaceSlipOptions:
             raise ConfigError("roi must be >= 32 and face_frac in [0.2, 0.9]")
         if self.lk_win < 5 or self.lk_levels < 0 or self.fb_max <= 0:
             raise ConfigError("lk_win >= 5, lk_levels >= 0 and fb_max > 0 required")
-        if self.thumb < 8 or self.min_points < 3 or self.min_baseline < 2:
-            raise ConfigError("thumb >= 8, min_points >= 3, min_baseline >= 2 required")
+        if self.thumb < 8 or self.thumb % 2 or self.min_points < 3 or self.min_baseline < 2:
+            raise ConfigError("thumb even and >= 8, min_points >= 3, min_baseline >= 2 required")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class SlipFrame:
     slip_vec: np.ndarray  # (2,) mean inner residual (face widths)
     mesh_slip: float  # the same residual from mesh landmarks (inner vs contour)
     mesh_vec: np.ndarray  # (2,)
-    thumb_corr: float  # correlation of this frame's inner-face thumbnail with the previous one
+    thumb_corr: np.ndarray  # (4,) per-block correlation of the inner-face thumbnail with the previous frame's
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
@@ -132,10 +132,13 @@ class SlipMeter:
         m = cv2.getAffineTransform(src, self._tpl)
         cv2.warpAffine(grey, m, (self.options.thumb, self.options.thumb), dst=self._thumb,
                        flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
-        v = self._thumb.astype(np.float32).ravel()
-        v -= v.mean()
-        n = float(np.linalg.norm(v))
-        return v / n if n > 1e-6 else v
+        # 2x2 blocks, each zero-mean and unit-norm: a blink or a mouth movement changes one or
+        # two blocks, the whole face showing through changes all four
+        h = self.options.thumb // 2
+        b = self._thumb.astype(np.float32).reshape(2, h, 2, h).transpose(0, 2, 1, 3).reshape(4, -1)
+        b -= b.mean(axis=1, keepdims=True)
+        n = np.linalg.norm(b, axis=1, keepdims=True)
+        return b / np.maximum(n, 1e-6)
 
     def measure(self, obs: FaceObservation) -> SlipFrame | None:
         """Measurements for this frame (needs the previous frame's face); None when there is
@@ -162,7 +165,7 @@ class SlipMeter:
         self._lm_prev, self._thumb_prev = lm.copy(), thumb
         if prev_lm is None or prev_thumb is None:
             return None
-        corr = float(thumb @ prev_thumb)
+        corr = np.sum(thumb * prev_thumb, axis=1)  # (4,) per block
 
         # ROI transform from the previous frame's face, applied to both frames
         inner0 = prev_lm[INNER_RIGID, :2]
@@ -230,8 +233,6 @@ class FaceSlipAnalyser:
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
         self._hist: deque[tuple[float, float]] = deque()
         self._frames: list[SlipFrame] = []
-        self._corr: deque[tuple[float, float, float]] = deque(maxlen=2)  # (t, corr to prev, corr skip)
-        self._flashes: list[Segment] = []
 
     @classmethod
     def from_options(cls, options: FaceSlipOptions) -> FaceSlipAnalyser:
@@ -284,16 +285,16 @@ class FaceSlipAnalyser:
         return a / b if np.isfinite(a) and np.isfinite(b) and b > 0 else None
 
     def flashes(self) -> tuple[Segment, ...]:
-        """Frames whose thumbnail correlation with the previous frame drops by ``flash_min``
-        below the clip's median and recovers on the next frame."""
-        c = np.array([f.thumb_corr for f in self._frames])
-        t = np.array([f.t for f in self._frames])
-        if len(c) < 3:
+        """Single frames whose inner-face thumbnail differs from the previous frame *and* from
+        the next one in all four blocks (a drop of at least ``flash_min`` below each block's
+        clip median), i.e. the whole inner face changed for one frame and came back."""
+        if len(self._frames) < 3:
             return ()
-        med = float(np.median(c))
-        drop = med - c  # large when this frame differs from the previous
-        # a flash: frame i differs from i-1 and frame i+1 differs from i (back again)
+        c = np.array([f.thumb_corr for f in self._frames])  # (n, 4)
+        t = np.array([f.t for f in self._frames])
+        drop = (np.median(c, axis=0) - c).min(axis=1)  # every block dropped at least this much
         flash = np.zeros(len(c))
+        # frame i differs from i-1 (drop[i]) and frame i+1 differs from i (drop[i+1])
         flash[:-1] = np.minimum(drop[:-1], drop[1:])
         return runs_above(t, flash, self.options.flash_min, "inner face flash", max_gap=0.0)
 
@@ -324,5 +325,3 @@ class FaceSlipAnalyser:
         self._series.reset()
         self._hist.clear()
         self._frames.clear()
-        self._corr.clear()
-        self._flashes.clear()

@@ -168,6 +168,7 @@ class PoseConsistencyAnalyser:
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
         self._hist: deque[tuple[float, float, np.ndarray, float]] = deque()  # t, |yaw|, rel, trans
         self._raw: list[float] = []
+        self._yaw: list[float] = []
 
     @classmethod
     def from_options(cls, options: PoseConsistencyOptions) -> PoseConsistencyAnalyser:
@@ -193,6 +194,7 @@ class PoseConsistencyAnalyser:
         near = [h for h in self._hist if abs(h[1] - ay) <= o.yaw_bin_deg]
         self._hist.append((t, ay, d.rel_rotvec, d.trans_deg))
         self._raw.append(d.rot_deg)
+        self._yaw.append(ay)
         if len(near) < o.min_baseline:
             return None
         rel = np.stack([h[2] for h in near])
@@ -213,7 +215,8 @@ class PoseConsistencyAnalyser:
         raw = np.asarray(self._raw) if self._raw else np.zeros(0)
         details: tuple[tuple[str, float], ...] = ()
         if len(raw):
-            details = (("raw_rot_deg_median", float(np.median(raw))),)
+            details = (("raw_rot_deg_median", float(np.median(raw))),
+                       ("abs_yaw_median", float(np.median(self._yaw))))
         return self._series.summary(details)
 
     def reset(self) -> None:
@@ -221,3 +224,4 @@ class PoseConsistencyAnalyser:
         self._series.reset()
         self._hist.clear()
         self._raw.clear()
+        self._yaw.clear()

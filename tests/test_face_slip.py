@@ -39,7 +39,7 @@ class Clip:
     """Frames and observations of a synthetic talking head."""
 
     def __init__(self, n: int = 150, *, jitter: slice | None = None, jitter_px: float = 1.5,
-                 flash_at: int | None = None, seed: int = 0) -> None:
+                 flash_at: int | None = None, blink_at: int | None = None, seed: int = 0) -> None:
         v = canonical_vertices()
         self.base = project(v, rotation(0), T0, W, H)
         rng = np.random.default_rng(seed)
@@ -48,6 +48,7 @@ class Clip:
         self.inner = texture(seed + 3)
         self.other = texture(seed + 4)
         self.n, self.jitter, self.jitter_px, self.flash_at = n, jitter, jitter_px, flash_at
+        self.blink_at = blink_at
         t = np.arange(n) / FPS
         self.d = np.c_[30 * np.sin(1.5 * t), 12 * np.sin(t + 1)]  # smooth head motion (px)
         self.j = rng.normal(0, jitter_px, (n, 2))
@@ -69,6 +70,13 @@ class Clip:
         src = self.other if i == self.flash_at else self.inner
         inner = shift(src, d + j)
         g[mi > 0] = inner[mi > 0]
+        if i == self.blink_at:  # only the eye band changes for one frame (like a blink)
+            eye_y = int(self.base[[33, 263], 1].mean() + d[1])
+            band = np.zeros_like(mi)
+            band[eye_y - 20 : eye_y + 6] = 1
+            other = shift(self.other, d)
+            sel = (mi > 0) & (band > 0)
+            g[sel] = other[sel]
         img = np.repeat(g[:, :, None], 3, axis=2)
         lm = self.base.copy()
         lm[:, :2] += d.astype(np.float32)
@@ -134,6 +142,9 @@ def test_single_frame_flash_is_found():
     b = FaceSlipAnalyser()
     Clip(100).run(b)
     assert b.flashes() == ()
+    c = FaceSlipAnalyser()
+    Clip(100, blink_at=60).run(c)
+    assert c.flashes() == ()  # a change confined to the eyes is not the face showing through
 
 
 def test_no_face_breaks_the_pair_and_reset_forgets():
