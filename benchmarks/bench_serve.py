@@ -92,52 +92,65 @@ def frames_640(standin: bool, n: int = 90) -> list[np.ndarray]:
                                borderMode=cv2.BORDER_REFLECT) for i in range(n)]
 
 
-async def _stream(base: str, frames: list[np.ndarray], seconds: float, warm: float) -> dict:
+async def _measure(base: str, pid: int, n: int, frames: list[np.ndarray], seconds: float, warm: float) -> dict:
+    """Connect n clients, warm up, then measure one common window."""
     import aiohttp
 
     from tests._serve_util import Client, FrameTrack
 
+    hdr = {"X-API-Key": KEY}
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/api/sessions", json={"label": "bench"}, headers={"X-API-Key": KEY}) as r:
-            s = await r.json()
-        track = FrameTrack(lambda i: frames[i % len(frames)], fps=30)
-        client = Client(track)
-        await client.connect(s["offer_url"], {"X-API-Key": KEY})
-        await client.wait_for(lambda: len(client.of_type("result")) > 0, 60)
+
+        async def connect() -> tuple[str, Client, object]:
+            async with http.post(f"{base}/api/sessions", json={"label": "bench"}, headers=hdr) as r:
+                s = await r.json()
+            track = FrameTrack(lambda i: frames[i % len(frames)], fps=30)
+            client = Client(track)
+            await client.connect(s["offer_url"], hdr)
+            await client.wait_for(lambda: len(client.of_type("result")) > 0, 90)
+            return s["id"], client, track
+
+        conns = await asyncio.gather(*(connect() for _ in range(n)))
         await asyncio.sleep(warm)
 
-        async def counters() -> dict:
-            async with http.get(f"{base}/api/sessions/{s['id']}", headers={"X-API-Key": KEY}) as r:
+        async def counters(sid: str) -> dict:
+            async with http.get(f"{base}/api/sessions/{sid}", headers=hdr) as r:
                 return (await r.json())["counters"]
 
-        n0, c0, t0 = len(client.messages), await counters(), time.monotonic()
+        c0 = [await counters(sid) for sid, _, _ in conns]
+        m0 = [len(c.messages) for _, c, _ in conns]
+        cpu0, me0, t0 = _cpu_s(pid), time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
-        n1, c1, t1 = len(client.messages), await counters(), time.monotonic()
-        lat = []
-        for m, arr in zip(client.messages[n0:n1], client.arrivals[n0:n1], strict=True):
-            if m.get("type") != "result" or m.get("pts") is None:
-                continue
-            for p in (m["pts"], m["pts"] + 1, m["pts"] - 1):  # aiortc's timebase rounding: +-1 tick
-                if p in track.sent:
-                    lat.append((arr - track.sent[p]) * 1e3)
-                    break
-        faces = sum(1 for m in client.messages[n0:n1] if m.get("type") == "result" and m.get("face"))
-        results = sum(1 for m in client.messages[n0:n1] if m.get("type") == "result")
-        unmatched = results - len(lat)
-        await client.close()
-        return {
-            "latency_ms": lat,
-            "analysed_fps": (c1["analysed"] - c0["analysed"]) / (t1 - t0),
-            "received_fps": (c1["received"] - c0["received"]) / (t1 - t0),
-            "dropped": c1["dropped"] - c0["dropped"],
-            "server_latency_p50": c1["latency_ms_p50"],
-            "server_latency_p95": c1["latency_ms_p95"],
-            "analyse_ms_p50": c1["analyse_ms_p50"],
-            "face_fraction": faces / max(results, 1),
-            "results_per_s": results / (t1 - t0),
-            "unmatched": unmatched,
-            "window_s": t1 - t0,
-        }
+        cpu1, me1, t1 = _cpu_s(pid), time.process_time(), time.monotonic()
+        m1 = [len(c.messages) for _, c, _ in conns]
+        c1 = [await counters(sid) for sid, _, _ in conns]
+        per = []
+        for (_, client, track), a, b, i0, i1 in zip(conns, c0, c1, m0, m1, strict=True):
+            lat, results, faces = [], 0, 0
+            for m, arr in zip(client.messages[i0:i1], client.arrivals[i0:i1], strict=True):
+                if m.get("type") != "result" or m.get("pts") is None:
+                    continue
+                results += 1
+                faces += bool(m.get("face"))
+                for p in (m["pts"], m["pts"] + 1, m["pts"] - 1):  # aiortc's timebase rounding: +-1 tick
+                    if p in track.sent:
+                        lat.append((arr - track.sent[p]) * 1e3)
+                        break
+            per.append({
+                "latency_ms": lat,
+                "unmatched": results - len(lat),
+                "results_per_s": results / (t1 - t0),
+                "face_fraction": faces / max(results, 1),
+                "analysed": b["analysed"] - a["analysed"],
+                "analysed_fps": (b["analysed"] - a["analysed"]) / (t1 - t0),
+                "received_fps": (b["received"] - a["received"]) / (t1 - t0),
+                "server_latency_p50": b["latency_ms_p50"],
+                "server_latency_p95": b["latency_ms_p95"],
+                "analyse_ms_p50": b["analyse_ms_p50"],
+            })
+        for _, client, _ in conns:
+            await client.close()
+    return {"per": per, "server_cpu_s": cpu1 - cpu0, "client_cpu_s": me1 - me0, "window_s": t1 - t0}
 
 
 def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> dict:
@@ -145,9 +158,8 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
     cmd = [sys.executable, __file__, "--serve", str(port), "--threads", str(args.threads), "--max-fps", str(args.max_fps)]
     if args.standin:
         cmd.append("--standin")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        base = f"http://127.0.0.1:{port}"
         end = time.monotonic() + 60
         while time.monotonic() < end:
             try:
@@ -155,41 +167,41 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
                 break
             except OSError:
                 time.sleep(0.2)
-
-        async def main() -> list[dict]:
-            return await asyncio.gather(*(_stream(base, frames, args.seconds, args.warm) for _ in range(n)))
-
-        cpu0, w0 = _cpu_s(proc.pid), time.monotonic()
-        me0 = time.process_time()
-        out = asyncio.run(main())
-        cpu1, w1 = _cpu_s(proc.pid), time.monotonic()
-        me1 = time.process_time()
+        load = os.getloadavg()[0]
+        out = asyncio.run(_measure(f"http://127.0.0.1:{port}", proc.pid, n, frames, args.seconds, args.warm))
     finally:
         proc.terminate()
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
-    lat = np.concatenate([np.asarray(o["latency_ms"]) for o in out]) if out else np.zeros(0)
-    fps = [o["analysed_fps"] for o in out]
+    per, win = out["per"], out["window_s"]
+    lat = np.concatenate([np.asarray(o["latency_ms"]) for o in per])
+    fps = [o["analysed_fps"] for o in per]
+    analysed = sum(o["analysed"] for o in per)
+    cpu_ms_frame = out["server_cpu_s"] * 1e3 / max(analysed, 1)
     return {
         "streams": n,
+        "load_average_1m": round(load, 2),
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
         "results": int(lat.size),
+        "unmatched_results": sum(o["unmatched"] for o in per),
+        "results_per_s_min": round(min(o["results_per_s"] for o in per), 1),
         "analysed_fps_min": round(min(fps), 1),
         "analysed_fps_mean": round(float(np.mean(fps)), 1),
-        "received_fps_mean": round(float(np.mean([o["received_fps"] for o in out])), 1),
-        "server_latency_ms_p50": [o["server_latency_p50"] for o in out],
-        "server_latency_ms_p95": [o["server_latency_p95"] for o in out],
-        "analyse_ms_p50": [o["analyse_ms_p50"] for o in out],
-        "face_fraction_min": round(min(o["face_fraction"] for o in out), 3),
-        "results_per_s_min": round(min(o["results_per_s"] for o in out), 1),
-        "unmatched_results": sum(o["unmatched"] for o in out),
-        # whole run (incl. connection set-up and warm-up): CPU-seconds per wall-second
-        "server_cpu_cores": round((cpu1 - cpu0) / (w1 - w0), 3),
-        "server_cpu_cores_per_stream": round((cpu1 - cpu0) / (w1 - w0) / n, 3),
-        "client_cpu_cores": round((me1 - me0) / (w1 - w0), 3),
+        "received_fps_mean": round(float(np.mean([o["received_fps"] for o in per])), 1),
+        "server_latency_ms_p50": [o["server_latency_p50"] for o in per],
+        "server_latency_ms_p95": [o["server_latency_p95"] for o in per],
+        "analyse_ms_p50": [o["analyse_ms_p50"] for o in per],
+        "face_fraction_min": round(min(o["face_fraction"] for o in per), 3),
+        "server_cpu_cores": round(out["server_cpu_s"] / win, 3),
+        "server_cpu_cores_per_stream": round(out["server_cpu_s"] / win / n, 3),
+        "server_cpu_ms_per_analysed_frame": round(cpu_ms_frame, 2),
+        "client_cpu_cores": round(out["client_cpu_s"] / win, 3),
+        # what an otherwise idle 2-core server would hold at 10 analysed fps per stream, from
+        # the measured server CPU per analysed frame (an estimate, not a measurement)
+        "estimated_streams_2cores_at_10fps": round(2000.0 / (10 * cpu_ms_frame), 1),
     }
 
 

@@ -479,3 +479,30 @@ def test_cli_serve_starts_and_stops(tmp_path):
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert (tmp_path / "cli.sqlite3").is_file()
+
+
+def test_marker_jitter_buffer_completes_frames_at_the_marker():
+    from aiortc.rtp import RtpPacket
+
+    from liveness._serve._rtp import _make
+
+    def pkt(seq: int, ts: int, marker: bool, data: bytes) -> RtpPacket:
+        p = RtpPacket(payload_type=96, sequence_number=seq, timestamp=ts, marker=int(marker))
+        p._data = data
+        return p
+
+    jb = _make()(capacity=128, is_video=True)
+    assert jb.add(pkt(10, 1000, False, b"a"))[1] is None
+    _, f = jb.add(pkt(11, 1000, True, b"b"))
+    assert f is not None and f.data == b"ab" and f.timestamp == 1000, "complete at the marker"
+    # a lost packet: nothing is emitted until the stream moves on (as in aiortc)
+    assert jb.add(pkt(13, 2000, True, b"d"))[1] is None
+    _, f = jb.add(pkt(12, 2000, False, b"c"))
+    assert f is not None and f.data == b"cd"
+    # no marker at all (a sender that never sets it): the next frame completes it
+    assert jb.add(pkt(14, 3000, False, b"e"))[1] is None
+    _, f = jb.add(pkt(15, 4000, False, b"f"))
+    assert f is not None and f.data == b"e" and f.timestamp == 3000
+    # audio buffers keep aiortc's own behaviour
+    ab = _make()(capacity=16, prefetch=0)
+    assert ab.add(pkt(1, 10, True, b"x"))[1] is None

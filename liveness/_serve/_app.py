@@ -555,6 +555,10 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
     """The server application. ``factory`` builds one core :class:`liveness.Session` per live
     session (default: the full pipeline of ``liveness._pipeline.build_session``)."""
     options = options or ServeOptions()
+    if options.marker_jitter:
+        from ._rtp import install
+
+        install()
     st = _State(options, factory or default_factory)
     app = web.Application(
         middlewares=[_cors_middleware(options.cors_origins), _headers_middleware], client_max_size=1024 * 1024
