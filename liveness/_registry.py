@@ -20,7 +20,7 @@ from ._errors import ModelError
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-__all__ = ["MODELS", "ModelSpec", "model_path", "ort_session"]
+__all__ = ["DATA_FILES", "MODELS", "ModelSpec", "data_path", "model_path", "ort_session"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,34 @@ MODELS: dict[str, ModelSpec] = {}
 
 def register(spec: ModelSpec) -> None:
     MODELS[spec.name] = spec
+
+
+# Face models converted by models/convert/convert_mediapipe.sh (cards in models/cards/).
+MODELS["face_detector"] = ModelSpec(
+    name="face_detector",
+    filename="face_detector.onnx",
+    sha256="56e6b52141bce3a5b50d3730dcde380163e240079b03cb8014f8021f9f1c8e03",
+    input_name="input",
+    input_shape=(1, 128, 128, 3),
+    input_layout="NHWC RGB float32 [-1,1], letterboxed",
+    description="BlazeFace short-range (MediaPipe face_detection_short_range.tflite); outputs "
+    "regressors (1,896,16) and classificators (1,896,1) logits",
+)
+MODELS["face_mesh"] = ModelSpec(
+    name="face_mesh",
+    filename="face_mesh.onnx",
+    sha256="41e3c40be4ac0b9e392f754d9f0d20ff2c6203854351fabd73ebd934cb2cc541",
+    input_name="input",
+    input_shape=(1, 192, 192, 3),
+    input_layout="NHWC RGB float32 [0,1], rotated square face crop",
+    description="MediaPipe face_landmark_with_attention.tflite (custom ops rebuilt): mesh 468x3, "
+    "lips 80x2, left_eye/right_eye 71x2, left_iris/right_iris 5x2 (crop px), face_flag logit",
+)
+
+#: Non-ONNX data files shipped beside the models: filename -> sha256.
+DATA_FILES: dict[str, str] = {
+    "canonical_face.npz": "ce14fb2e1daca0d604fb718881e6b78dbcc97473262e45c667734d48150327bf",
+}
 
 
 def _search_dirs() -> list[Path]:
@@ -109,10 +137,18 @@ def ort_session(name: str, threads: int = 1) -> ort.InferenceSession:
         return sess
 
 
+@cache
 def data_path(filename: str) -> Path:
-    """A non-ONNX data file shipped beside the models (e.g. the canonical face)."""
+    """A non-ONNX data file shipped beside the models (e.g. the canonical face); files listed in
+    ``DATA_FILES`` are checked against their sha256."""
     for d in _search_dirs():
         p = d / filename
         if p.is_file():
+            want = DATA_FILES.get(filename)
+            if want is not None and _sha256(p) != want:
+                raise ModelError(
+                    f"{p}: sha256 {_sha256(p)} does not match the registry ({want}); "
+                    "reinstall the package or re-run the conversion script"
+                )
             return p
     raise ModelError(f"data file {filename!r} not found in {[str(d) for d in _search_dirs()]}")

@@ -1,0 +1,249 @@
+"""Post-process tf2onnx output into plain, fast ONNX.
+
+* ``PRelu(x, a)`` -> ``Relu(x) + (-a) * Relu(-x)`` (standard ops; ONNX Runtime's PRelu kernel is
+  much slower than these fused element-wise ops on CPU).
+* MediaPipe's custom TFLite ops left by tf2onnx as ``TFL_*`` nodes are rebuilt from standard ONNX
+  ops, following the semantics of MediaPipe's reference kernels (``mediapipe/util/tflite/operations``,
+  version 2 of each op):
+
+  - ``Landmarks2TransformMatrix`` (landmarks (1, N, 3) -> (1, 4, 4)): rotation that levels the
+    line between two landmarks, bounding box of a landmark subset in that rotated frame, and the
+    matrix mapping output-patch pixels to input coordinates:
+    ``T = shift(centre) . rot(-r) . scale(scale * box / out) . shift(-out / 2)``.
+  - ``TransformTensorBilinear`` (features (1, H, W, C) NHWC, matrix -> (1, h, w, C)): sample
+    the features at ``T . (x + 0.5, y + 0.5) - 0.5`` bilinearly; points outside [0, W-1] x [0, H-1]
+    give 0. Built as ``GridSample(align_corners=1, zeros) * inside-mask``.
+  - ``TransformLandmarks`` (landmarks (1, N, 2), matrix -> (1, N, 2)): ``xy' = T[:2,:2] xy + T[:2,3]``.
+* Inputs/outputs renamed to stable names.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+class _G:
+    """Tiny node factory that appends to a list and invents unique names."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.k = 0
+
+    def name(self, hint: str) -> str:
+        self.k += 1
+        return f"{self.prefix}/{hint}_{self.k}"
+
+    def const(self, value, dtype=np.float32, hint: str = "c") -> str:
+        n = self.name(hint)
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), n))
+        return n
+
+    def op(self, op_type: str, inputs: list[str], hint: str | None = None, out: str | None = None, **attrs) -> str:
+        o = out or self.name(hint or op_type)
+        self.nodes.append(helper.make_node(op_type, inputs, [o], name=self.name(op_type), **attrs))
+        return o
+
+
+def _l2tm(g: _G, lm: str, out: str, attrs: dict) -> None:
+    left, right = int(attrs["left_rotation_idx"]), int(attrs["right_rotation_idx"])
+    ow, oh = float(attrs["output_width"]), float(attrs["output_height"])
+    sx, sy = float(attrs["scale_x"]), float(attrs["scale_y"])
+    target = float(attrs.get("target_rotation_radians", 0.0))
+    subset = np.asarray(attrs["subset_idxs"], np.int64).reshape(-1)
+
+    def take(idx: int) -> tuple[str, str]:
+        p = g.op("Gather", [lm, g.const([idx], np.int64)], axis=1)  # (1,1,3)
+        x = g.op("Slice", [p, g.const([0], np.int64), g.const([1], np.int64), g.const([2], np.int64)])
+        y = g.op("Slice", [p, g.const([1], np.int64), g.const([2], np.int64), g.const([2], np.int64)])
+        return x, y  # (1,1,1)
+
+    lx, ly = take(left)
+    rx, ry = take(right)
+    dx = g.op("Sub", [rx, lx])
+    dy = g.op("Sub", [ry, ly])
+    norm = g.op("Sqrt", [g.op("Add", [g.op("Mul", [dx, dx]), g.op("Mul", [dy, dy])])])
+    norm = g.op("Max", [norm, g.const(1e-12)])
+    ca = g.op("Div", [dx, norm])  # cos(atan2(dy, dx))
+    sa = g.op("Div", [dy, norm])  # sin(atan2(dy, dx))
+    # r = target - atan2(dy, dx)
+    ct, st = np.cos(target), np.sin(target)
+    c = g.op("Add", [g.op("Mul", [ca, g.const(ct)]), g.op("Mul", [sa, g.const(st)])])
+    s = g.op("Sub", [g.op("Mul", [ca, g.const(st)]), g.op("Mul", [sa, g.const(ct)])])
+
+    pts = g.op("Gather", [lm, g.const(subset, np.int64)], axis=1)  # (1,K,3)
+    px = g.op("Slice", [pts, g.const([0], np.int64), g.const([1], np.int64), g.const([2], np.int64)])
+    py = g.op("Slice", [pts, g.const([1], np.int64), g.const([2], np.int64), g.const([2], np.int64)])
+    xr = g.op("Sub", [g.op("Mul", [c, px]), g.op("Mul", [s, py])])  # (1,K,1)
+    yr = g.op("Add", [g.op("Mul", [s, px]), g.op("Mul", [c, py])])
+    ax = g.const([1], np.int64)
+    xmax = g.op("ReduceMax", [xr], axes=[1], keepdims=1)
+    xmin = g.op("ReduceMin", [xr], axes=[1], keepdims=1)
+    ymax = g.op("ReduceMax", [yr], axes=[1], keepdims=1)
+    ymin = g.op("ReduceMin", [yr], axes=[1], keepdims=1)
+    del ax
+    w = g.op("Sub", [xmax, xmin])
+    h = g.op("Sub", [ymax, ymin])
+    half = g.const(0.5)
+    mx = g.op("Mul", [g.op("Add", [xmax, xmin]), half])
+    my = g.op("Mul", [g.op("Add", [ymax, ymin]), half])
+    # back-rotate the centre by -r: R(-r) = [[c, s], [-s, c]]
+    cx = g.op("Add", [g.op("Mul", [c, mx]), g.op("Mul", [s, my])])
+    cy = g.op("Sub", [g.op("Mul", [c, my]), g.op("Mul", [s, mx])])
+    scx = g.op("Mul", [w, g.const(sx / ow)])
+    scy = g.op("Mul", [h, g.const(sy / oh)])
+    # M = R(-r) . diag(scx, scy)
+    m00 = g.op("Mul", [c, scx])
+    m01 = g.op("Mul", [s, scy])
+    m10 = g.op("Neg", [g.op("Mul", [s, scx])])
+    m11 = g.op("Mul", [c, scy])
+    # t = centre + M . (-ow/2, -oh/2)
+    tx = g.op("Sub", [cx, g.op("Add", [g.op("Mul", [m00, g.const(ow / 2)]), g.op("Mul", [m01, g.const(oh / 2)])])])
+    ty = g.op("Sub", [cy, g.op("Add", [g.op("Mul", [m10, g.const(ow / 2)]), g.op("Mul", [m11, g.const(oh / 2)])])])
+    zero = g.const(np.zeros((1, 1, 1)))
+    one = g.const(np.ones((1, 1, 1)))
+    flat = g.op(
+        "Concat",
+        [m00, m01, zero, tx, m10, m11, zero, ty, zero, zero, one, zero, zero, zero, zero, one],
+        axis=2,
+    )  # (1,1,16)
+    g.op("Reshape", [flat, g.const([1, 4, 4], np.int64)], out=out)
+
+
+def _ttb(g: _G, feat_nhwc: str, mat: str, out: str, attrs: dict, in_hw: tuple[int, int]) -> None:
+    oh, ow = int(attrs["output_height"]), int(attrs["output_width"])
+    ih, iw = in_hw
+    # homogeneous output pixel grid with the half-pixel ("align corners") correction
+    ys, xs = np.meshgrid(np.arange(oh, dtype=np.float64), np.arange(ow, dtype=np.float64), indexing="ij")
+    grid = np.stack([xs + 0.5, ys + 0.5, np.ones_like(xs)], axis=-1).reshape(1, oh * ow, 3)
+    a = g.op("Slice", [mat, g.const([0, 0], np.int64), g.const([2, 2], np.int64), g.const([1, 2], np.int64)])  # (1,2,2)
+    t = g.op("Slice", [mat, g.const([0, 3], np.int64), g.const([2, 4], np.int64), g.const([1, 2], np.int64)])  # (1,2,1)
+    t = g.op("Sub", [t, g.const(0.5)])
+    aff = g.op("Concat", [a, t], axis=2)  # (1,2,3)
+    afft = g.op("Transpose", [aff], perm=[0, 2, 1])  # (1,3,2)
+    tc = g.op("MatMul", [g.const(grid), afft])  # (1, oh*ow, 2) input pixel coords
+    tc = g.op("Reshape", [tc, g.const([1, oh, ow, 2], np.int64)])
+    lo = g.const([0.0, 0.0])
+    hi = g.const([iw - 1.0, ih - 1.0])
+    inside = g.op("And", [g.op("GreaterOrEqual", [tc, lo]), g.op("LessOrEqual", [tc, hi])])  # (1,oh,ow,2)
+    inside = g.op("Cast", [inside], to=TensorProto.FLOAT)
+    mask = g.op("ReduceProd", [inside], axes=[3], keepdims=0)  # (1,oh,ow)
+    mask = g.op("Unsqueeze", [mask, g.const([3], np.int64)])  # (1,oh,ow,1)
+    gnorm = g.op("Sub", [g.op("Mul", [tc, g.const([2.0 / (iw - 1), 2.0 / (ih - 1)])]), g.const(1.0)])
+    nchw = g.op("Transpose", [feat_nhwc], perm=[0, 3, 1, 2])
+    samp = g.op("GridSample", [nchw, gnorm], align_corners=1, mode="bilinear", padding_mode="zeros")
+    samp = g.op("Transpose", [samp], perm=[0, 2, 3, 1])  # (1,oh,ow,C)
+    g.op("Mul", [samp, mask], out=out)
+
+
+def _tl(g: _G, lm: str, mat: str, out: str) -> None:
+    a = g.op("Slice", [mat, g.const([0, 0], np.int64), g.const([2, 2], np.int64), g.const([1, 2], np.int64)])  # (1,2,2)
+    t = g.op("Slice", [mat, g.const([0, 3], np.int64), g.const([2, 4], np.int64), g.const([1, 2], np.int64)])  # (1,2,1)
+    at = g.op("Transpose", [a], perm=[0, 2, 1])
+    tt = g.op("Transpose", [t], perm=[0, 2, 1])  # (1,1,2)
+    g.op("Add", [g.op("MatMul", [lm, at]), tt], out=out)
+
+
+def canonicalize(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Deterministic names: tf2onnx names its folded constants from counters whose order
+    varies between runs, so the same model would serialise differently. Rename every
+    initializer and intermediate tensor by first use in (topological) node order and sort the
+    initializers, so that the same conversion gives the same bytes (and sha256)."""
+    graph = model.graph
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output}
+    inits = {i.name: i for i in graph.initializer}
+    mapping: dict[str, str] = {}
+    nc = nt = 0
+    for k, node in enumerate(graph.node):
+        for name in node.input:
+            if name and name not in keep and name not in mapping and name in inits:
+                mapping[name] = f"c{nc}"
+                nc += 1
+        for name in node.output:
+            if name and name not in keep and name not in mapping:
+                mapping[name] = f"t{nt}"
+                nt += 1
+        node.name = f"n{k}_{node.op_type}"
+    for node in graph.node:
+        node.input[:] = [mapping.get(n, n) for n in node.input]
+        node.output[:] = [mapping.get(n, n) for n in node.output]
+    for init in graph.initializer:
+        init.name = mapping.get(init.name, init.name)
+    ordered = sorted(graph.initializer, key=lambda i: int(i.name[1:]) if i.name[1:].isdigit() else -1)
+    del graph.initializer[:]
+    graph.initializer.extend(ordered)
+    del graph.value_info[:]
+    return model
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def rewrite(model: onnx.ModelProto, rename_inputs: dict[str, str], rename_outputs: dict[str, str]) -> onnx.ModelProto:
+    graph = model.graph
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)
+    }
+    inits = {i.name: i for i in graph.initializer}
+    new_nodes: list[onnx.NodeProto] = []
+    new_inits: list[onnx.TensorProto] = []
+    counts: dict[str, int] = {}
+    for node in graph.node:
+        g = _G(node.name or node.op_type)
+        if node.op_type == "PRelu" and node.input[1] in inits:
+            slope = numpy_helper.to_array(inits[node.input[1]])
+            x = node.input[0]
+            pos = g.op("Relu", [x])
+            neg = g.op("Relu", [g.op("Neg", [x])])
+            g.op("Add", [pos, g.op("Mul", [neg, g.const(-slope)])], out=node.output[0])
+        elif node.op_type == "TFL_Landmarks2TransformMatrix":
+            _l2tm(g, node.input[0], node.output[0], _attrs(node))
+        elif node.op_type == "TFL_TransformTensorBilinear":
+            shp = shapes.get(node.input[0])
+            if not shp or len(shp) != 4 or min(shp) <= 0:
+                raise RuntimeError(f"unknown input shape for {node.name}: {shp}")
+            _ttb(g, node.input[0], node.input[1], node.output[0], _attrs(node), (shp[1], shp[2]))
+        elif node.op_type == "TFL_TransformLandmarks":
+            _tl(g, node.input[0], node.input[1], node.output[0])
+        else:
+            new_nodes.append(node)
+            continue
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+        new_nodes.extend(g.nodes)
+        new_inits.extend(g.inits)
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    graph.initializer.extend(new_inits)
+    # drop initializers nobody uses any more (old PRelu slopes)
+    used = {i for n in graph.node for i in n.input}
+    keep = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+
+    def rename(old: str, new: str) -> None:
+        for n in graph.node:
+            for i, v in enumerate(n.input):
+                if v == old:
+                    n.input[i] = new
+            for i, v in enumerate(n.output):
+                if v == old:
+                    n.output[i] = new
+        for v in list(graph.input) + list(graph.output) + list(graph.value_info):
+            if v.name == old:
+                v.name = new
+
+    for old, new in {**rename_inputs, **rename_outputs}.items():
+        rename(old, new)
+    leftover = [n.op_type for n in graph.node if n.op_type.startswith("TFL_")]
+    if leftover:
+        raise RuntimeError(f"custom ops left: {leftover}")
+    model = canonicalize(model)
+    onnx.checker.check_model(model, full_check=True)
+    print("rewrote:", counts)
+    return model

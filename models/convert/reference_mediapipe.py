@@ -1,0 +1,127 @@
+"""Reference outputs of ``face_landmark_with_attention.tflite`` from MediaPipe's own runtime.
+
+That model uses MediaPipe custom ops (Landmarks2TransformMatrix, TransformTensorBilinear,
+TransformLandmarks), which TensorFlow's TFLite interpreter does not have. MediaPipe's Python
+package registers them, so we run the tflite file in a minimal MediaPipe graph:
+image -> ImageToTensor (192x192, [0, 1], identity ROI) -> InferenceCalculator (CPU, MediaPipe's
+custom-op resolver) -> one float vector per output tensor. The input is the same astronaut crop
+``convert_mediapipe.astronaut_inputs()`` gives the ONNX model.
+
+Runs in a venv with mediapipe==0.10.21 (see convert_mediapipe.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+OUTPUTS = ["mesh", "lips", "left_eye", "right_eye", "left_iris", "right_iris", "face_flag"]
+TFLITE_NAMES = ["output_mesh_identity", "output_lips", "output_left_eye", "output_right_eye",
+                "output_left_iris", "output_right_iris", "conv_faceflag"]
+
+
+def graph_config(model_path: str) -> str:
+    split = "\n".join(f"      ranges: {{ begin: {i} end: {i + 1} }}" for i in range(len(OUTPUTS)))
+    splits = "\n".join(f'  output_stream: "t_{n}"' for n in OUTPUTS)
+    floats = "\n".join(
+        f'node {{ calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:t_{n}" '
+        f'output_stream: "FLOATS:{n}" }}'
+        for n in OUTPUTS
+    )
+    outs = "\n".join(f'output_stream: "{n}"' for n in OUTPUTS)
+    return f"""
+input_stream: "image"
+{outs}
+node {{
+  calculator: "ImageToTensorCalculator"
+  input_stream: "IMAGE:image"
+  output_stream: "TENSORS:input_tensors"
+  options: {{
+    [mediapipe.ImageToTensorCalculatorOptions.ext] {{
+      output_tensor_width: 192
+      output_tensor_height: 192
+      keep_aspect_ratio: false
+      output_tensor_float_range {{ min: 0.0 max: 1.0 }}
+    }}
+  }}
+}}
+node {{
+  calculator: "TfLiteCustomOpResolverCalculator"
+  output_side_packet: "OP_RESOLVER:op_resolver"
+}}
+node {{
+  calculator: "InferenceCalculator"
+  input_side_packet: "OP_RESOLVER:op_resolver"
+  input_stream: "TENSORS:input_tensors"
+  output_stream: "TENSORS:output_tensors"
+  options: {{
+    [mediapipe.InferenceCalculatorOptions.ext] {{
+      model_path: "{model_path}"
+      delegate {{ tflite {{}} }}
+    }}
+  }}
+}}
+node {{
+  calculator: "SplitTensorVectorCalculator"
+  input_stream: "output_tensors"
+{splits}
+  options: {{
+    [mediapipe.SplitVectorCalculatorOptions.ext] {{
+{split}
+    }}
+  }}
+}}
+{floats}
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args()
+
+    import mediapipe as mp
+    from google.protobuf import text_format
+    from mediapipe.framework import calculator_pb2
+    from mediapipe.python import packet_creator, packet_getter
+    from mediapipe.python._framework_bindings import calculator_graph, image_frame, timestamp
+
+    sys.path.insert(0, str(HERE))
+    from astronaut import astronaut_inputs  # noqa: E402
+
+    crop = np.ascontiguousarray(astronaut_inputs()["mesh_crop_u8"])
+    model = "mediapipe/modules/face_landmark/face_landmark_with_attention.tflite"
+    cfg = text_format.Parse(graph_config(model), calculator_pb2.CalculatorGraphConfig())
+    graph = calculator_graph.CalculatorGraph(graph_config=cfg)
+    got: dict[str, np.ndarray] = {}
+
+    def cb(name: str):
+        def f(stream, packet):  # noqa: ANN001
+            got[name] = np.asarray(packet_getter.get_float_list(packet), np.float32)
+        return f
+
+    for n in OUTPUTS:
+        graph.observe_output_stream(n, cb(n))
+    # resources (the model file) resolve relative to the mediapipe package root
+    import os
+
+    os.chdir(Path(mp.__file__).resolve().parent.parent)
+    graph.start_run()
+    frame = image_frame.ImageFrame(image_format=image_frame.ImageFormat.SRGB, data=crop)
+    graph.add_packet_to_input_stream("image", packet_creator.create_image_frame(frame).at(timestamp.Timestamp(0)))
+    graph.close()
+    missing = [n for n in OUTPUTS if n not in got]
+    if missing:
+        raise SystemExit(f"no output for {missing}")
+    np.savez(args.out, **{t: got[n] for n, t in zip(OUTPUTS, TFLITE_NAMES, strict=True)},
+             input=crop.astype(np.float32)[None] / 255.0)
+    print(f"{args.out}: " + ", ".join(f"{n} {got[n].shape}" for n in OUTPUTS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

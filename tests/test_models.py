@@ -1,0 +1,247 @@
+"""Converted face models: parity with the original tflite outputs, and detector/mesh behaviour."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liveness._detector import FaceDetector, ssd_anchors
+from liveness._errors import InputError
+from liveness._mesh import (
+    FaceMesh,
+    MeshResult,
+    Roi,
+    roi_from_detection,
+    roi_from_landmarks,
+)
+from liveness._registry import MODELS, data_path, model_path, ort_session
+
+REF = Path(__file__).resolve().parents[1] / "models" / "reference"
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    skdata = pytest.importorskip("skimage.data")
+    return skdata.astronaut()
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector(threads=1)
+
+
+@pytest.fixture(scope="module")
+def mesh() -> FaceMesh:
+    return FaceMesh(threads=1)
+
+
+def _run(name: str, x: np.ndarray) -> dict[str, np.ndarray]:
+    sess = ort_session(name, 1)
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, {MODELS[name].input_name: x}), strict=True))
+
+
+@pytest.mark.parametrize("name", ["face_detector", "face_mesh"])
+def test_parity_with_tflite_reference(name):
+    """ONNX outputs vs the original model's outputs recorded at conversion time (TFLite
+    interpreter for the detector, MediaPipe's runtime with its custom ops for the mesh)."""
+    ref = np.load(REF / f"{name}.npz")
+    div, off = (float(v) for v in ref["input_scaling"])
+    x = (ref["input_u8"].astype(np.float32) / np.float32(div) + np.float32(off))[None]
+    assert x.shape == MODELS[name].input_shape
+    got = _run(name, x)
+    compared = 0
+    for k, v in got.items():
+        if k not in ref.files:
+            continue
+        diff = np.abs(v.reshape(-1) - ref[k].reshape(-1)).max()
+        assert diff < 1e-3, f"{name}.{k}: max diff {diff}"
+        compared += 1
+    assert compared == len(got)
+
+
+def test_registry_checks_files():
+    for name in ("face_detector", "face_mesh"):
+        spec = MODELS[name]
+        p = model_path(name)
+        assert p.name == spec.filename
+        sess = ort_session(name, 1)
+        inp = sess.get_inputs()[0]
+        assert inp.name == spec.input_name
+        assert tuple(inp.shape) == spec.input_shape
+
+
+def test_canonical_face():
+    d = np.load(data_path("canonical_face.npz"))
+    v, tri, uv = d["vertices"], d["triangles"], d["uv"]
+    assert v.shape == (468, 3) and v.dtype == np.float32
+    assert uv.shape == (468, 2) and uv.dtype == np.float32
+    assert tri.ndim == 2 and tri.shape[1] == 3 and tri.dtype == np.int32
+    assert tri.min() >= 0 and tri.max() < 468
+    # centimetres: a face is ~15 cm wide; symmetric about x = 0 (33 <-> 263 outer eye corners)
+    assert 10 < v[:, 0].max() - v[:, 0].min() < 20
+    assert v[33, 0] == pytest.approx(-v[263, 0], abs=1e-4)
+    assert v[33, 1] == pytest.approx(v[263, 1], abs=1e-4)
+    assert np.all((uv >= 0) & (uv <= 1))
+
+
+def test_anchors():
+    a = ssd_anchors()
+    assert a.shape == (896, 2)
+    assert np.all((a > 0) & (a < 1))
+
+
+def test_detector_finds_astronaut(detector, astronaut):
+    dets = detector.detect(astronaut)
+    assert len(dets) == 1
+    d = dets[0]
+    assert d.score > 0.8
+    x, y, w, h = d.box
+    # the astronaut's face: roughly x 170-280, y 70-190 in the 512x512 photo
+    assert 150 < x < 210 and 50 < y < 110 and 70 < w < 130 and 70 < h < 130
+    kp = d.keypoints
+    assert kp.shape == (6, 2)
+    right_eye, left_eye, nose, mouth = kp[0], kp[1], kp[2], kp[3]
+    assert right_eye[0] < left_eye[0]  # subject's right eye is on the image's left
+    assert max(right_eye[1], left_eye[1]) < nose[1] < mouth[1]
+    assert np.all((kp[:4, 0] > x) & (kp[:4, 0] < x + w) & (kp[:4, 1] > y) & (kp[:4, 1] < y + h))
+    assert set(d.to_dict()) == {"box", "score", "keypoints"}
+
+
+@pytest.mark.parametrize("hw,offset", [((560, 640), (120, 40)), ((640, 560), (40, 120))])
+def test_detector_follows_translation(detector, astronaut, hw, offset):
+    """The photo pasted into a larger, non-square frame: the box moves with it (letterbox
+    mapping is right for wide and tall frames alike)."""
+    base = detector.detect(astronaut)[0]
+    canvas = np.zeros((*hw, 3), np.uint8)
+    ox, oy = offset
+    canvas[oy : oy + 512, ox : ox + 512] = astronaut
+    dets = detector.detect(canvas)
+    assert len(dets) == 1
+    expect = base.box + np.array([ox, oy, 0, 0])
+    assert np.abs(dets[0].box - expect).max() < 12
+    assert np.abs(dets[0].keypoints[:4] - (base.keypoints[:4] + [ox, oy])).max() < 12
+
+
+def test_detector_no_face(detector):
+    rng = np.random.default_rng(0)
+    assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
+    assert detector.detect(np.full((480, 640, 3), 255, np.uint8)) == []
+    assert detector.detect(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)) == []
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 2, 3), (1, 700, 3), (700, 1, 3), (7, 5, 3), (3, 2000, 3)])
+def test_detector_odd_shapes(detector, shape):
+    rng = np.random.default_rng(1)
+    assert detector.detect(rng.integers(0, 256, shape, dtype=np.uint8)) == []
+
+
+def test_detector_bad_input(detector):
+    with pytest.raises(InputError):
+        detector.detect(np.zeros((10, 10), np.uint8))
+    with pytest.raises(InputError):
+        detector.detect(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(InputError):
+        detector.detect([[1, 2, 3]])
+
+
+def _astronaut_mesh(detector, mesh, img) -> MeshResult:
+    det = detector.detect(img)[0]
+    res = mesh.run(img, roi_from_detection(det))
+    # one tracking step refines the ROI the way the tracker does
+    return mesh.run(img, roi_from_landmarks(res.landmarks))
+
+
+def test_mesh_on_astronaut_is_plausible(detector, mesh, astronaut):
+    det = detector.detect(astronaut)[0]
+    res = _astronaut_mesh(detector, mesh, astronaut)
+    lm = res.landmarks
+    assert lm.shape == (478, 3) and lm.dtype == np.float32
+    assert np.isfinite(lm).all()
+    assert res.score > 0.9
+    x, y, w, h = det.box
+    inner = lm[[1, 4, 13, 14, 33, 133, 263, 362, 468, 473]]
+    assert np.all((inner[:, 0] > x) & (inner[:, 0] < x + w))
+    assert np.all((inner[:, 1] > y) & (inner[:, 1] < y + h))
+    eyes_y = lm[[33, 133, 263, 362], 1].mean()
+    mouth_y = lm[[13, 14, 61, 291], 1].mean()
+    nose_y = lm[1, 1]
+    assert eyes_y < nose_y < mouth_y
+    # irises sit between their eye corners (468: image-left eye 33/133, 473: 263/362)
+    assert lm[33, 0] < lm[468, 0] < lm[133, 0]
+    assert lm[362, 0] < lm[473, 0] < lm[263, 0]
+    # iris ring points surround the iris centre at a plausible radius (~ 1/10 of the eye distance)
+    eye_dist = np.linalg.norm(lm[468, :2] - lm[473, :2])
+    r = np.linalg.norm(lm[469:473, :2] - lm[468, :2], axis=1)
+    assert np.all((r > 0.05 * eye_dist) & (r < 0.25 * eye_dist))
+    # mesh keypoints agree with the detector's keypoints
+    assert np.linalg.norm(lm[468, :2] - det.keypoints[0]) < 0.15 * eye_dist
+    assert np.linalg.norm(lm[473, :2] - det.keypoints[1]) < 0.15 * eye_dist
+
+
+def test_mesh_follows_rotation(detector, mesh, astronaut):
+    """Rotating the photo in-plane rotates the mesh: roll from the eye corners follows it."""
+    import cv2
+
+    base = _astronaut_mesh(detector, mesh, astronaut).landmarks
+
+    def roll(lm: np.ndarray) -> float:
+        d = lm[263, :2] - lm[33, :2]
+        return math.degrees(math.atan2(d[1], d[0]))
+
+    h, w = astronaut.shape[:2]
+    for angle in (-30.0, 20.0):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        img = cv2.warpAffine(astronaut, m, (w, h))
+        lm = _astronaut_mesh(detector, mesh, img).landmarks
+        # cv2 angle is counter-clockwise on screen: the eye line's image angle drops by `angle`
+        assert roll(lm) == pytest.approx(roll(base) - angle, abs=3.0)
+        pts = np.c_[base[:, :2], np.ones(478)] @ m.T
+        assert np.median(np.linalg.norm(pts - lm[:, :2], axis=1)) < 3.0
+
+
+def test_mesh_crop_mapping_roundtrip():
+    roi = Roi(cx=300.0, cy=200.0, size=150.0, angle=0.4)
+    m = roi.crop_matrix()
+    from liveness._mesh import crop_to_image
+
+    pts = np.array([[0, 0, 0], [96, 96, 0], [191, 10, 5]], np.float32)
+    img_pts = crop_to_image(pts, roi)
+    back = np.c_[img_pts[:, :2], np.ones(3)] @ m.T
+    assert np.allclose(back, pts[:, :2], atol=1e-3)
+    assert img_pts[1, 0] == pytest.approx(300) and img_pts[1, 1] == pytest.approx(200)
+    assert img_pts[2, 2] == pytest.approx(5 * 150 / 192)
+
+
+def test_mesh_edge_cases(mesh):
+    roi = Roi(10.0, 10.0, 50.0, 0.0)
+    for shape in [(1, 1, 3), (5, 300, 3), (300, 5, 3)]:
+        res = mesh.run(np.zeros(shape, np.uint8), roi)
+        assert res.landmarks.shape == (478, 3) and np.isfinite(res.landmarks).all()
+    # an ROI far outside the frame still runs (replicated border)
+    res = mesh.run(np.zeros((100, 100, 3), np.uint8), Roi(5000.0, -3000.0, 80.0, 1.0))
+    assert res.landmarks.shape == (478, 3)
+    assert res.score < 0.5
+    with pytest.raises(InputError):
+        mesh.run(np.zeros((100, 100, 3), np.uint8), Roi(50.0, 50.0, 0.0, 0.0))
+    with pytest.raises(InputError):
+        mesh.run(np.zeros((100, 100, 3), np.uint8), Roi(float("nan"), 50.0, 10.0, 0.0))
+    with pytest.raises(InputError):
+        mesh.run(np.zeros((100, 100), np.uint8), roi)
+
+
+def test_roi_from_detection_and_landmarks(detector, mesh, astronaut):
+    det = detector.detect(astronaut)[0]
+    roi = roi_from_detection(det)
+    assert roi.size == pytest.approx(1.5 * max(det.box[2], det.box[3]))
+    # eye line tilts down to the right in this photo -> positive angle, small
+    d = det.keypoints[1] - det.keypoints[0]
+    assert roi.angle == pytest.approx(math.atan2(d[1], d[0]), abs=1e-5)
+    res = mesh.run(astronaut, roi)
+    roi2 = roi_from_landmarks(res.landmarks)
+    assert abs(roi2.cx - roi.cx) < 0.2 * roi.size and abs(roi2.cy - roi.cy) < 0.2 * roi.size
+    assert 0.7 < roi2.size / roi.size < 1.4
+    assert set(roi.to_dict()) == {"cx", "cy", "size", "angle"}
