@@ -5,7 +5,7 @@
   const $ = (id) => document.getElementById(id);
   const video = $("video"), canvas = $("overlay"), ctx = canvas.getContext("2d");
   let conn = null, ws = null, session = null, last = null, crop = null, drag = null, nCmd = 0;
-  const challengeRows = {};
+  let clipSignals = {};
 
   function setConn(s) { const el = $("conn"); el.textContent = s; el.className = "pill " + s; }
   function fmt(x, d) { return (x === null || x === undefined) ? "–" : Number(x).toFixed(d === undefined ? 1 : d); }
@@ -27,7 +27,10 @@
   function reset() {
     if (conn) { conn.stop(); conn = null; }
     if (ws) { ws.close(); ws = null; }
-    video.srcObject = null; last = null; crop = null; session = null;
+    video.srcObject = null; last = null; crop = null; session = null; clipSignals = {};
+    $("events").innerHTML = ""; $("challenges").innerHTML = ""; $("prompt").hidden = true;
+    $("signals").innerHTML = '<p class="muted">waiting for results…</p>';
+    $("risk").textContent = "–"; $("label").textContent = "no verdict yet"; $("label").className = "pill";
     $("invite").hidden = true; $("report-link").hidden = true;
     for (const id of ["start-challenges", "stop", "clear-crop"]) $(id).disabled = true;
     document.querySelectorAll(".controls button.active").forEach((b) => b.classList.remove("active"));
@@ -100,7 +103,6 @@
       (v === null ? 0 : Math.round(v * 100)) + '%"></i></span><span title="clip value ' + fmt(clip, 2) + '">' + fmt(v, 2) + "</span></div>";
   }
 
-  let clipSignals = {};
   function showSignals(frameSignals) {
     const names = new Set(Object.keys(clipSignals).concat(Object.keys(frameSignals || {})));
     if (!names.size) return;

@@ -4,7 +4,8 @@ head pose must arrive. Then the interviewer console (signed in with the API key,
 source) shows live values, and a screenshot is taken.
 
 Skips when /usr/bin/chromium (or $LIVENESS_CHROMIUM) or Playwright's Python client is missing.
-Never downloads a browser. Set LIVENESS_WRITE_SCREENSHOT=1 to refresh docs/console.png.
+Never downloads a browser. ``LIVENESS_WRITE_SCREENSHOT=1 LIVENESS_SHARED_DATA=/nonexistent``
+refreshes docs/console.png from the synthetic avatar (a dev clip's frames never go there).
 """
 
 from __future__ import annotations
@@ -202,7 +203,8 @@ def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_p
             shot = tmp_path / "console.png"
             con.screenshot(path=str(shot))
             assert shot.stat().st_size > 10_000
-            if os.environ.get("LIVENESS_WRITE_SCREENSHOT") == "1":
+            # never commit frames of third-party footage: only a generated clip's screenshot
+            if os.environ.get("LIVENESS_WRITE_SCREENSHOT") == "1" and not what.startswith("dev clip"):
                 (ROOT / "docs").mkdir(exist_ok=True)
                 shutil.copy(shot, ROOT / "docs" / "console.png")
             assert not errors, errors
