@@ -18,10 +18,15 @@ __all__ = ["FaceTracker", "TrackerOptions", "face_quality"]
 class TrackerOptions:
     """``detect_interval_s``: how often the detector runs while a face is tracked (counts faces,
     re-anchors the track). ``min_presence``: mesh face-presence score under which the track is
-    lost. ``threads``: ONNX Runtime intra-op threads per model."""
+    lost. When no track exists and no detection reaches ``min_detection_score``, up to
+    ``max_candidates`` weaker detections (>= ``min_candidate_score``) are verified by the mesh's
+    face-presence score — this recovers faces half out of the frame, which the detector scores low
+    but the mesh still recognises. ``threads``: ONNX Runtime intra-op threads per model."""
 
     detect_interval_s: float = 1.0
     min_detection_score: float = 0.5
+    min_candidate_score: float = 0.1
+    max_candidates: int = 5
     min_presence: float = 0.5
     threads: int = 1
     keep_image: bool = True
@@ -81,7 +86,7 @@ class FaceTracker:
         from ._pose import PoseEstimator
 
         self.options = options or TrackerOptions()
-        self.detector = FaceDetector(threads=self.options.threads, min_score=self.options.min_detection_score)
+        self.detector = FaceDetector(threads=self.options.threads, min_score=self.options.min_candidate_score)
         self.mesh = FaceMesh(threads=self.options.threads)
         self.pose = PoseEstimator()
         self.reset()
@@ -97,26 +102,26 @@ class FaceTracker:
         self._faces = 0
         self.pose.reset()
 
-    def _detect(self, image: np.ndarray, t: float, tracked_box: np.ndarray | None) -> object | None:
-        """Run the detector; returns the detection to (re)start the track from, or None."""
+    def _detect(self, image: np.ndarray, t: float, tracked_box: np.ndarray | None) -> list:
+        """Run the detector; returns detections to (re)start the track from, best first."""
         dets = self.detector.detect(image)
+        strong = [d for d in dets if d.score >= self.options.min_detection_score]
         self._last_detect_t = t
-        self._faces = len(dets)
-        if not dets:
-            self._others = np.zeros((0, 4), np.float32)
-            return None
+        self._faces = len(strong)
+        chosen = None
         if tracked_box is not None:
-            ious = [_iou(d.box, tracked_box) for d in dets]
-            k = int(np.argmax(ious))
-            chosen = dets[k] if ious[k] > 0.1 else None
-        else:
+            ious = [_iou(d.box, tracked_box) for d in strong]
+            if ious and max(ious) > 0.1:
+                chosen = strong[int(np.argmax(ious))]
+            cands = [chosen] if chosen is not None else []
+        elif strong:
             # no track: the largest confident face becomes the candidate
-            k = int(np.argmax([d.box[2] * d.box[3] * d.score for d in dets]))
-            chosen = dets[k]
-        self._others = np.array(
-            [d.box for d in dets if d is not chosen], np.float32
-        ).reshape(-1, 4)
-        return chosen
+            chosen = strong[int(np.argmax([d.box[2] * d.box[3] * d.score for d in strong]))]
+            cands = [chosen]
+        else:
+            cands = dets[: self.options.max_candidates]
+        self._others = np.array([d.box for d in strong if d is not chosen], np.float32).reshape(-1, 4)
+        return cands
 
     def process(self, image: np.ndarray, t: float, frame_index: int = -1) -> FaceObservation:
         from ._mesh import roi_from_detection, roi_from_landmarks
@@ -138,12 +143,12 @@ class FaceTracker:
                 self._roi = None
                 self.pose.reset()
         if landmarks is None:
-            det = self._detect(image, t, None)
             redetected = True
-            if det is not None:
+            for det in self._detect(image, t, None):
                 res = self.mesh.run(image, roi_from_detection(det))
                 if res.score >= o.min_presence:
                     landmarks, score = res.landmarks, res.score
+                    break
 
         keep = image if o.keep_image else None
         if landmarks is None:

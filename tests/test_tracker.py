@@ -47,15 +47,14 @@ def test_roll_follows_in_plane_rotation(tracker, astronaut, deg):
     assert rot.pose.roll - base.pose.roll == pytest.approx(deg, abs=3.0)
 
 
-def test_yaw_sign_follows_nose(tracker, astronaut):
-    """Mirroring the photo mirrors yaw (and roll); the nose side tells the sign."""
+def test_mirrored_photo_mirrors_yaw_and_roll(tracker, astronaut):
     tracker.reset()
     a = tracker.process(astronaut, 0.0, 0)
     tracker.reset()
     b = tracker.process(np.ascontiguousarray(astronaut[:, ::-1]), 0.0, 0)
     assert a.pose.yaw == pytest.approx(-b.pose.yaw, abs=4.0)
-    nose_right_of_centre = a.landmarks[1, 0] > (a.landmarks[234, 0] + a.landmarks[454, 0]) / 2
-    assert (a.pose.yaw > 0) == nose_right_of_centre
+    assert a.pose.roll == pytest.approx(-b.pose.roll, abs=3.0)
+    assert a.pose.pitch == pytest.approx(b.pose.pitch, abs=4.0)
 
 
 def test_tracking_follows_a_moving_face_without_redetecting_every_frame(astronaut):
