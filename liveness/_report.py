@@ -251,7 +251,10 @@ def svg_lane(
         if d:
             out.append(f'<path d="{d}" class="line" stroke="{colour}"><title>{_esc(name)}</title></path>')
     out.append(f'<text x="{_LEFT - 8}" y="{height / 2 - 3:.0f}" class="name">{_esc(title)}</text>')
-    if note:
+    if len(series) > 1:  # colour legend under the title
+        spans = " ".join(f'<tspan fill="{colour}">{_esc(name)}</tspan>' for name, _, colour in series)
+        out.append(f'<text x="{_LEFT - 8}" y="{height / 2 + 12:.0f}" class="note">{spans}</text>')
+    elif note:
         out.append(f'<text x="{_LEFT - 8}" y="{height / 2 + 12:.0f}" class="note">{_esc(note)}</text>')
     out.append(f'<text x="{top}" y="{top + 10}" class="ax">{_esc(_fmt_num(hi))}</text>')
     out.append(f'<text x="{top}" y="{bot}" class="ax">{_esc(_fmt_num(lo))}</text>')
@@ -314,8 +317,7 @@ def _plots(review: Mapping[str, Any], markers: Sequence[float]) -> list[dict[str
                                                        ("roll", "#bf8700"))]
     if any(np.isfinite(v).any() for _, v, _ in pose):
         plots.append({"name": "pose", "svg": svg_lane(
-            "head pose (deg)", t, pose, tr, y_range=(-90.0, 90.0), markers=markers, height=80,
-            note="yaw blue, pitch violet, roll ochre")})
+            "head pose (deg)", t, pose, tr, y_range=(-90.0, 90.0), markers=markers, height=80)})
     # one lane per signal
     for name in signal_names(review):
         sig = sigs.get(name) or {}
