@@ -65,6 +65,18 @@ MODELS["face_mesh"] = ModelSpec(
     description="MediaPipe face_landmark_with_attention.tflite (custom ops rebuilt): mesh 468x3, "
     "lips 80x2, left_eye/right_eye 71x2, left_iris/right_iris 5x2 (crop px), face_flag logit",
 )
+# dlib's face recognition ResNet (CC0), converted by models/convert/convert_dlib.py.
+MODELS["face_embedding"] = ModelSpec(
+    name="face_embedding",
+    filename="face_embedding.onnx",
+    sha256="a9d67068efec7dc5f4a2b67d43bbb0143550f6afc8243b6878ed6d5c1875f722",
+    input_name="chip",
+    input_shape=(1, 150, 150, 3),
+    input_layout="NHWC RGB float32 [0,255], 150x150 chip aligned like dlib get_face_chip_details "
+    "(padding 0.25)",
+    description="dlib_face_recognition_resnet_model_v1: 128-D face embedding, same person when "
+    "euclidean distance < 0.6",
+)
 
 #: Non-ONNX data files shipped beside the models: filename -> sha256.
 DATA_FILES: dict[str, str] = {
