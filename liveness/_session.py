@@ -134,6 +134,18 @@ class Session:
             if callable(ev):
                 events.extend(ev())
 
+        # analysers that compare other signals with the candidate's own baseline (challenge and
+        # opportunistic breakdown scoring) see every score of this frame
+        if scores:
+            for a in self.analysers:
+                feed = getattr(a, "observe_scores", None)
+                if callable(feed) and a.name not in self._disabled:
+                    try:
+                        feed(t, [s for s in scores if s.signal != a.name])
+                    except Exception as exc:
+                        self._disabled.add(a.name)
+                        events.append(Event(t, "error.analyser", f"{a.name} disabled: {exc!r}"))
+
         self._stats.frames += 1
         self._stats.faces += int(obs.face)
         if self.keep_observations:

@@ -110,3 +110,20 @@ def test_score_series_short_segment_still_shows():
     for ti in t:
         ser.add(Score("x", float(ti), 0.95 if abs(ti - 5) < 0.01 else 0.1))
     assert ser.summary().value < 0.2
+
+
+class Watcher(Constant):
+    def __init__(self) -> None:
+        super().__init__("watch", 0.0)
+        self.seen: list[tuple[float, list[str]]] = []
+
+    def observe_scores(self, t, scores):
+        self.seen.append((t, [s.signal for s in scores]))
+
+
+def test_breakdown_analysers_see_other_scores_of_the_frame():
+    w = Watcher()
+    s = Session(FakeTracker(), [Constant("a", 0.2), w, Constant("b", 0.9)])
+    s.process(img(), 0.0)
+    s.process(img(), 0.1)
+    assert w.seen == [(0.0, ["a", "b"]), (0.1, ["a", "b"])]
