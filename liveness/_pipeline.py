@@ -37,6 +37,12 @@ def default_analysers(options: PipelineOptions | None = None) -> list[Analyser]:
     from ._quality import QualityMonitor
 
     analysers += [QualityMonitor(), PoseConsistencyAnalyser(), FaceSlipAnalyser()]
+    from ._identity import IdentityAnalyser, IdentityOptions, load_references
+
+    threads = options.tracker.threads
+    refs = load_references(options.references, threads) if options.references else None
+    identity = IdentityAnalyser(IdentityOptions(threads=threads), references=refs)
+    analysers += identity.analysers()  # identity_change, identity_instability[, reference_mismatch]
     return analysers
 
 
