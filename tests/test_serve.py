@@ -227,6 +227,35 @@ def test_missing_pipeline_ends_only_that_session(tmp_path):
     run(main())
 
 
+def test_slow_session_does_not_slow_another(tmp_path):
+    async def main() -> None:
+        calls = {"n": 0}
+        slow, fast = disc_factory(delay_s=0.3), disc_factory()
+
+        def factory():
+            calls["n"] += 1
+            return slow() if calls["n"] == 1 else fast()
+
+        async with running_server(_opts(tmp_path), factory) as (base, _), aiohttp.ClientSession() as http:
+            s1, s2 = await _create(http, base), await _create(http, base)
+            c1 = Client(FrameTrack(disc_frame, fps=30))
+            await c1.connect(s1["offer_url"], AUTH)
+            c2 = Client(FrameTrack(disc_frame, fps=30))
+            await c2.connect(s2["offer_url"], AUTH)
+            assert await c2.wait_for(lambda: len(c2.of_type("result")) >= 10 and len(c1.of_type("result")) >= 3, 60)
+            n1, n2, t0 = len(c1.of_type("result")), len(c2.of_type("result")), time.monotonic()
+            await asyncio.sleep(4)
+            dt = time.monotonic() - t0
+            slow_rate = (len(c1.of_type("result")) - n1) / dt
+            fast_rate = (len(c2.of_type("result")) - n2) / dt
+            assert slow_rate <= 1 / 0.3 + 0.5
+            assert fast_rate >= 3 * slow_rate, (fast_rate, slow_rate)
+            await c1.close()
+            await c2.close()
+
+    run(main())
+
+
 def test_vanished_peer_ends_session_and_keeps_record(tmp_path):
     async def main() -> None:
         async with running_server(_opts(tmp_path, disconnect_grace_s=1.0), disc_factory()) as (base, _), aiohttp.ClientSession() as http:
