@@ -130,6 +130,8 @@ class FaceDetector:
         nw = min(INPUT_SIZE, max(1, round(w * scale)))
         nh = min(INPUT_SIZE, max(1, round(h * scale)))
         px, py = (INPUT_SIZE - nw) // 2, (INPUT_SIZE - nh) // 2
+        # INTER_AREA when shrinking: plain bilinear decimation (MediaPipe's own preprocessing)
+        # aliases noise into false faces and loses small faces
         interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
         small = cv2.resize(rgb, (nw, nh), interpolation=interp)
         canvas = self._canvas

@@ -245,3 +245,22 @@ def test_roi_from_detection_and_landmarks(detector, mesh, astronaut):
     assert abs(roi2.cx - roi.cx) < 0.2 * roi.size and abs(roi2.cy - roi.cy) < 0.2 * roi.size
     assert 0.7 < roi2.size / roi.size < 1.4
     assert set(roi.to_dict()) == {"cx", "cy", "size", "angle"}
+
+
+def test_pipeline_matches_mediapipe_end_to_end(detector, mesh, astronaut):
+    """Our detect -> ROI -> crop -> mesh -> image mapping against MediaPipe's own legacy
+    FaceDetection + FaceMesh(static_image_mode, refine_landmarks) on the same photo, recorded at
+    conversion time. The models are identical; the remaining difference comes from how the
+    128-px detector input is resampled (anti-aliased here, plain bilinear warp there), so a few pixels are allowed."""
+    ref = np.load(REF / "mediapipe_pipeline_astronaut.npz")
+    det = detector.detect(astronaut)[0]
+    assert np.abs(det.box - ref["box"]).max() < 4
+    assert abs(det.score - float(ref["score"])) < 0.02
+    assert np.abs(det.keypoints[:4] - ref["keypoints"][:4]).max() < 6
+    lm = mesh.run(astronaut, roi_from_detection(det)).landmarks
+    err = np.linalg.norm(lm[:, :2] - ref["landmarks"][:, :2], axis=1)
+    assert np.median(err) < 1.0, np.median(err)
+    assert err.max() < 4.0, err.max()
+    # z: same scale and sign convention (relative depth, nose tip nearest)
+    assert np.median(np.abs(lm[:, 2] - ref["landmarks"][:, 2])) < 1.0
+    assert np.argmin(lm[:468, 2]) == np.argmin(ref["landmarks"][:468, 2])

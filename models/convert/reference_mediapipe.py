@@ -79,10 +79,37 @@ node {{
 """
 
 
+def pipeline_reference(out: Path) -> None:
+    """End-to-end reference: MediaPipe's legacy FaceDetection (short range) and FaceMesh
+    (static image, refine_landmarks) on the whole astronaut photo, in image pixels. Lets the
+    tests check our detection -> ROI -> crop -> mesh -> image mapping, not just the model."""
+    import mediapipe as mp
+    from skimage import data
+
+    img = data.astronaut()
+    h, w = img.shape[:2]
+    with mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, refine_landmarks=True, max_num_faces=1
+    ) as fm:
+        lm = fm.process(img).multi_face_landmarks[0].landmark
+        landmarks = np.array([[p.x * w, p.y * h, p.z * w] for p in lm], np.float32)
+    with mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5) as fd:
+        det = fd.process(img).detections[0]
+        bb = det.location_data.relative_bounding_box
+        box = np.array([bb.xmin * w, bb.ymin * h, bb.width * w, bb.height * h], np.float32)
+        kps = np.array([[k.x * w, k.y * h] for k in det.location_data.relative_keypoints], np.float32)
+        score = np.float32(det.score[0])
+    np.savez_compressed(out, landmarks=landmarks, box=box, keypoints=kps, score=score)
+    print(f"{out}: landmarks {landmarks.shape}, box {box.round(1)}, score {score:.3f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--pipeline-out", type=Path, default=None)
     args = ap.parse_args()
+    if args.pipeline_out is not None:
+        pipeline_reference(args.pipeline_out)
 
     import mediapipe as mp
     from google.protobuf import text_format
