@@ -143,6 +143,13 @@ def test_challenge_commands_reach_the_engine_and_events_come_back(tmp_path):
             assert rep["thumbnails"] and {"challenge.prompt", "challenge.result"} <= {t["reason"] for t in rep["thumbnails"]}
             async with http.get(base + rep["thumbnails"][0]["url"], headers=AUTH) as r:
                 assert r.status == 200 and (await r.read())[:2] == b"\xff\xd8"
+            # the same record as the HTML evidence report
+            async with http.get(base + rep["html"], headers=AUTH) as r:
+                html = await r.text()
+                assert r.status == 200 and s["id"] in html and "<svg" in html
+                assert "data:image/jpeg;base64," in html and "turn_left" in html
+            async with http.get(base + rep["html"]) as r:
+                assert r.status == 401
 
     run(main())
 

@@ -314,11 +314,22 @@ async def session_status(request: web.Request) -> web.Response:
 
 async def session_report(request: web.Request) -> web.Response:
     _require_key(request)
+    doc = await _report_doc(request)
+    sid = doc["session"]["id"]
+    return web.json_response(
+        {"schema": "liveness.serve-report/1", "version": __version__, "session": doc["session"],
+         "events": doc["events"], "seconds": doc["seconds"],
+         "thumbnails": [dict(t, url=f"/api/sessions/{sid}/thumbnails/{t['id']}.jpg") for t in doc["thumbnails"]],
+         "html": f"/api/sessions/{sid}/report.html"}
+    )
+
+
+async def _report_doc(request: web.Request) -> dict[str, Any]:
     st = _state(request)
     sid = request.match_info["sid"]
     row = await st.store.call(st.store.get_session, sid) if _ID_RE.match(sid) else None
     if row is None:
-        return _json_error(404, "no such session")
+        raise web.HTTPNotFound(text=json.dumps({"error": "no such session"}), content_type="application/json")
     live = st.sessions.get(sid)
     if live is not None and live.state != "ended":
         row.update(state=live.state, counters=live.counters.to_dict(), signals=live.snapshot.get("signals"),
@@ -328,10 +339,50 @@ async def session_report(request: web.Request) -> web.Response:
     thumbs = await st.store.call(st.store.thumbnails, sid)
     row.pop("token_expires", None)
     row.pop("token_used", None)
-    return web.json_response(
-        {"schema": "liveness.serve-report/1", "version": __version__, "session": row, "events": events,
-         "seconds": seconds, "thumbnails": [dict(t, url=f"/api/sessions/{sid}/thumbnails/{t['id']}.jpg") for t in thumbs]}
-    )
+    return {"session": row, "events": events, "seconds": seconds, "thumbnails": thumbs}
+
+
+async def session_report_html(request: web.Request) -> web.Response:
+    """The stored record rendered as the self-contained HTML evidence report (per-second
+    timeline, signals, verdict, challenges, events, thumbnails when kept)."""
+    _require_key(request)
+    st = _state(request)
+    doc = await _report_doc(request)
+    ses = doc["session"]
+    import base64
+
+    thumbs = []
+    for t in doc["thumbnails"]:
+        jpeg = await st.store.call(st.store.thumbnail, ses["id"], t["id"])
+        if jpeg:
+            thumbs.append({"t": t["t"], "jpeg_b64": base64.b64encode(jpeg).decode(), "caption": t["reason"]})
+    review = {
+        "schema": "liveness.serve-report/1",
+        "source": {"path": f"live session {ses['id']} {ses.get('label') or ''}".strip(),
+                   "duration_s": (doc["seconds"][-1]["second"] + 1) if doc["seconds"] else None,
+                   "frames": (ses.get("counters") or {}).get("analysed")},
+        "timeline": [
+            {"t": r["second"] + 0.5, "face": r["face_fraction"] >= 0.5, "yaw": r["yaw"], "pitch": r["pitch"],
+             "roll": r["roll"], **r["signals"]}
+            for r in doc["seconds"]
+        ],
+        "signals": ses.get("signals") or {},
+        "verdict": ses.get("verdict") or {"label": "inconclusive", "risk": None, "reasons": ["no verdict stored"]},
+        "events": [{"t": e["t"], "kind": e["kind"], "message": e["message"], **e["data"]} for e in doc["events"]],
+        "challenges": [e["data"] for e in doc["events"] if e["kind"] == "challenge.result"],
+        "thumbnails": thumbs,
+        "provenance": {"server": f"liveness serve {__version__}", "session": ses["id"], "state": ses["state"],
+                       "source": ses.get("source"), "created": ses.get("created"), "started": ses.get("started"),
+                       "ended": ses.get("ended"), "end_reason": ses.get("end_reason"),
+                       "counters": json.dumps(ses.get("counters")),
+                       "note": "timeline rows are per-second means of the live analysis"},
+    }
+    from .._report import render_html
+
+    html = await asyncio.get_running_loop().run_in_executor(st.pool, render_html, review)
+    resp = web.Response(text=html, content_type="text/html")
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    return resp
 
 
 async def thumbnail(request: web.Request) -> web.Response:
@@ -577,6 +628,7 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
     r.add_get("/api/sessions", list_sessions)
     r.add_get("/api/sessions/{sid}", session_status)
     r.add_get("/api/sessions/{sid}/report", session_report)
+    r.add_get("/api/sessions/{sid}/report.html", session_report_html)
     r.add_get("/api/sessions/{sid}/thumbnails/{tid}.jpg", thumbnail)
     r.add_post("/api/sessions/{sid}/offer", console_offer)
     r.add_post("/api/sessions/{sid}/commands", command)

@@ -134,6 +134,11 @@ def openapi_spec(version: str) -> dict[str, Any]:
                 "get": {"summary": "stored record: events, per-second summaries, signals, verdict", "security": _AUTH,
                         "parameters": [_SID], "responses": {"200": _json("Report"), "401": _ERR, "404": _ERR}},
             },
+            "/api/sessions/{sid}/report.html": {
+                "get": {"summary": "the stored record as the self-contained HTML evidence report", "security": _AUTH,
+                        "parameters": [_SID],
+                        "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}, "401": _ERR, "404": _ERR}},
+            },
             "/api/sessions/{sid}/thumbnails/{tid}.jpg": {
                 "get": {"summary": "an evidence thumbnail (only stored when the server runs with --thumbnails)",
                         "security": _AUTH,
