@@ -542,3 +542,40 @@ def test_marker_jitter_buffer_completes_frames_at_the_marker():
     # audio buffers keep aiortc's own behaviour
     ab = _make()(capacity=16, prefetch=0)
     assert ab.add(pkt(1, 10, True, b"x"))[1] is None
+
+
+def test_real_challenge_engine_over_webrtc(tmp_path):
+    """The real tracker and challenge engine behind the server: a still photo that never
+    answers gets the prompt and a failed result, as events on the data channel."""
+    _real_factory()
+    from liveness._challenge_engine import ChallengeEngine, EngineOptions
+    from liveness._pipeline import PipelineOptions, build_session
+
+    def factory():
+        s = build_session(PipelineOptions(live=True))
+        if not any(isinstance(a, ChallengeEngine) for a in s.analysers):
+            s.analysers.append(ChallengeEngine(EngineOptions(gap_s=(0.2, 0.4), time_limit_s=1.5, time_limits=())))
+        return s
+
+    frames = _face_frames()
+
+    async def main() -> None:
+        async with running_server(_opts(tmp_path), factory) as (base, _), aiohttp.ClientSession() as http:
+            s = await _create(http, base)
+            client = Client(FrameTrack(lambda i: frames[i % len(frames)], fps=30))
+            await client.connect(s["offer_url"], AUTH)
+            assert await client.wait_for(lambda: sum(m["face"] for m in client.of_type("result")) >= 15, 90)
+            client.send("start_challenges", {"count": 1, "kinds": ["turn_left"]}, cid="go")
+            assert await client.wait_for(lambda: any(m.get("id") == "go" for m in client.of_type("ack")), 10)
+            assert next(m for m in client.of_type("ack") if m["id"] == "go")["ok"]
+
+            def ev(kind: str) -> list[dict]:
+                return [m for m in client.of_type("event") if m["kind"] == kind]
+
+            assert await client.wait_for(lambda: bool(ev("challenge.result")), 60), client.of_type("event")
+            prompt, result = ev("challenge.prompt")[0], ev("challenge.result")[0]
+            assert prompt["data"]["kind"] == "turn_left" and "left" in prompt["message"]
+            assert result["data"]["kind"] == "turn_left" and result["data"]["passed"] is False
+            await client.close()
+
+    run(main())
