@@ -21,7 +21,6 @@ z-scores against a running baseline), so camera noise, compression and face size
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -29,6 +28,7 @@ import numpy as np
 
 from ._analyser import ScoreSeries, runs_above
 from ._errors import ConfigError
+from ._history import History
 from ._regions import CONTOUR, INNER_RIGID, head_ring
 from ._types import FaceObservation, Score, Segment, Signal
 
@@ -50,7 +50,7 @@ class FaceSlipOptions:
 
     roi: int = 128
     face_frac: float = 0.5
-    lk_win: int = 15
+    lk_win: int = 11
     lk_levels: int = 2
     fb_max: float = 0.5
     ring_scale: float = 1.2
@@ -118,7 +118,7 @@ class SlipMeter:
         self._thumb_prev: np.ndarray | None = None
         self._m = np.zeros((2, 3), np.float64)
         self._lk = dict(winSize=(o.lk_win, o.lk_win), maxLevel=o.lk_levels,
-                        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+                        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 0.03))
         # thumbnail template: eye corners and upper-lip centre in thumbnail coordinates
         s = o.thumb
         self._tpl = np.array([[0.2 * s, 0.3 * s], [0.8 * s, 0.3 * s], [0.5 * s, 0.85 * s]], np.float32)
@@ -231,7 +231,7 @@ class FaceSlipAnalyser:
         o = self.options
         self._meter = SlipMeter(o)
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
-        self._hist: deque[tuple[float, float]] = deque()
+        self._hist = History(1)
         self._frames: list[SlipFrame] = []
 
     @classmethod
@@ -247,10 +247,8 @@ class FaceSlipAnalyser:
         t = f.t
         if not np.isfinite(f.flow_slip):
             return None
-        while self._hist and self._hist[0][0] < t - o.baseline_s:
-            self._hist.popleft()
-        base = np.array([h[1] for h in self._hist])
-        self._hist.append((t, f.flow_slip))
+        base = self._hist.window(t - o.baseline_s)[:, 0]
+        self._hist.append(t, (f.flow_slip,))
         if len(base) < o.min_baseline:
             return None
         med = float(np.median(base))

@@ -20,7 +20,6 @@ the cue is weak on real-time swaps.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -28,6 +27,7 @@ import numpy as np
 
 from ._analyser import ScoreSeries
 from ._errors import ConfigError
+from ._history import History
 from ._regions import CENTRAL, CONTOUR
 from ._types import FaceObservation, Score, Signal
 
@@ -166,7 +166,7 @@ class PoseConsistencyAnalyser:
         self._est = PoseDisagreementEstimator(vertices)
         o = self.options
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
-        self._hist: deque[tuple[float, float, np.ndarray, float]] = deque()  # t, |yaw|, rel, trans
+        self._hist = History(5)  # |yaw|, relative rotation (3), translation angle
         self._raw: list[float] = []
         self._yaw: list[float] = []
 
@@ -188,20 +188,19 @@ class PoseConsistencyAnalyser:
             return None
         o = self.options
         t = float(obs.t)
-        while self._hist and self._hist[0][0] < t - o.baseline_s:
-            self._hist.popleft()
         ay = abs(d.yaw)
-        near = [h for h in self._hist if abs(h[1] - ay) <= o.yaw_bin_deg]
-        self._hist.append((t, ay, d.rel_rotvec, d.trans_deg))
+        past = self._hist.window(t - o.baseline_s)  # rows: |yaw|, rel (3), trans
+        self._hist.append(t, (ay, *d.rel_rotvec, d.trans_deg))
         self._raw.append(d.rot_deg)
         self._yaw.append(ay)
+        near = past[np.abs(past[:, 0] - ay) <= o.yaw_bin_deg]
         if len(near) < o.min_baseline:
             return None
-        rel = np.stack([h[2] for h in near])
+        rel = near[:, 1:4]
         med = np.median(rel, axis=0)
         spread = max(float(np.median(np.linalg.norm(rel - med, axis=1))) * 1.4826, o.rot_floor_deg)
         z_rot = float(np.linalg.norm(d.rel_rotvec - med)) / spread
-        tr = np.array([h[3] for h in near])
+        tr = near[:, 4]
         tmed = float(np.median(tr))
         tspread = max(float(np.median(np.abs(tr - tmed))) * 1.4826, o.trans_floor_deg)
         z_tr = abs(d.trans_deg - tmed) / tspread
