@@ -199,10 +199,23 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
         "server_cpu_cores_per_stream": round(out["server_cpu_s"] / win / n, 3),
         "server_cpu_ms_per_analysed_frame": round(cpu_ms_frame, 2),
         "client_cpu_cores": round(out["client_cpu_s"] / win, 3),
-        # what an otherwise idle 2-core server would hold at 10 analysed fps per stream, from
-        # the measured server CPU per analysed frame (an estimate, not a measurement)
-        "estimated_streams_2cores_at_10fps": round(2000.0 / (10 * cpu_ms_frame), 1),
     }
+
+
+def markdown(summary: dict) -> str:
+    """The runs as a Markdown table (for benchmarks/README_serve.md)."""
+    head = ("| streams | load avg (1 min) | capture→result p50 / p95 ms | server recv→result p50 / p95 ms "
+            "| analysed fps (min / mean) | received fps | server CPU cores | CPU ms / analysed frame |")
+    out = [head, "|" + "---|" * 8]
+    for r in summary["runs"]:
+        sp50 = max(x for x in r["server_latency_ms_p50"] if x is not None) if any(r["server_latency_ms_p50"]) else None
+        sp95 = max(x for x in r["server_latency_ms_p95"] if x is not None) if any(r["server_latency_ms_p95"]) else None
+        out.append(
+            f"| {r['streams']} | {r['load_average_1m']} | {r['latency_ms_p50']} / {r['latency_ms_p95']} "
+            f"| {sp50} / {sp95} | {r['analysed_fps_min']} / {r['analysed_fps_mean']} | {r['received_fps_mean']} "
+            f"| {r['server_cpu_cores']} | {r['server_cpu_ms_per_analysed_frame']} |"
+        )
+    return "\n".join(out)
 
 
 def main() -> int:
@@ -214,10 +227,14 @@ def main() -> int:
     ap.add_argument("--max-fps", type=float, default=0.0, help="server per-session analysis cap")
     ap.add_argument("--standin", action="store_true", help="stand-in tracker (transport only)")
     ap.add_argument("--json", help="write results here")
+    ap.add_argument("--markdown", help="print the table of a --json result file and exit")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
         serve(args.serve, args.standin, args.threads, args.max_fps)
+        return 0
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
         return 0
     frames = frames_640(args.standin)
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()}", flush=True)
@@ -239,6 +256,7 @@ def main() -> int:
         "runs": runs,
     }
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}))
+    print(markdown(summary))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1))
     return 0
