@@ -116,7 +116,7 @@ def _envelope(t: float, start: float, rise: float, hold: float, fall: float) -> 
 @dataclass(frozen=True)
 class Action:
     """One scripted action starting at ``start`` seconds; ``amount`` scales it (1 = default
-    strength: 45 deg turns, 25 deg looks); ``speed`` > 1 is faster; ``side`` for the hand."""
+    strength: 60 deg turns, 25 deg looks); ``speed`` > 1 is faster; ``side`` for the hand."""
 
     kind: str
     start: float
@@ -142,9 +142,9 @@ class Action:
             return
         e = _envelope(t, self.start, 0.5 / sp, 0.6 / sp, 0.5 / sp)
         if k == "turn_left":
-            s["yaw"] += 45.0 * a * e
+            s["yaw"] += 60.0 * a * e
         elif k == "turn_right":
-            s["yaw"] -= 45.0 * a * e
+            s["yaw"] -= 60.0 * a * e
         elif k == "look_up":
             s["pitch"] += 25.0 * a * e
         elif k == "look_down":
@@ -402,7 +402,7 @@ class Avatar:
                 disp[len(up) + len(lo):, 1] = 0.45 * dy
                 p += d(disp)
         if s.mouth > 0:
-            dd = 0.5 * io * s.mouth
+            dd = 0.6 * io * s.mouth
             k = self._mouth.ctrl
             disp = np.zeros((len(k), 3))
             n1 = len(_LO_LIP_OUT) + len(_LO_LIP_IN) + len(_CHIN)

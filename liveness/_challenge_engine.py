@@ -240,6 +240,11 @@ class ChallengeEngine:
                 self._hist.add(name, t, v)
 
     def update(self, obs: FaceObservation) -> Score | None:
+        if self.state == "idle":  # nothing asked: keep the tracking history only (cheap)
+            if self._last_t is None or obs.t > self._last_t:
+                self._last_t = obs.t
+                self._hist.add("tracking", obs.t, 1.0 - obs.score if obs.face else 1.0)
+            return None
         return self.update_features(frame_features(obs))
 
     def update_features(self, row: np.ndarray) -> Score | None:
@@ -379,7 +384,6 @@ class ChallengeEngine:
             return None
         return all(r.passed for r in self._seq_res)
 
-    @property
     def sequence_results(self) -> list[ChallengeResult]:
         """Results of the latest sequence so far."""
         return list(self._seq_res)

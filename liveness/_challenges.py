@@ -33,8 +33,8 @@ Thresholds (defaults of :class:`ChallengeThresholds`, all relative to the baseli
 - ``blink_twice``: two blinks whose onsets are <= 1.5 s apart; a blink is the eye aspect ratio
   falling to <= 0.6 x *b* and rising back to >= 0.8 x *b* within 0.8 s, while the head stays
   within 20 deg yaw / 15 deg pitch of *b* (turning the head must not read as a blink).
-- ``open_mouth``: inner-lip gap >= max(*b* + 0.25, 0.35) IOD.
-- ``smile``: mouth width >= 1.12 x *b* while the lip gap stays < *b* + 0.25 IOD.
+- ``open_mouth``: inner-lip gap >= max(*b* + 0.18, 0.30) IOD.
+- ``smile``: mouth width >= 1.12 x *b* while the lip gap stays < *b* + 0.18 IOD.
 - ``raise_eyebrows``: brow-to-eye distance >= 1.10 x *b*.
 - ``cover_half_face``: one half of the face (left or right) changes by >= 0.6 while the other
   half changes less than 0.45 x as much, the head tracked and within 20 deg yaw / 15 deg pitch
@@ -195,8 +195,8 @@ class ChallengeThresholds:
     blink_pair_s: float = 1.5
     blink_yaw_tol: float = 20.0
     blink_pitch_tol: float = 15.0
-    mouth_delta: float = 0.25
-    mouth_abs: float = 0.35
+    mouth_delta: float = 0.18
+    mouth_abs: float = 0.30
     smile_ratio: float = 1.12
     brow_ratio: float = 1.10
     cover_change: float = 0.6

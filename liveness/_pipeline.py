@@ -43,6 +43,10 @@ def default_analysers(options: PipelineOptions | None = None) -> list[Analyser]:
     refs = load_references(options.references, threads) if options.references else None
     identity = IdentityAnalyser(IdentityOptions(threads=threads), references=refs)
     analysers += identity.analysers()  # identity_change, identity_instability[, reference_mismatch]
+    from ._challenge_engine import ChallengeEngine, ChallengeResponse, OpportunisticAnalyser
+
+    engine = ChallengeEngine()  # prompts only when started (serve console / Session API)
+    analysers += [engine, ChallengeResponse(engine), OpportunisticAnalyser()]
     return analysers
 
 
