@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -387,6 +387,11 @@ class LiveSession:
 
         fr = core.process(img, t)
         obs = fr.obs
+        # a live session may run for hours: keep the session's per-frame record light (the
+        # fusion reads face/quality; analysers keep their own state), not 478 landmarks a frame
+        kept = core.observations
+        if kept and kept[-1].landmarks is not None:
+            kept[-1] = replace(kept[-1], landmarks=None, image=None)
         self.counters.analysed += 1
         self.counters._out_times.append(time.monotonic())
 
