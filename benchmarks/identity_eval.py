@@ -18,8 +18,8 @@ Figures (real clips only, ``label == real``):
   (enrolment vs enrolment).
 * same person across clips (e.g. ``dfl_Kim_Jarrey_0`` vs ``_1``): reported for information.
 
-People: ``dfl_<Name>_<k>`` clips of one Name are one person; ``dflsample_Obama*`` are one
-person; ``SAME_PERSON`` lists further groups found by looking at the clips (see README_identity).
+People: every real clip shows its own person except the groups in ``SAME_PERSON`` (checked by
+eye; the ``dfl_<Name>`` prefix is the swap model's name, not the person in the real half).
 Fake clips are embedded too and their identity signals are printed for information.
 """
 
@@ -29,7 +29,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -40,12 +39,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from liveness._embedding import FaceEmbedder  # noqa: E402
-from liveness._identity import IdentityOptions, good_sample, robust_centroid  # noqa: E402
+from liveness._identity import IdentityAnalyser, IdentityOptions, good_sample  # noqa: E402
 from liveness._tracker import FaceTracker, TrackerOptions  # noqa: E402
 from liveness._video import open_video  # noqa: E402
 
-#: clips showing the same person that their names do not tell (checked by eye).
-SAME_PERSON: tuple[tuple[str, ...], ...] = ()
+#: Clips showing the same person, checked by eye on a contact sheet of all real clips. The
+#: ``dfl_<Name>_<k>`` prefix names DeepFaceLive's *swap face model*, not the person in the real
+#: (left) half: ``dfl_Kim_Jarrey_0..3`` show four different people, and ``dfl_Kim_Jarrey_0`` is the
+#: same Obama footage as ``dflsample_Obama*``. Every other real clip shows its own person.
+SAME_PERSON: tuple[tuple[str, ...], ...] = (
+    ("dflsample_Obama", "dflsample_Obama_speaking", "dfl_Kim_Jarrey_0"),
+)
 
 
 def _shared() -> Path:
@@ -58,15 +62,13 @@ def person_of(clip: str) -> str:
     for group in SAME_PERSON:
         if stem in group:
             return group[0]
-    m = re.match(r"dfl_(.+)_\d+$", stem)
-    if m:
-        return m.group(1)
-    if stem.startswith("dflsample_Obama"):
-        return "Obama"
     return stem
 
 
 EMBED_MS: list[float] = []
+#: the cache holds a sample every 0.2 s; replays pick from it on the analyser's own schedule
+#: (``enroll_interval_s`` until enrolled, then ``sample_interval_s``).
+CACHE_INTERVAL_S = 0.2
 
 
 def embed_clip(path: Path, stride: int, opts: IdentityOptions, embedder: FaceEmbedder) -> dict:
@@ -78,7 +80,7 @@ def embed_clip(path: Path, stride: int, opts: IdentityOptions, embedder: FaceEmb
         o = tracker.process(fr.image, fr.t, fr.index)
         if fr.t < next_t or not o.face or o.landmarks is None:
             continue
-        next_t = fr.t + opts.sample_interval_s
+        next_t = fr.t + CACHE_INTERVAL_S
         t0 = time.perf_counter()
         e = embedder.embed_face(fr.image, o.landmarks)
         EMBED_MS.append((time.perf_counter() - t0) * 1e3)
@@ -92,12 +94,66 @@ def embed_clip(path: Path, stride: int, opts: IdentityOptions, embedder: FaceEmb
             "inside": a[:, 5], "good": a[:, 6] > 0, "emb": np.asarray(embs, np.float32).reshape(-1, 128)}
 
 
-def enrolment(d: dict, opts: IdentityOptions) -> np.ndarray | None:
-    ok = d["good"] & (np.abs(d["yaw"]) <= opts.enroll_max_yaw)
-    e = d["emb"][ok][: opts.enroll_samples]
-    if len(e) < min(3, opts.enroll_samples):
-        return None
-    return robust_centroid(e, opts.threshold)
+def replay(d: dict, opts: IdentityOptions) -> IdentityAnalyser:
+    """The clip's cached samples through a fresh IdentityAnalyser (as it runs live)."""
+    a = IdentityAnalyser(opts, embedder=False)
+    for t, yaw, good, e in zip(d["t"], d["yaw"], d["good"], d["emb"], strict=True):
+        if good and a.wants_sample(float(t)):
+            a.add_sample(float(t), float(yaw) if np.isfinite(yaw) else 0.0, e)
+    return a
+
+
+def figures(data: dict[str, dict], reals: list[str], opts: IdentityOptions) -> dict:
+    """Same-person pass rate (each sample vs its clip's enrolment at the time) and
+    different-people separation (each sample vs the other clip's final enrolment)."""
+    thr = opts.threshold
+    an = {p: replay(data[p], opts) for p in reals}
+    enrol = {p: an[p].enrolment for p in reals}
+    lim = opts.change_max_yaw  # identity_change scores samples up to this |yaw|
+    same = {p: np.array([s.d_enrol for s in an[p].samples if abs(s.yaw) <= lim])
+            for p in reals if enrol[p] is not None}
+    embs = {p: np.array([s.embedding for s in an[p].samples if abs(s.yaw) <= lim]).reshape(-1, 128)
+            for p in reals}
+    cross: list[float] = []
+    cross_smooth: list[float] = []
+    pairs: list[tuple[float, str, str]] = []
+    clip_sep = clip_tot = 0
+    for a in same:
+        for b in same:
+            if a == b or person_of(a) == person_of(b):
+                continue
+            dist = np.linalg.norm(embs[b] - enrol[a], axis=1)
+            if not len(dist):
+                continue
+            cross.extend(dist.tolist())
+            # what the analyser flags: a short moving median of the per-sample distance
+            k = 3 if len(dist) >= 3 else 1
+            sm = np.array([np.median(dist[max(0, i - k // 2): i + k // 2 + 1]) for i in range(len(dist))])
+            cross_smooth.extend(sm.tolist())
+            pairs.append((float(np.quantile(dist, 0.05)), a, b))
+            clip_sep += float(np.linalg.norm(enrol[a] - enrol[b])) >= thr
+            clip_tot += 1
+    pairs.sort()
+    all_same = np.concatenate(list(same.values())) if same else np.zeros(0)
+    cr, cs = np.asarray(cross), np.asarray(cross_smooth)
+    return {
+        "threshold": thr,
+        "no_enrolment": [p for p in reals if enrol[p] is None],
+        "per_clip": {p: {"samples": int(len(v)), "pass": float((v < thr).mean()) if len(v) else None,
+                         "median_d": float(np.median(v)) if len(v) else None,
+                         "max_d": float(v.max()) if len(v) else None} for p, v in same.items()},
+        "same_person_pass": float((all_same < thr).mean()),
+        "same_person_n": int(all_same.size),
+        "worst_clip_pass": float(min((v < thr).mean() for v in same.values() if len(v))),
+        "different_people_separated": float((cr >= thr).mean()),
+        "different_people_separated_smoothed": float((cs >= thr).mean()),
+        "different_people_n": int(cr.size),
+        "clip_level_separated": clip_sep / max(clip_tot, 1),
+        "clip_pairs": clip_tot,
+        "closest_pairs": pairs[:8],
+        "same_d": all_same,
+        "cross_d": cr,
+    }
 
 
 def main() -> None:
@@ -124,7 +180,7 @@ def main() -> None:
     data: dict[str, dict] = {}
     for r in rows:
         key = r["path"].replace("/", "__").removesuffix(".mp4")
-        cp = args.cache / f"{key}_s{args.stride}.npz"
+        cp = args.cache / f"{key}_s{args.stride}_i{CACHE_INTERVAL_S}.npz"
         if cp.is_file():
             z = np.load(cp)
             d = {k: z[k] for k in z.files}
@@ -137,67 +193,30 @@ def main() -> None:
         data[r["path"]] = d
 
     reals = [r["path"] for r in rows if r["label"] == "real"]
-    enrol = {p: enrolment(data[p], opts) for p in data}
     out: dict = {"threshold": thr, "clips": {}}
-
-    # same person within a clip
-    n_ok = n_all = 0
-    print(f"\nSame person within each real clip (threshold {thr}):")
+    f = figures(data, reals, opts)
+    print(f"\nSame person within each real clip (threshold {thr}; every sample with |yaw| <= "
+          f"{opts.change_max_yaw:.0f} vs the clip's enrolment at that time):")
     print(f"{'clip':44s} {'samples':>7s} {'pass %':>7s} {'median d':>8s} {'max d':>6s}")
-    worst = []
-    for p in reals:
-        d, c = data[p], enrol[p]
-        if c is None:
-            print(f"{p:44s}  no enrolment (too few good frontal samples)")
-            continue
-        dist = np.linalg.norm(d["emb"][d["good"]] - c, axis=1)
-        ok = int((dist < thr).sum())
-        n_ok += ok
-        n_all += len(dist)
-        worst.append(ok / max(len(dist), 1))
-        out["clips"][p] = {"samples": len(dist), "pass": ok / max(len(dist), 1),
-                           "median_d": float(np.median(dist)), "max_d": float(dist.max())}
-        print(f"{p:44s} {len(dist):7d} {100 * ok / max(len(dist), 1):7.1f} {np.median(dist):8.3f} "
-              f"{dist.max():6.3f}")
-    same = n_ok / max(n_all, 1)
-    print(f"overall: {100 * same:.2f}% of {n_all} sampled frames pass; worst clip "
-          f"{100 * min(worst):.1f}%")
-
-    # different people
-    sep = tot = 0
-    clip_sep = clip_tot = 0
-    same_x: list[float] = []
-    closest: list[tuple[float, str, str]] = []
-    for a in reals:
-        if enrol[a] is None:
-            continue
-        for b in reals:
-            if a == b or enrol[b] is None:
-                continue
-            db = data[b]
-            dist = np.linalg.norm(db["emb"][db["good"]] - enrol[a], axis=1)
-            if person_of(a) == person_of(b):
-                same_x.extend(dist.tolist())
-                continue
-            sep += int((dist >= thr).sum())
-            tot += len(dist)
-            dc = float(np.linalg.norm(enrol[a] - enrol[b]))
-            clip_sep += dc >= thr
-            clip_tot += 1
-            closest.append((float(np.quantile(dist, 0.05)) if len(dist) else 9.0, a, b))
-    diff = sep / max(tot, 1)
-    print(f"\nDifferent people: {100 * diff:.2f}% of {tot} (sample, other clip's enrolment) pairs "
-          f"told apart; clip level {clip_sep}/{clip_tot}")
-    closest.sort()
+    for p, c in f["per_clip"].items():
+        if c["samples"]:
+            print(f"{p:44s} {c['samples']:7d} {100 * c['pass']:7.1f} {c['median_d']:8.3f} {c['max_d']:6.3f}")
+    for p in f["no_enrolment"]:
+        print(f"{p:44s}  no enrolment (fewer than {opts.enroll_samples} good frontal samples)")
+    print(f"overall: {100 * f['same_person_pass']:.2f}% of {f['same_person_n']} sampled frames pass; "
+          f"worst clip {100 * f['worst_clip_pass']:.1f}%")
+    print(f"\nDifferent people: {100 * f['different_people_separated']:.2f}% of "
+          f"{f['different_people_n']} (sample, other clip's enrolment) pairs told apart "
+          f"({100 * f['different_people_separated_smoothed']:.2f}% after the analyser's 3-sample "
+          f"median); clip level {100 * f['clip_level_separated']:.2f}% of {f['clip_pairs']} pairs")
     print("closest different-person clip pairs (5th percentile of sample distances):")
-    for q, a, b in closest[:8]:
+    for q, a, b in f["closest_pairs"]:
         print(f"  {q:.3f}  {a} vs {b}")
-    if same_x:
-        sx = np.asarray(same_x)
-        print(f"same person across clips: {100 * (sx < thr).mean():.1f}% of {len(sx)} pairs within "
-              f"threshold (median d {np.median(sx):.3f})")
-    out.update({"same_person_pass": same, "same_person_n": n_all, "different_people_separated": diff,
-                "different_people_n": tot, "clip_level_separated": clip_sep / max(clip_tot, 1)})
+    print("\nthreshold sweep (same-person pass / different-people separated, per sample):")
+    for t in (0.45, 0.5, 0.55, 0.6):
+        print(f"  {t:.2f}: {100 * (f['same_d'] < t).mean():6.2f}% / {100 * (f['cross_d'] >= t).mean():6.2f}%")
+    out.update({k: v for k, v in f.items() if k not in ("same_d", "cross_d", "per_clip")})
+    out["clips"] = {p: dict(c) for p, c in f["per_clip"].items()}
 
     # identity signals on every clip (information)
     from liveness._identity import replay_signals
@@ -222,12 +241,41 @@ def main() -> None:
                 out[f"auc_{name}"] = a
     except Exception as exc:  # informative only
         print(f"(AUC not computed: {exc})")
+    cost = bench_cost(embedder)
+    print(f"\ncost, one thread, median of 30 (astronaut photo): chip {cost['chip_ms']:.2f} ms, "
+          f"embedding {cost['embed_ms']:.1f} ms (min {cost['embed_min_ms']:.1f} ms) per face")
+    out["cost"] = cost
     if EMBED_MS:
         print(f"\nchip + embedding: median {np.median(EMBED_MS):.1f} ms/face over {len(EMBED_MS)} faces "
               "(one thread, this run)")
         out["embed_ms_median"] = float(np.median(EMBED_MS))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
+
+
+def bench_cost(embedder: FaceEmbedder, repeats: int = 30) -> dict[str, float]:
+    import skimage.data
+
+    from liveness._tracker import FaceTracker, TrackerOptions
+
+    im = np.ascontiguousarray(skimage.data.astronaut())
+    tr = FaceTracker.from_options(TrackerOptions(keep_image=False))
+    tr.process(im, 0.0, 0)
+    lm = tr.process(im, 0.001, 1).landmarks
+    chip = embedder.chip(im, lm)
+    for _ in range(3):
+        embedder.embed(chip)
+    tc, te = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        chip = embedder.chip(im, lm)
+        t1 = time.perf_counter()
+        embedder.embed(chip)
+        t2 = time.perf_counter()
+        tc.append((t1 - t0) * 1e3)
+        te.append((t2 - t1) * 1e3)
+    return {"chip_ms": float(np.median(tc)), "embed_ms": float(np.median(te)),
+            "embed_min_ms": float(np.min(te))}
 
 
 def _fmt(v: float | None) -> str:

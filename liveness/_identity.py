@@ -55,7 +55,8 @@ _IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 @dataclass(frozen=True)
 class IdentityOptions:
     """``threshold``: embedding distance above which two faces are different people (dlib's 0.6).
-    ``sample_interval_s``: time between embedded samples. Quality gate: ``min_face_px`` (sqrt of
+    ``sample_interval_s``: time between embedded samples (``enroll_interval_s`` until the
+    enrolment is made, so that short clips enrol too). Quality gate: ``min_face_px`` (sqrt of
     the face box area), ``min_sharpness`` (Laplacian variance), ``min_inside`` (fraction of the
     box inside the frame), ``max_abs_yaw``. Enrolment: the first ``enroll_samples`` good samples
     with ``|yaw| <= enroll_max_yaw``; later samples closer than ``enroll_update`` keep refining it
@@ -66,12 +67,13 @@ class IdentityOptions:
 
     threshold: float = 0.6
     sample_interval_s: float = 0.5
+    enroll_interval_s: float = 0.2
     min_face_px: float = 60.0
     min_sharpness: float = 5.0
     min_inside: float = 0.9
     max_abs_yaw: float = 60.0
-    enroll_samples: int = 5
-    enroll_max_yaw: float = 25.0
+    enroll_samples: int = 3
+    enroll_max_yaw: float = 30.0
     enroll_update: float = 0.4
     enroll_max: int = 20
     change_max_yaw: float = 35.0
@@ -84,7 +86,7 @@ class IdentityOptions:
     def __post_init__(self) -> None:
         if not 0 < self.threshold < 2:
             raise ConfigError("threshold must lie in (0, 2)")
-        if self.sample_interval_s < 0 or self.scale <= 0 or self.smooth_s < 0:
+        if self.sample_interval_s < 0 or self.enroll_interval_s < 0 or self.scale <= 0 or self.smooth_s < 0:
             raise ConfigError("sample_interval_s, smooth_s must be >= 0 and scale > 0")
         if self.enroll_samples < 1 or self.enroll_max < self.enroll_samples:
             raise ConfigError("need 1 <= enroll_samples <= enroll_max")
@@ -171,7 +173,7 @@ class IdentityAnalyser:
     # -- state -------------------------------------------------------------------------
     def reset(self) -> None:
         o = self.options
-        self._next_t = -np.inf
+        self._last_sample_t = -np.inf
         self._last: tuple[float, IdentitySample | None] | None = None
         self._pending: list[tuple[float, float, np.ndarray]] = []
         self._enrol_pool: list[np.ndarray] = []
@@ -205,18 +207,24 @@ class IdentityAnalyser:
         self._scores = {}
         self._last = (obs.t, None)
         o = self.options
-        if obs.t < self._next_t or obs.image is None or not good_sample(obs, o):
+        if not self.wants_sample(obs.t) or obs.image is None or not good_sample(obs, o):
             return self._scores
-        self._next_t = obs.t + o.sample_interval_s
         emb = self._embedder_().embed_face(obs.image, obs.landmarks)
         yaw = float(obs.pose.yaw) if obs.pose is not None else 0.0
         self._scores = self.add_sample(obs.t, yaw, emb)
         return self._scores
 
+    def wants_sample(self, t: float) -> bool:
+        """Whether a good face at time ``t`` is due to be embedded."""
+        o = self.options
+        step = o.enroll_interval_s if self._enrol is None else o.sample_interval_s
+        return t >= self._last_sample_t + step - 1e-6
+
     def add_sample(self, t: float, yaw: float, emb: np.ndarray) -> dict[str, Score | None]:
         """Score one embedded sample (``update`` does this for sampled frames; replays of cached
         embeddings call it directly). Returns the per-signal scores of this sample."""
         o = self.options
+        self._last_sample_t = t
         emb = np.asarray(emb, np.float32).reshape(128)
         scores: dict[str, Score | None] = {}
         if self._enrol is None:
@@ -320,7 +328,7 @@ def replay_signals(d: dict[str, np.ndarray], options: IdentityOptions | None = N
     ``emb``), as :class:`IdentityAnalyser` would give them live."""
     a = IdentityAnalyser(options, embedder=False)
     for t, yaw, good, e in zip(d["t"], d["yaw"], d["good"], d["emb"], strict=True):
-        if good:
+        if good and a.wants_sample(float(t)):
             a.add_sample(float(t), float(yaw) if np.isfinite(yaw) else 0.0, e)
     return {"identity_change": a.summary().value, "identity_instability": a._summary_of("identity_instability").value}
 

@@ -112,9 +112,11 @@ def test_sampling_rate_and_quality_gate(faces, embedder):
             calls.append(1)
             return embedder.embed_face(rgb, lm)
 
-    a = IdentityAnalyser(IdentityOptions(sample_interval_s=0.5), embedder=Counting())
+    a = IdentityAnalyser(IdentityOptions(sample_interval_s=0.5, enroll_interval_s=0.2),
+                         embedder=Counting())
     _run([a], _stream(faces, ["astronaut"], 5.0, fps=10.0))
-    assert len(calls) == 10  # every 0.5 s over 5 s
+    # every 0.2 s until enrolled (3 samples: 0, 0.2, 0.4 s), then every 0.5 s (0.9 ... 4.9 s)
+    assert len(calls) == 12
     small = IdentityAnalyser(IdentityOptions(min_face_px=1000.0), embedder=Counting())
     n = len(calls)
     _run([small], _stream(faces, ["astronaut"], 2.0))
