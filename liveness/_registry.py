@@ -48,7 +48,7 @@ def register(spec: ModelSpec) -> None:
 MODELS["face_detector"] = ModelSpec(
     name="face_detector",
     filename="face_detector.onnx",
-    sha256="56e6b52141bce3a5b50d3730dcde380163e240079b03cb8014f8021f9f1c8e03",
+    sha256="459a24129868f0a1a1314480e6f2ae5b0fc3bf4d9930a606ddae96df4b101bd4",
     input_name="input",
     input_shape=(1, 128, 128, 3),
     input_layout="NHWC RGB float32 [-1,1], letterboxed",
@@ -58,7 +58,7 @@ MODELS["face_detector"] = ModelSpec(
 MODELS["face_mesh"] = ModelSpec(
     name="face_mesh",
     filename="face_mesh.onnx",
-    sha256="41e3c40be4ac0b9e392f754d9f0d20ff2c6203854351fabd73ebd934cb2cc541",
+    sha256="fe36603e9f35b1cafb52fa4f35cdab81fb8279333a2151485974efee14299a15",
     input_name="input",
     input_shape=(1, 192, 192, 3),
     input_layout="NHWC RGB float32 [0,1], rotated square face crop",

@@ -12,7 +12,8 @@
     ``T = shift(centre) . rot(-r) . scale(scale * box / out) . shift(-out / 2)``.
   - ``TransformTensorBilinear`` (features (1, H, W, C) NHWC, matrix -> (1, h, w, C)): sample
     the features at ``T . (x + 0.5, y + 0.5) - 0.5`` bilinearly; points outside [0, W-1] x [0, H-1]
-    give 0. Built as ``GridSample(align_corners=1, zeros) * inside-mask``.
+    give 0. Built from Floor, four Gathers of feature rows and the bilinear weights, times an
+    inside-mask.
   - ``TransformLandmarks`` (landmarks (1, N, 2), matrix -> (1, N, 2)): ``xy' = T[:2,:2] xy + T[:2,3]``.
 * Inputs/outputs renamed to stable names.
 """
@@ -130,13 +131,43 @@ def _ttb(g: _G, feat_nhwc: str, mat: str, out: str, attrs: dict, in_hw: tuple[in
     hi = g.const([iw - 1.0, ih - 1.0])
     inside = g.op("And", [g.op("GreaterOrEqual", [tc, lo]), g.op("LessOrEqual", [tc, hi])])  # (1,oh,ow,2)
     inside = g.op("Cast", [inside], to=TensorProto.FLOAT)
-    mask = g.op("ReduceProd", [inside], axes=[3], keepdims=0)  # (1,oh,ow)
-    mask = g.op("Unsqueeze", [mask, g.const([3], np.int64)])  # (1,oh,ow,1)
-    gnorm = g.op("Sub", [g.op("Mul", [tc, g.const([2.0 / (iw - 1), 2.0 / (ih - 1)])]), g.const(1.0)])
-    nchw = g.op("Transpose", [feat_nhwc], perm=[0, 3, 1, 2])
-    samp = g.op("GridSample", [nchw, gnorm], align_corners=1, mode="bilinear", padding_mode="zeros")
-    samp = g.op("Transpose", [samp], perm=[0, 2, 3, 1])  # (1,oh,ow,C)
-    g.op("Mul", [samp, mask], out=out)
+    mask = g.op("ReduceProd", [inside], axes=[3], keepdims=1)  # (1,oh,ow,1)
+    # bilinear interpolation by four Gathers from the (H*W, C) feature rows (ONNX Runtime's
+    # GridSample costs ~0.4 ms for these 16x16 patches; this is a few microseconds). Corner
+    # indices are clamped into the map: a clamped corner only ever has weight 0, or belongs to
+    # a sample point outside the map, which the mask zeroes.
+    flo = g.op("Floor", [tc])
+    frac = g.op("Sub", [tc, flo])  # (1,oh,ow,2): fx, fy
+    c0 = g.op("Clip", [flo, g.const(0.0), g.const(float(max(iw, ih) - 1))])
+    c1 = g.op("Clip", [g.op("Add", [flo, g.const(1.0)]), g.const(0.0), g.const(float(max(iw, ih) - 1))])
+    c0 = g.op("Min", [c0, hi])
+    c1 = g.op("Min", [c1, hi])
+
+    def split(t: str) -> tuple[str, str]:
+        xs = g.op("Slice", [t, g.const([0], np.int64), g.const([1], np.int64), g.const([3], np.int64)])
+        ys = g.op("Slice", [t, g.const([1], np.int64), g.const([2], np.int64), g.const([3], np.int64)])
+        return xs, ys  # (1,oh,ow,1)
+
+    x0, y0 = split(c0)
+    x1, y1 = split(c1)
+    fx, fy = split(frac)
+    rows = g.op("Reshape", [feat_nhwc, g.const([ih * iw, -1], np.int64)])  # (H*W, C)
+    wf = g.const(float(iw))
+
+    def corner(xc: str, yc: str) -> str:
+        idx = g.op("Cast", [g.op("Add", [g.op("Mul", [yc, wf]), xc])], to=TensorProto.INT64)
+        idx = g.op("Reshape", [idx, g.const([1, oh, ow], np.int64)])
+        return g.op("Gather", [rows, idx], axis=0)  # (1,oh,ow,C)
+
+    q11, q21 = corner(x0, y0), corner(x1, y0)
+    q12, q22 = corner(x0, y1), corner(x1, y1)
+    one = g.const(1.0)
+    gx = g.op("Sub", [one, fx])
+    gy = g.op("Sub", [one, fy])
+    upper = g.op("Add", [g.op("Mul", [q11, gx]), g.op("Mul", [q21, fx])])
+    lower = g.op("Add", [g.op("Mul", [q12, gx]), g.op("Mul", [q22, fx])])
+    val = g.op("Add", [g.op("Mul", [lower, fy]), g.op("Mul", [upper, gy])])
+    g.op("Mul", [val, mask], out=out)
 
 
 def _tl(g: _G, lm: str, mat: str, out: str) -> None:
@@ -145,6 +176,37 @@ def _tl(g: _G, lm: str, mat: str, out: str) -> None:
     at = g.op("Transpose", [a], perm=[0, 2, 1])
     tt = g.op("Transpose", [t], perm=[0, 2, 1])  # (1,1,2)
     g.op("Add", [g.op("MatMul", [lm, at]), tt], out=out)
+
+
+def _prelu(g: _G, x: str, out: str, slope: np.ndarray, mode: str) -> None:
+    """prelu(x) = relu(x) - a * relu(-x) in standard ops.
+
+    ``mode="elementwise"``: Relu, Neg, Relu, Mul, Add. ``mode="conv"`` (default): with
+    q = relu(-x), prelu(x) = x + (1 - a) q, as two depthwise 1x1 convolutions,
+    ``x + DwConv_{1-a}(Relu(DwConv_{-1}(x)))``, which ONNX Runtime keeps in its blocked NCHWc
+    layout (Relu fused into the first conv, the Add fused into the second as its "Sum" input)
+    instead of reordering the tensor out of and back into that layout around every
+    element-wise Neg/Mul (x is NCHW, slope broadcastable to (1, C, 1, 1))."""
+    a = np.asarray(slope, np.float32).reshape(-1)
+    if mode == "elementwise" or a.size == 1:
+        pos = g.op("Relu", [x])
+        neg = g.op("Relu", [g.op("Neg", [x])])
+        g.op("Add", [pos, g.op("Mul", [neg, g.const(-np.asarray(slope, np.float32))])], out=out)
+        return
+    c = a.size
+    kw = {"group": c, "kernel_shape": [1, 1]}
+    # q = relu(-x); prelu(x) = x + (1 - a) * q  (x > 0: x;  x < 0: x - (1 - a) x = a x)
+    q = g.op("Relu", [g.op("Conv", [x, g.const(-np.ones((c, 1, 1, 1), np.float32))], **kw)])
+    g.op("Add", [g.op("Conv", [q, g.const((1.0 - a).reshape(c, 1, 1, 1))], **kw), x], out=out)
+
+
+def _channel_pad_as_conv(g: _G, x: str, out: str, c_in: int, before: int, after: int) -> None:
+    """Zero padding of the channel axis (the residual path of MediaPipe's stride-2 blocks) as a
+    1x1 convolution with identity weights, which stays in ONNX Runtime's NCHWc layout (Pad
+    does not, and forces reorders around the residual Add)."""
+    w = np.zeros((before + c_in + after, c_in, 1, 1), np.float32)
+    w[before + np.arange(c_in), np.arange(c_in), 0, 0] = 1.0
+    g.op("Conv", [x, g.const(w)], kernel_shape=[1, 1], out=out)
 
 
 def canonicalize(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -179,16 +241,30 @@ def canonicalize(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def _channel_pad(node: onnx.NodeProto, inits: dict, shapes: dict) -> tuple[int, int, int] | None:
+    """(c_in, before, after) when ``node`` zero-pads only the channel axis of an NCHW tensor."""
+    mode = _attrs(node).get("mode", b"constant")
+    if mode not in (b"constant", "constant") or len(node.input) < 2 or node.input[1] not in inits:
+        return None
+    if len(node.input) > 2 and node.input[2]:
+        if node.input[2] not in inits or np.any(numpy_helper.to_array(inits[node.input[2]]) != 0):
+            return None
+    pads = numpy_helper.to_array(inits[node.input[1]]).reshape(-1)
+    shp = shapes.get(node.input[0])
+    if pads.size != 8 or not shp or len(shp) != 4 or shp[1] <= 0:
+        return None
+    if np.any(np.delete(pads, [1, 5]) != 0):
+        return None
+    return int(shp[1]), int(pads[1]), int(pads[5])
+
+
 def _attrs(node: onnx.NodeProto) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def rewrite(
-    model: onnx.ModelProto,
-    rename_inputs: dict[str, str],
-    rename_outputs: dict[str, str],
-    rewrite_prelu: bool = True,
-) -> onnx.ModelProto:
+def _rewrite_pass(
+    model: onnx.ModelProto, counts: dict[str, int], custom: bool, rewrite_prelu: bool, prelu_mode: str
+) -> None:
     graph = model.graph
     inferred = onnx.shape_inference.infer_shapes(model)
     shapes = {
@@ -198,23 +274,26 @@ def rewrite(
     inits = {i.name: i for i in graph.initializer}
     new_nodes: list[onnx.NodeProto] = []
     new_inits: list[onnx.TensorProto] = []
-    counts: dict[str, int] = {}
     for node in graph.node:
         g = _G(node.name or node.op_type)
-        if node.op_type == "PRelu" and node.input[1] in inits and rewrite_prelu:
+        if not custom and node.op_type == "PRelu" and node.input[1] in inits and rewrite_prelu:
             slope = numpy_helper.to_array(inits[node.input[1]])
-            x = node.input[0]
-            pos = g.op("Relu", [x])
-            neg = g.op("Relu", [g.op("Neg", [x])])
-            g.op("Add", [pos, g.op("Mul", [neg, g.const(-slope)])], out=node.output[0])
-        elif node.op_type == "TFL_Landmarks2TransformMatrix":
+            _prelu(g, node.input[0], node.output[0], slope, prelu_mode)
+        elif (
+            not custom
+            and node.op_type == "Pad"
+            and prelu_mode == "conv"
+            and (pad := _channel_pad(node, inits, shapes)) is not None
+        ):
+            _channel_pad_as_conv(g, node.input[0], node.output[0], *pad)
+        elif custom and node.op_type == "TFL_Landmarks2TransformMatrix":
             _l2tm(g, node.input[0], node.output[0], _attrs(node))
-        elif node.op_type == "TFL_TransformTensorBilinear":
+        elif custom and node.op_type == "TFL_TransformTensorBilinear":
             shp = shapes.get(node.input[0])
             if not shp or len(shp) != 4 or min(shp) <= 0:
                 raise RuntimeError(f"unknown input shape for {node.name}: {shp}")
             _ttb(g, node.input[0], node.input[1], node.output[0], _attrs(node), (shp[1], shp[2]))
-        elif node.op_type == "TFL_TransformLandmarks":
+        elif custom and node.op_type == "TFL_TransformLandmarks":
             _tl(g, node.input[0], node.input[1], node.output[0])
         else:
             new_nodes.append(node)
@@ -225,6 +304,21 @@ def rewrite(
     del graph.node[:]
     graph.node.extend(new_nodes)
     graph.initializer.extend(new_inits)
+
+
+def rewrite(
+    model: onnx.ModelProto,
+    rename_inputs: dict[str, str],
+    rename_outputs: dict[str, str],
+    rewrite_prelu: bool = True,
+    prelu_mode: str = "conv",
+) -> onnx.ModelProto:
+    graph = model.graph
+    counts: dict[str, int] = {}
+    # pass 1: MediaPipe custom ops (afterwards every tensor shape can be inferred)
+    _rewrite_pass(model, counts, custom=True, rewrite_prelu=False, prelu_mode=prelu_mode)
+    # pass 2: PRelu and channel padding, which need the shapes
+    _rewrite_pass(model, counts, custom=False, rewrite_prelu=rewrite_prelu, prelu_mode=prelu_mode)
     # drop initializers nobody uses any more (old PRelu slopes)
     used = {i for n in graph.node for i in n.input}
     keep = [i for i in graph.initializer if i.name in used]
