@@ -33,8 +33,8 @@ async def _create(http: aiohttp.ClientSession, base: str, **body) -> dict:
         return await r.json()
 
 
-def run(coro) -> None:
-    asyncio.run(asyncio.wait_for(coro, 120))
+def run(coro, timeout: float = 240) -> None:
+    asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def test_results_over_data_channel(tmp_path):

@@ -193,7 +193,7 @@ class LiveSession:
         self._worker: asyncio.Task[None] | None = None
         self._crop: tuple[float, float, float, float] | None = None
         self._crop_changed = False
-        self._pending: list[Callable[[float], list[dict[str, Any]]]] = []
+        self._pending: deque[Callable[[float], list[dict[str, Any]]]] = deque()
         self._last_t: float | None = None
         self._t0: float | None = None
         self._seconds: dict[int, _Second] = {}
@@ -329,8 +329,8 @@ class LiveSession:
                 self._pending_events.append(e)
                 self.broadcast(message("event", **e))
             if now_mono >= self._next_send:  # at most result_hz on average, bursts catch up
-                period = 1.0 / self.options.result_hz
-                self._next_send = max(self._next_send, now_mono - period) + period
+                rperiod = 1.0 / self.options.result_hz
+                self._next_send = max(self._next_send, now_mono - rperiod) + rperiod
                 self.counters.sent += 1
                 self.broadcast(message("result", **result))
             await self._maybe_flush()
@@ -354,12 +354,12 @@ class LiveSession:
             self._t0 = t
 
         events: list[dict[str, Any]] = []
-        for fn in self._pending:
+        while self._pending:  # commands queued by the event loop (deque: thread-safe popleft)
+            fn = self._pending.popleft()
             try:
                 events.extend(fn(t))
             except LivenessError as exc:
                 events.append({"t": t, "kind": "error.command", "message": str(exc), "data": {}})
-        self._pending.clear()
         if self._crop_changed:
             self._crop_changed = False
             core.tracker.reset()
