@@ -99,7 +99,7 @@
   function bar(name, value, clip) {
     const v = value === null || value === undefined ? null : Math.max(0, Math.min(1, value));
     const cls = v === null ? "" : v > 0.66 ? "high" : v > 0.33 ? "mid" : "";
-    return '<div class="row" data-signal="' + name + '"><span>' + name + '</span><span class="bar"><i class="' + cls + '" style="width:' +
+    return '<div class="row" data-signal="' + name + '"><span title="' + name + '">' + name + '</span><span class="bar"><i class="' + cls + '" style="width:' +
       (v === null ? 0 : Math.round(v * 100)) + '%"></i></span><span title="clip value ' + fmt(clip, 2) + '">' + fmt(v, 2) + "</span></div>";
   }
 

@@ -197,6 +197,10 @@ def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_p
             con.click("#src-camera")
             assert _wait_js(con, "!!(window.livenessConsole.last && window.livenessConsole.last.face === true && window.livenessConsole.last.t > 2)", 60)
             assert _wait_js(con, "document.getElementById('latency').textContent.includes('ms')", 20)
+            if not what.startswith("stand-in"):  # the default pipeline has the challenge engine
+                con.click("#start-challenges")
+                assert _wait_js(con, "!document.getElementById('prompt').hidden", 40), con.text_content("#events")
+                assert "Please" in con.text_content("#prompt")
             time.sleep(1.5)
             assert con.text_content("#face") == "yes"
             assert con.text_content("#yaw").endswith("°") and con.text_content("#yaw") != "–°"
