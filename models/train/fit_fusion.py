@@ -297,6 +297,25 @@ def run(eval_path: Path, *, exclude: Sequence[str] = ("quality", "verdict"), min
         },
     }
     FusionParams.from_dict(params)  # validate
+    if not np.any(model.coef > 0):
+        lines.append("WARNING: no signal carries evidence on these clips (every coefficient is 0): "
+                     "the fused risk is constant")
+    # the confusion table of the fitted fusion, in-sample (clips judged inconclusive stay so)
+    from liveness._fusion import Fusion, confusion_table, format_confusion_table
+
+    fusion = Fusion(FusionParams.from_dict(params))
+    doc = json.loads(eval_path.read_text("utf-8"))
+    rows = []
+    for c in doc["clips"]:
+        if str(c.get("label", "")).lower() not in ("real", "fake"):
+            continue
+        old = c.get("verdict") or {}
+        risk = fusion.risk({k: v for k, v in (c.get("signals") or {}).items() if k not in exclude})
+        rows.append({**c, "verdict": {"risk": risk,
+                                      "label": "inconclusive" if old.get("label") == "inconclusive" else None}})
+    metrics["confusion_in_sample"] = confusion_table(rows, th)
+    lines.append("in-sample confusion table of the fitted fusion:")
+    lines.append(format_confusion_table(metrics["confusion_in_sample"]))
     lines.append(f"chosen: {kind}, lambda {lam}; coef "
                  + ", ".join(f"{k}={c:.3f}" for k, c in zip(d.names, model.coef, strict=True)))
     lines.append(f"fused video AUC: out-of-fold {metrics['fused_auc_oof']:.4f}, in-sample "
