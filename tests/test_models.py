@@ -264,3 +264,110 @@ def test_pipeline_matches_mediapipe_end_to_end(detector, mesh, astronaut):
     # z: same scale and sign convention (relative depth, nose tip nearest)
     assert np.median(np.abs(lm[:, 2] - ref["landmarks"][:, 2])) < 1.0
     assert np.argmin(lm[:468, 2]) == np.argmin(ref["landmarks"][:468, 2])
+
+
+# --- the rebuilt MediaPipe custom ops against a direct port of their reference kernels -------
+
+
+def _l2tm_ref(lm: np.ndarray, a: dict) -> np.ndarray:
+    """Landmarks2TransformMatrix v2 as MediaPipe's CPU kernel computes it (float64 here)."""
+    left, right = lm[a["left_rotation_idx"], :2], lm[a["right_rotation_idx"], :2]
+    r = a["target_rotation_radians"] - math.atan2(right[1] - left[1], right[0] - left[0])
+    pts = lm[np.asarray(a["subset_idxs"]), :2]
+    rot = np.array([[math.cos(r), -math.sin(r)], [math.sin(r), math.cos(r)]])
+    q = pts @ rot.T
+    lo, hi = q.min(0), q.max(0)
+    w, h = hi - lo
+    centre = np.array([[math.cos(-r), -math.sin(-r)], [math.sin(-r), math.cos(-r)]]) @ ((lo + hi) / 2)
+
+    def m4(a2: np.ndarray, t: np.ndarray) -> np.ndarray:
+        m = np.eye(4)
+        m[:2, :2], m[:2, 3] = a2, t
+        return m
+
+    ow, oh = a["output_width"], a["output_height"]
+    t = m4(np.eye(2), centre) @ m4(rot.T, np.zeros(2))
+    t = t @ m4(np.diag([a["scale_x"] * w / ow, a["scale_y"] * h / oh]), np.zeros(2))
+    return t @ m4(np.eye(2), np.array([-ow / 2, -oh / 2]))
+
+
+def _ttb_ref(feat: np.ndarray, m: np.ndarray, oh: int, ow: int) -> np.ndarray:
+    """TransformTensorBilinear v2: half-pixel corrected sample points, zero outside the map."""
+    h, w, c = feat.shape
+    xt, yt = m[0].copy(), m[1].copy()
+    xt[3] += xt[0] * 0.5 + xt[1] * 0.5 - 0.5
+    yt[3] += yt[0] * 0.5 + yt[1] * 0.5 - 0.5
+    out = np.zeros((oh, ow, c))
+
+    def read(yy: int, xx: int) -> np.ndarray:
+        return feat[yy, xx] if 0 <= yy < h and 0 <= xx < w else np.zeros(c)
+
+    for oy in range(oh):
+        for ox in range(ow):
+            v = np.array([ox, oy, 0.0, 1.0])
+            tx, ty = xt @ v, yt @ v
+            if tx < 0 or tx > w - 1 or ty < 0 or ty > h - 1:
+                continue
+            x0, y0 = math.floor(tx), math.floor(ty)
+            fx, fy = tx - x0, ty - y0
+            up = (1 - fx) * read(y0, x0) + fx * read(y0, x0 + 1)
+            lo = (1 - fx) * read(y0 + 1, x0) + fx * read(y0 + 1, x0 + 1)
+            out[oy, ox] = fy * lo + (1 - fy) * up
+    return out
+
+
+@pytest.mark.parametrize("branches", [1, 2])
+def test_rebuilt_custom_ops_match_reference_kernels(branches):
+    """A small graph with the custom ops as tf2onnx leaves them, rewritten by
+    models/convert/onnx_rewrite.py (batched when branches share inputs), against the port of
+    MediaPipe's kernels; the crop windows run partly off the feature map (zero samples)."""
+    pytest.importorskip("onnx")
+    import sys
+
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "convert"))
+    from onnx_rewrite import rewrite
+
+    rng = np.random.default_rng(3)
+    lm = np.zeros((1, 20, 3), np.float32)
+    lm[0, :, :2] = rng.uniform(0.5, 7.5, (20, 2))
+    lm[0, :, 2] = rng.normal(size=20)
+    feat = rng.normal(size=(1, 8, 9, 3)).astype(np.float32)
+    attrs = [
+        dict(left_rotation_idx=0, right_rotation_idx=1, output_height=5, output_width=5, scale_x=1.5,
+             scale_y=1.5, subset_idxs=[0, 1, 2, 3, 4, 5, 6, 7], target_rotation_radians=0.0),
+        dict(left_rotation_idx=9, right_rotation_idx=8, output_height=5, output_width=5, scale_x=2.5,
+             scale_y=1.2, subset_idxs=[8, 9, 10, 11, 12, 13], target_rotation_radians=0.3),
+    ][:branches]
+    nodes, outputs = [], []
+    for i, a in enumerate(attrs):
+        nodes.append(helper.make_node("TFL_Landmarks2TransformMatrix", ["lm"], [f"m{i}"], name=f"l2tm{i}", **a))
+        nodes.append(helper.make_node("TFL_TransformTensorBilinear", ["feat", f"m{i}"], [f"p{i}"], name=f"ttb{i}",
+                                      output_height=5, output_width=5))
+        nodes.append(helper.make_node("TFL_TransformLandmarks", ["pts", f"m{i}"], [f"q{i}"], name=f"tl{i}"))
+        outputs += [f"m{i}", f"p{i}", f"q{i}"]
+    shp = {"m": [1, 4, 4], "p": [1, 5, 5, 3], "q": [1, 4, 2]}
+    graph = helper.make_graph(
+        nodes, "t",
+        [helper.make_tensor_value_info("lm", TensorProto.FLOAT, [1, 20, 3]),
+         helper.make_tensor_value_info("feat", TensorProto.FLOAT, [1, 8, 9, 3]),
+         helper.make_tensor_value_info("pts", TensorProto.FLOAT, [1, 4, 2])],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, shp[o[0]]) for o in outputs],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = rewrite(model, {}, {})
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    pts = rng.uniform(0, 5, (1, 4, 2)).astype(np.float32)
+    got = dict(zip(outputs, sess.run(outputs, {"lm": lm, "feat": feat, "pts": pts}), strict=True))
+    n_zero = 0
+    for i, a in enumerate(attrs):
+        m = _l2tm_ref(lm[0].astype(np.float64), a)
+        assert np.abs(got[f"m{i}"][0] - m).max() < 1e-4
+        p = _ttb_ref(feat[0].astype(np.float64), m, 5, 5)
+        assert np.abs(got[f"p{i}"][0] - p).max() < 1e-4
+        n_zero += int((np.abs(p).sum(-1) == 0).sum())
+        q = pts[0] @ m[:2, :2].T + m[:2, 3]
+        assert np.abs(got[f"q{i}"][0] - q).max() < 1e-4
+    assert n_zero > 0  # some samples fell off the map

@@ -262,6 +262,164 @@ def _attrs(node: onnx.NodeProto) -> dict:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
+def _batched_crops(g: _G, l2tm: list[onnx.NodeProto], ttb: list[onnx.NodeProto], in_hw: tuple[int, int]) -> None:
+    """All ``Landmarks2TransformMatrix`` nodes (same landmark input) and the
+    ``TransformTensorBilinear`` nodes that sample one feature map with their matrices, computed
+    as ONE batched subgraph (batch axis = branch: lips, left eye, right eye). Same arithmetic as
+    ``_l2tm`` / ``_ttb``; a third of the nodes, which matters for these tiny tensors."""
+    k = len(l2tm)
+    lm = l2tm[0].input[0]
+    at = [_attrs(n) for n in l2tm]
+    subsets = [np.asarray(a["subset_idxs"], np.int64).reshape(-1) for a in at]
+    n = max(len(x) for x in subsets)
+    # pad with repeats: min/max are unchanged by duplicates
+    idx = np.stack([np.concatenate([x, np.full(n - len(x), x[0])]) for x in subsets])  # (K, n)
+    lr = np.array([[int(a["left_rotation_idx"]), int(a["right_rotation_idx"])] for a in at], np.int64)
+    ow = np.array([float(a["output_width"]) for a in at], np.float32).reshape(1, k, 1, 1)
+    oh = np.array([float(a["output_height"]) for a in at], np.float32).reshape(1, k, 1, 1)
+    sc = np.stack([[float(a["scale_x"]) / float(a["output_width"]),
+                    float(a["scale_y"]) / float(a["output_height"])] for a in at]).astype(np.float32).reshape(1, k, 1, 2)
+    tgt = np.array([float(a.get("target_rotation_radians", 0.0)) for a in at]).reshape(1, k, 1, 1)
+    i64 = np.int64
+
+    def sl(t: str, axis: int, a: int, b: int) -> str:
+        return g.op("Slice", [t, g.const([a], i64), g.const([b], i64), g.const([axis], i64)])
+
+    ends = g.op("Gather", [lm, g.const(lr, i64)], axis=1)  # (1,K,2,3)
+    d = g.op("Sub", [sl(ends, 2, 1, 2), sl(ends, 2, 0, 1)])  # (1,K,1,3)
+    d = sl(d, 3, 0, 2)  # (1,K,1,2)
+    norm = g.op("Sqrt", [g.op("ReduceSum", [g.op("Mul", [d, d]), g.const([3], i64)], keepdims=1)])
+    cs = g.op("Div", [d, g.op("Max", [norm, g.const(1e-12)])])  # (cos a, sin a), a = atan2(dy, dx)
+    ca, sa = sl(cs, 3, 0, 1), sl(cs, 3, 1, 2)  # (1,K,1,1)
+    # r = target - a
+    c = g.op("Add", [g.op("Mul", [ca, g.const(np.cos(tgt))]), g.op("Mul", [sa, g.const(np.sin(tgt))])])
+    s_ = g.op("Sub", [g.op("Mul", [ca, g.const(np.sin(tgt))]), g.op("Mul", [sa, g.const(np.cos(tgt))])])
+    pts = g.op("Gather", [lm, g.const(idx, i64)], axis=1)  # (1,K,n,3)
+    px, py = sl(pts, 3, 0, 1), sl(pts, 3, 1, 2)  # (1,K,n,1)
+    xr = g.op("Sub", [g.op("Mul", [c, px]), g.op("Mul", [s_, py])])
+    yr = g.op("Add", [g.op("Mul", [s_, px]), g.op("Mul", [c, py])])
+    rot = g.op("Concat", [xr, yr], axis=3)  # (1,K,n,2)
+    hi_ = g.op("ReduceMax", [rot], axes=[2], keepdims=1)  # (1,K,1,2)
+    lo_ = g.op("ReduceMin", [rot], axes=[2], keepdims=1)
+    wh = g.op("Sub", [hi_, lo_])
+    mid = g.op("Mul", [g.op("Add", [hi_, lo_]), g.const(0.5)])
+    mxm, mym = sl(mid, 3, 0, 1), sl(mid, 3, 1, 2)
+    cx = g.op("Add", [g.op("Mul", [c, mxm]), g.op("Mul", [s_, mym])])
+    cy = g.op("Sub", [g.op("Mul", [c, mym]), g.op("Mul", [s_, mxm])])
+    scl = g.op("Mul", [wh, g.const(sc)])
+    scx, scy = sl(scl, 3, 0, 1), sl(scl, 3, 1, 2)
+    m00 = g.op("Mul", [c, scx])
+    m01 = g.op("Mul", [s_, scy])
+    m10 = g.op("Neg", [g.op("Mul", [s_, scx])])
+    m11 = g.op("Mul", [c, scy])
+    hw, hh = g.const(ow / 2), g.const(oh / 2)
+    tx = g.op("Sub", [cx, g.op("Add", [g.op("Mul", [m00, hw]), g.op("Mul", [m01, hh])])])
+    ty = g.op("Sub", [cy, g.op("Add", [g.op("Mul", [m10, hw]), g.op("Mul", [m11, hh])])])
+    z = g.op("Mul", [c, g.const(0.0)])
+    o = g.op("Add", [z, g.const(1.0)])
+    flat = g.op("Concat", [m00, m01, z, tx, m10, m11, z, ty, z, z, o, z, z, z, z, o], axis=3)  # (1,K,1,16)
+    for i, node in enumerate(l2tm):
+        g.op("Reshape", [sl(flat, 1, i, i + 1), g.const([1, 4, 4], i64)], out=node.output[0])
+    if not ttb:
+        return
+    # --- TransformTensorBilinear for every branch whose matrix is one of the above
+    branch = {node.output[0]: i for i, node in enumerate(l2tm)}
+    toh, tow = int(_attrs(ttb[0])["output_height"]), int(_attrs(ttb[0])["output_width"])
+    ih, iw = in_hw
+    ys, xs = np.meshgrid(np.arange(toh, dtype=np.float64), np.arange(tow, dtype=np.float64), indexing="ij")
+    gx = g.const((xs + 0.5).reshape(1, 1, -1, 1))
+    gy = g.const((ys + 0.5).reshape(1, 1, -1, 1))
+    half = g.const(0.5)
+    tcx = g.op("Sub", [g.op("Add", [g.op("Add", [g.op("Mul", [m00, gx]), g.op("Mul", [m01, gy])]), tx]), half])
+    tcy = g.op("Sub", [g.op("Add", [g.op("Add", [g.op("Mul", [m10, gx]), g.op("Mul", [m11, gy])]), ty]), half])
+    tc = g.op("Concat", [tcx, tcy], axis=3)  # (1,K,P,2) input pixel coords
+    hi = g.const([iw - 1.0, ih - 1.0])
+    inside = g.op("And", [g.op("GreaterOrEqual", [tc, g.const([0.0, 0.0])]), g.op("LessOrEqual", [tc, hi])])
+    mask = g.op("ReduceMin", [g.op("Cast", [inside], to=TensorProto.FLOAT)], axes=[3], keepdims=1)  # (1,K,P,1)
+    flo = g.op("Floor", [tc])
+    frac = g.op("Sub", [tc, flo])
+    c0 = g.op("Min", [g.op("Max", [flo, g.const(0.0)]), hi])
+    c1 = g.op("Min", [g.op("Max", [g.op("Add", [flo, g.const(1.0)]), g.const(0.0)]), hi])
+    x0, y0, x1, y1 = sl(c0, 3, 0, 1), sl(c0, 3, 1, 2), sl(c1, 3, 0, 1), sl(c1, 3, 1, 2)
+    wf = g.const(float(iw))
+    r0, r1 = g.op("Mul", [y0, wf]), g.op("Mul", [y1, wf])
+    cidx = g.op("Concat", [g.op("Add", [r0, x0]), g.op("Add", [r0, x1]), g.op("Add", [r1, x0]), g.op("Add", [r1, x1])], axis=3)
+    cidx = g.op("Cast", [cidx], to=TensorProto.INT64)  # (1,K,P,4): q11, q21, q12, q22
+    fx, fy = sl(frac, 3, 0, 1), sl(frac, 3, 1, 2)
+    one = g.const(1.0)
+    gxw, gyw = g.op("Sub", [one, fx]), g.op("Sub", [one, fy])
+    w4 = g.op("Concat", [g.op("Mul", [gxw, gyw]), g.op("Mul", [fx, gyw]), g.op("Mul", [gxw, fy]), g.op("Mul", [fx, fy])], axis=3)
+    w4 = g.op("Unsqueeze", [g.op("Mul", [w4, mask]), g.const([3], i64)])  # (1,K,P,1,4)
+    for node in ttb:
+        feat = node.input[0]
+        i = branch[node.input[1]]
+        rows = g.op("Reshape", [feat, g.const([ih * iw, -1], i64)])  # (H*W, C)
+        q = g.op("Gather", [rows, sl(cidx, 1, i, i + 1)], axis=0)  # (1,1,P,4,C)
+        v = g.op("MatMul", [sl(w4, 1, i, i + 1), q])  # (1,1,P,1,C)
+        g.op("Reshape", [v, g.const([1, toh, tow, -1], i64)], out=node.output[0])
+
+
+def _toposort(graph: onnx.GraphProto) -> None:
+    """Stable topological order (original order as priority)."""
+    import heapq
+
+    nodes = list(graph.node)
+    avail = {v.name for v in graph.input} | {i.name for i in graph.initializer} | {""}
+    producer = {o: k for k, n in enumerate(nodes) for o in n.output}
+    deps = [{producer[i] for i in n.input if i not in avail and i in producer} for n in nodes]
+    users: dict[int, list[int]] = {}
+    for k, ds in enumerate(deps):
+        for d in ds:
+            users.setdefault(d, []).append(k)
+    left = [len(ds) for ds in deps]
+    heap = [k for k, c in enumerate(left) if c == 0]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        k = heapq.heappop(heap)
+        order.append(k)
+        for u in users.get(k, []):
+            left[u] -= 1
+            if left[u] == 0:
+                heapq.heappush(heap, u)
+    if len(order) != len(nodes):
+        raise RuntimeError("graph has a cycle")
+    del graph.node[:]
+    graph.node.extend(nodes[k] for k in order)
+
+
+def _batch_pass(model: onnx.ModelProto, counts: dict[str, int]) -> None:
+    """Replace the custom crop ops by one batched block when they share their inputs."""
+    graph = model.graph
+    l2tm = [n for n in graph.node if n.op_type == "TFL_Landmarks2TransformMatrix"]
+    if len(l2tm) < 2 or len({n.input[0] for n in l2tm}) != 1:
+        return
+    outs = {n.output[0] for n in l2tm}
+    ttb = [n for n in graph.node if n.op_type == "TFL_TransformTensorBilinear"]
+    sizes = {(_attrs(n)["output_height"], _attrs(n)["output_width"]) for n in ttb}
+    if ttb and (len({n.input[0] for n in ttb}) != 1 or not {n.input[1] for n in ttb} <= outs or len(sizes) != 1):
+        return
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.value_info}
+    in_hw = (0, 0)
+    if ttb:
+        shp = shapes.get(ttb[0].input[0])
+        if not shp or len(shp) != 4 or min(shp) <= 0:
+            return
+        in_hw = (shp[1], shp[2])
+    g = _G("attention_crops")
+    _batched_crops(g, l2tm, ttb, in_hw)
+    drop = {id(n) for n in l2tm + ttb}
+    keep = [n for n in graph.node if id(n) not in drop]
+    del graph.node[:]
+    graph.node.extend(keep + g.nodes)
+    graph.initializer.extend(g.inits)
+    _toposort(graph)
+    counts["TFL_Landmarks2TransformMatrix"] = counts.get("TFL_Landmarks2TransformMatrix", 0) + len(l2tm)
+    counts["TFL_TransformTensorBilinear"] = counts.get("TFL_TransformTensorBilinear", 0) + len(ttb)
+    counts["batched"] = 1
+
+
 def _rewrite_pass(
     model: onnx.ModelProto, counts: dict[str, int], custom: bool, rewrite_prelu: bool, prelu_mode: str
 ) -> None:
@@ -312,9 +470,12 @@ def rewrite(
     rename_outputs: dict[str, str],
     rewrite_prelu: bool = True,
     prelu_mode: str = "conv",
+    batch_crops: bool = True,
 ) -> onnx.ModelProto:
     graph = model.graph
     counts: dict[str, int] = {}
+    if batch_crops:
+        _batch_pass(model, counts)
     # pass 1: MediaPipe custom ops (afterwards every tensor shape can be inferred)
     _rewrite_pass(model, counts, custom=True, rewrite_prelu=False, prelu_mode=prelu_mode)
     # pass 2: PRelu and channel padding, which need the shapes
