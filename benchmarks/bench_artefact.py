@@ -1,0 +1,106 @@
+"""Cost of the artefact detector per face: aligned crop + ONNX inference, one ORT thread.
+
+    python benchmarks/bench_artefact.py [--repeats 7] [--n 200] [--model PATH]
+
+Frames: the astronaut photo (skimage) at 640x480 and 1280x720 with a face-mesh landmark set
+(from the converted mesh when it is installed, else a synthetic one: the crop cost does not depend
+on where the points are). Reports the median over repeats of the per-face mean (ms) for the crop,
+the inference and both, and the model-free sharpness-gap cue beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from liveness._artefact import hf_energy_ratio  # noqa: E402
+from liveness._crop import CROP_TEMPLATE, align_crop, transform_points  # noqa: E402
+
+
+def _frame_and_landmarks(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    from skimage.data import astronaut
+
+    img = np.ascontiguousarray(astronaut())
+    try:
+        from liveness._detector import FaceDetector
+        from liveness._mesh import FaceMesh, roi_from_detection, roi_from_landmarks
+
+        frame = cv2.resize(img, (w, h))
+        d = max(FaceDetector(threads=1).detect(frame), key=lambda d: d.score)
+        mesh = FaceMesh(threads=1)
+        lm = mesh.run(frame, roi_from_detection(d)).landmarks
+        lm = mesh.run(frame, roi_from_landmarks(lm)).landmarks
+        return frame, lm
+    except Exception:
+        frame = cv2.resize(img, (w, h))
+        rng = np.random.default_rng(0)
+        side = 0.5 * h
+        lm = np.zeros((478, 3), np.float32)
+        lm[:, :2] = rng.uniform(0.3, 0.7, (478, 2)) * side + [w / 2 - side / 2, h / 2 - side / 2]
+        key = CROP_TEMPLATE * side + [w / 2 - side / 2, h / 2 - side / 2]
+        for ix, p in zip(((33, 133), (362, 263), (1,), (61,), (291,)), key, strict=True):
+            lm[list(ix), :2] = p
+        return frame, lm
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--model", type=Path, default=None, help="ONNX file (default: the registry's)")
+    a = ap.parse_args()
+
+    import onnxruntime as ort
+
+    if a.model is None:
+        from liveness._registry import ort_session
+
+        sess = ort_session("artefact", 1)
+    else:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(str(a.model), so, providers=["CPUExecutionProvider"])
+
+    print("| frame | crop ms | inference ms | crop+inference ms | sharpness-gap ms |")
+    print("|---|---|---|---|---|")
+    for w, h in ((640, 480), (1280, 720)):
+        frame, lm = _frame_and_landmarks(w, h)
+        crop = np.empty((128, 128, 3), np.uint8)
+        crop192 = np.empty((192, 192, 3), np.uint8)
+        x = np.empty((1, 128, 128, 3), np.float32)
+        for _ in range(20):  # warm-up
+            align_crop(frame, lm, 128, out=crop)
+            x[0] = crop
+            sess.run(None, {"input": x})
+        rc, ri, rs = [], [], []
+        for _ in range(a.repeats):
+            tc = ti = ts = 0.0
+            for _ in range(a.n):
+                t0 = time.perf_counter()
+                align_crop(frame, lm, 128, out=crop)
+                x[0] = crop
+                t1 = time.perf_counter()
+                sess.run(None, {"input": x})
+                t2 = time.perf_counter()
+                _, m = align_crop(frame, lm, 192, out=crop192)
+                hf_energy_ratio(crop192, transform_points(lm, m))
+                t3 = time.perf_counter()
+                tc, ti, ts = tc + t1 - t0, ti + t2 - t1, ts + t3 - t2
+            rc.append(tc / a.n * 1e3)
+            ri.append(ti / a.n * 1e3)
+            rs.append(ts / a.n * 1e3)
+        tot = np.median(np.add(rc, ri))
+        print(f"| {w}x{h} | {np.median(rc):.2f} | {np.median(ri):.2f} | {tot:.2f} | {np.median(rs):.2f} |")
+
+
+if __name__ == "__main__":
+    main()

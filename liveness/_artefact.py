@@ -1,0 +1,240 @@
+"""Face-swap artefact analysers.
+
+* :class:`ArtefactAnalyser` — the self-blended-image CNN (``models/onnx/artefact.onnx``, trained
+  here from real faces only, see ``models/cards/artefact.md``) on the aligned face crop, at a
+  configurable rate. Signal ``artefact``.
+* :class:`SharpnessGapAnalyser` — model-free: high-frequency energy of the inner face against the
+  surrounding head and background (a 128-px swapper pasted into a sharper frame leaves the inner
+  face blurrier than its surroundings), normalised against the candidate's own earlier frames.
+  Signal ``sharpness_gap``.
+
+Both score the tracked face only and return ``None`` for frames they skip or without a face.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ._analyser import ScoreSeries
+from ._crop import align_crop, face_oval, transform_points
+from ._errors import ConfigError
+from ._types import FaceObservation, Score, Signal
+
+__all__ = [
+    "ArtefactAnalyser",
+    "ArtefactOptions",
+    "SharpnessGapAnalyser",
+    "SharpnessGapOptions",
+    "artefact_logits",
+]
+
+ARTEFACT_INPUT = 128  # crop side the network was trained on
+
+
+def _due(last: float | None, t: float, rate_hz: float | None) -> bool:
+    if rate_hz is None or last is None:
+        return True
+    return t - last >= 1.0 / rate_hz - 1e-6
+
+
+def _usable(obs: FaceObservation, min_face_px: float) -> bool:
+    if not obs.face or obs.landmarks is None or obs.image is None:
+        return False
+    if obs.quality is not None and obs.quality.size_px < min_face_px:
+        return False
+    return True
+
+
+def artefact_logits(crops: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Raw network logits for (N, 128, 128, 3) uint8/float crops (``align_crop`` at 128 px)."""
+    from ._registry import ort_session
+
+    x = np.asarray(crops, np.float32)
+    if x.ndim == 3:
+        x = x[None]
+    sess = ort_session("artefact", threads)
+    return sess.run(None, {"input": x})[0][:, 0]
+
+
+@dataclass(frozen=True)
+class ArtefactOptions:
+    """``rate_hz``: analyse at most this often, by frame timestamps (None = every frame);
+    ``every_n``: additionally analyse only every n-th usable face frame (offline thinning).
+    ``min_face_px``: skip faces smaller than this (box side). Clip summary: ``quantile`` of the
+    ``smooth_s`` moving median of the per-frame scores; ``flag`` marks segments."""
+
+    rate_hz: float | None = 5.0
+    every_n: int = 1
+    threads: int = 1
+    min_face_px: float = 40.0
+    quantile: float = 0.75
+    smooth_s: float = 1.0
+    flag: float = 0.5
+    temperature: float = 1.0  # logits are divided by this before the sigmoid
+
+    def __post_init__(self) -> None:
+        if self.rate_hz is not None and not self.rate_hz > 0:
+            raise ConfigError("rate_hz must be > 0 or None")
+        if self.every_n < 1 or self.threads < 1:
+            raise ConfigError("every_n and threads must be >= 1")
+        if not 0 <= self.quantile <= 1 or self.smooth_s < 0 or self.temperature <= 0:
+            raise ConfigError("invalid artefact summary options")
+
+
+class ArtefactAnalyser:
+    """Per-frame probability that the tracked face is blended in (signal ``artefact``)."""
+
+    name = "artefact"
+
+    def __init__(self, options: ArtefactOptions | None = None) -> None:
+        self.options = options or ArtefactOptions()
+        self._crop = np.empty((ARTEFACT_INPUT, ARTEFACT_INPUT, 3), np.uint8)
+        self._x = np.empty((1, ARTEFACT_INPUT, ARTEFACT_INPUT, 3), np.float32)
+        o = self.options
+        self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
+        self._last: float | None = None
+        self._count = 0
+
+    @classmethod
+    def from_options(cls, options: ArtefactOptions) -> ArtefactAnalyser:
+        return cls(options)
+
+    def reset(self) -> None:
+        self._series.reset()
+        self._last = None
+        self._count = 0
+
+    def score_crop(self, crop: np.ndarray) -> float:
+        """Probability (0..1) for one aligned 128-px crop."""
+        from ._registry import ort_session
+
+        self._x[0] = crop
+        logit = float(ort_session("artefact", self.options.threads).run(None, {"input": self._x})[0][0, 0])
+        return float(1.0 / (1.0 + np.exp(-logit / self.options.temperature)))
+
+    def update(self, obs: FaceObservation) -> Score | None:
+        o = self.options
+        if not _usable(obs, o.min_face_px) or not _due(self._last, obs.t, o.rate_hz):
+            return None
+        self._count += 1
+        if (self._count - 1) % o.every_n:
+            return None
+        self._last = obs.t
+        align_crop(obs.image, obs.landmarks, ARTEFACT_INPUT, out=self._crop)
+        s = Score(self.name, obs.t, self.score_crop(self._crop))
+        self._series.add(s)
+        return s
+
+    def summary(self) -> Signal:
+        v = self._series.values
+        extra = (("mean", float(v.mean())),) if len(v) else ()
+        return self._series.summary(extra)
+
+
+# --------------------------------------------------------------------------------------------
+# model-free sharpness gap
+# --------------------------------------------------------------------------------------------
+_BROW_TOP = (70, 63, 105, 66, 107, 336, 296, 334, 293, 300)
+
+
+@dataclass(frozen=True)
+class SharpnessGapOptions:
+    """``crop``: side of the aligned crop the energies are measured on. ``baseline_n``: analysed
+    frames that form the candidate's own baseline (the first ones); later frames are scored by
+    their robust z-score against it, ``z_scale`` z-units map to 0.5 on the 0..1 scale."""
+
+    rate_hz: float | None = 5.0
+    crop: int = 192
+    min_face_px: float = 60.0
+    baseline_n: int = 10
+    z_scale: float = 3.0
+    quantile: float = 0.9
+    smooth_s: float = 1.0
+    flag: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.rate_hz is not None and not self.rate_hz > 0:
+            raise ConfigError("rate_hz must be > 0 or None")
+        if self.crop < 64 or self.baseline_n < 3 or self.z_scale <= 0:
+            raise ConfigError("invalid sharpness-gap options")
+
+
+def hf_energy_ratio(crop: np.ndarray, lm_crop: np.ndarray) -> float:
+    """log(high-frequency energy of the inner face / that of the ring around the face) on an
+    aligned crop; ``lm_crop`` are the mesh landmarks in crop pixels."""
+    s = crop.shape[0]
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    hf = np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 1.0))
+    pts = lm_crop[:468, :2]
+    inner = np.zeros((s, s), np.uint8)
+    top = pts[list(_BROW_TOP), 1].mean()
+    cv2.fillConvexPoly(inner, cv2.convexHull(np.round(pts[pts[:, 1] >= top]).astype(np.int32)), 1)
+    k = max(3, s // 24) | 1
+    inner = cv2.erode(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    outline = np.zeros((s, s), np.uint8)
+    cv2.fillConvexPoly(outline, cv2.convexHull(np.round(pts[face_oval()]).astype(np.int32)), 1)
+    k2 = max(5, s // 8) | 1
+    ring = cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k2, k2)))
+    ring &= 1 - cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    ni, nr = int(inner.sum()), int(ring.sum())
+    if ni < 20 or nr < 20:
+        return float("nan")
+    ei = float((hf * inner).sum()) / ni
+    er = float((hf * ring).sum()) / nr
+    return float(np.log((ei + 0.5) / (er + 0.5)))
+
+
+class SharpnessGapAnalyser:
+    """Signal ``sharpness_gap``: the inner face got blurrier relative to its surroundings than it
+    was in the candidate's own first frames (0.5 at ``z_scale`` robust deviations)."""
+
+    name = "sharpness_gap"
+
+    def __init__(self, options: SharpnessGapOptions | None = None) -> None:
+        self.options = options or SharpnessGapOptions()
+        o = self.options
+        self._crop = np.empty((o.crop, o.crop, 3), np.uint8)
+        self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
+        self._base: list[float] = []
+        self._raw: list[float] = []
+        self._last: float | None = None
+
+    @classmethod
+    def from_options(cls, options: SharpnessGapOptions) -> SharpnessGapAnalyser:
+        return cls(options)
+
+    def reset(self) -> None:
+        self._series.reset()
+        self._base.clear()
+        self._raw.clear()
+        self._last = None
+
+    def update(self, obs: FaceObservation) -> Score | None:
+        o = self.options
+        if not _usable(obs, o.min_face_px) or not _due(self._last, obs.t, o.rate_hz):
+            return None
+        self._last = obs.t
+        _, m = align_crop(obs.image, obs.landmarks, o.crop, out=self._crop)
+        r = hf_energy_ratio(self._crop, transform_points(obs.landmarks, m))
+        if not np.isfinite(r):
+            return None
+        self._raw.append(r)
+        if len(self._base) < o.baseline_n:
+            self._base.append(r)
+            return None
+        b = np.asarray(self._base)
+        med = float(np.median(b))
+        mad = float(np.median(np.abs(b - med))) * 1.4826
+        z = (med - r) / max(mad, 0.05)  # positive = blurrier inner face than the baseline
+        value = float(np.clip(z, 0.0, None) / (np.clip(z, 0.0, None) + o.z_scale))
+        s = Score(self.name, obs.t, value)
+        self._series.add(s)
+        return s
+
+    def summary(self) -> Signal:
+        raw = np.asarray(self._raw)
+        extra = (("ratio_median", float(np.median(raw))),) if len(raw) else ()
+        return self._series.summary(extra)
