@@ -1,4 +1,4 @@
-"""Video-level AUC of the geometric analysers (pose_consistency, face_slip) on the dev set,
+"""Video-level AUC of the geometric analysers (pose_consistency, face_slip, face_smoothness) on the dev set,
 on the paired DeepFaceLive clips (same footage, real vs swapped) and overall.
 
 Tracking is the slow part, so each clip's tracker output (landmarks, boxes, quality) is cached
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from liveness import FaceObservation, FaceQuality  # noqa: E402
 from liveness._eval import auc  # noqa: E402
-from liveness._face_slip import FaceSlipAnalyser  # noqa: E402
+from liveness._face_slip import FaceSlipAnalyser, FaceSmoothnessAnalyser  # noqa: E402
 from liveness._pose_consistency import PoseConsistencyAnalyser  # noqa: E402
 from liveness._quality import QualityMonitor  # noqa: E402
 from liveness._video import open_video  # noqa: E402
@@ -104,7 +104,8 @@ COST_MS: dict[str, list[float]] = {}
 def replay(path: Path, cache: dict[str, np.ndarray]) -> dict[str, dict]:
     """Run fresh analysers over the clip's frames with the cached tracker output (their
     per-frame ``update`` wall time goes to ``COST_MS``)."""
-    analysers = [PoseConsistencyAnalyser(), FaceSlipAnalyser(), QualityMonitor()]
+    slip = FaceSlipAnalyser()
+    analysers = [PoseConsistencyAnalyser(), slip, FaceSmoothnessAnalyser(slip), QualityMonitor()]
     n = len(cache["t"])
     for i, fr in enumerate(open_video(path)):
         if i >= n:

@@ -32,7 +32,14 @@ from ._history import History
 from ._regions import CONTOUR, INNER_RIGID, head_ring
 from ._types import FaceObservation, Score, Segment, Signal
 
-__all__ = ["FaceSlipAnalyser", "FaceSlipOptions", "SlipFrame", "SlipMeter"]
+__all__ = [
+    "FaceSlipAnalyser",
+    "FaceSlipOptions",
+    "FaceSmoothnessAnalyser",
+    "FaceSmoothnessOptions",
+    "SlipFrame",
+    "SlipMeter",
+]
 
 _EYE_R, _EYE_L, _MOUTH = 33, 263, 13
 
@@ -263,6 +270,18 @@ class FaceSlipAnalyser:
     def frames(self) -> list[SlipFrame]:
         return list(self._frames)
 
+    def mesh_to_ring(self, min_frames: int = 30) -> float | None:
+        """Median mesh inner-vs-contour residual over the median residual of the head ring's
+        own flow (the image's noise and non-rigid motion level around the face). None when
+        fewer than ``min_frames`` frames have both."""
+        mesh = np.array([f.mesh_slip for f in self._frames])
+        ring = np.array([f.flow_ring for f in self._frames])
+        ok = np.isfinite(mesh) & np.isfinite(ring)
+        if ok.sum() < min_frames:
+            return None
+        r = float(np.median(ring[ok]))
+        return float(np.median(mesh[ok])) / r if r > 0 else None
+
     def mesh_smoothness(self) -> float | None:
         """High-frequency energy (second difference) of the mesh's inner-vs-contour residual
         over that of the image's inner-vs-ring flow residual. Both see the same head motion;
@@ -310,6 +329,9 @@ class FaceSlipAnalyser:
                             ("slip_to_ring", float(np.median(slip[ok]) / max(np.median(ring[ok]), 1e-6)))]
             if np.isfinite(mesh).any():
                 details.append(("mesh_slip_median", float(np.nanmedian(mesh))))
+            m2r = self.mesh_to_ring()
+            if m2r is not None:
+                details.append(("mesh_to_ring", m2r))
             smooth = self.mesh_smoothness()
             if smooth is not None:
                 details.append(("mesh_hf_to_flow_hf", smooth))
@@ -323,3 +345,57 @@ class FaceSlipAnalyser:
         self._series.reset()
         self._hist.clear()
         self._frames.clear()
+
+
+@dataclass(frozen=True)
+class FaceSmoothnessOptions:
+    """Clip value = logistic of ``log(ratio_mid / mesh_to_ring) / width``: a mesh that moves
+    less than the image noise around the face suggests a generated inner face. ``ratio_mid``
+    is a loose prior (mesh residual equal to the ring's own flow residual), not a fit; AUC does
+    not depend on it. ``min_frames``: frames needed before a value is given."""
+
+    ratio_mid: float = 1.0
+    width: float = 0.3
+    min_frames: int = 30
+
+    def __post_init__(self) -> None:
+        if self.ratio_mid <= 0 or self.width <= 0 or self.min_frames < 3:
+            raise ConfigError("ratio_mid > 0, width > 0 and min_frames >= 3 required")
+
+
+class FaceSmoothnessAnalyser:
+    """Analyser ``face_smoothness``: the *other* direction of face slip. Swapped faces were
+    measured smoother than real ones (the mesh follows a clean generated texture), so this
+    clip-level signal is high when the mesh's inner-vs-contour residual is small relative to
+    the image's own flow noise in the head ring (``FaceSlipAnalyser.mesh_to_ring``). It reads
+    the measurements of the :class:`FaceSlipAnalyser` it is given (which must run in the same
+    session) and measures nothing itself; no per-frame scores, no segments."""
+
+    name = "face_smoothness"
+
+    def __init__(self, slip: FaceSlipAnalyser, options: FaceSmoothnessOptions | None = None) -> None:
+        self.slip = slip
+        self.options = options or FaceSmoothnessOptions()
+
+    @classmethod
+    def from_options(cls, options: FaceSmoothnessOptions, slip: FaceSlipAnalyser) -> FaceSmoothnessAnalyser:
+        return cls(slip, options)
+
+    def update(self, obs: FaceObservation) -> Score | None:
+        return None
+
+    def summary(self) -> Signal:
+        o = self.options
+        r = self.slip.mesh_to_ring(o.min_frames)
+        n = len(self.slip.frames)
+        if r is None:
+            return Signal(self.name, None, n)
+        value = float(1.0 / (1.0 + np.exp(-np.log(o.ratio_mid / max(r, 1e-9)) / o.width)))
+        details: list[tuple[str, float]] = [("mesh_to_ring", r)]
+        hf = self.slip.mesh_smoothness()
+        if hf is not None:
+            details.append(("mesh_hf_to_flow_hf", hf))
+        return Signal(self.name, value, n, (), tuple(details))
+
+    def reset(self) -> None:
+        """Nothing of its own: the slip analyser it reads is reset by its session."""

@@ -32,11 +32,12 @@ def default_analysers(options: PipelineOptions | None = None) -> list[Analyser]:
     """Every analyser of the default pipeline, in the order they run."""
     options = options or PipelineOptions()
     analysers: list[Analyser] = []
-    from ._face_slip import FaceSlipAnalyser
+    from ._face_slip import FaceSlipAnalyser, FaceSmoothnessAnalyser
     from ._pose_consistency import PoseConsistencyAnalyser
     from ._quality import QualityMonitor
 
-    analysers += [QualityMonitor(), PoseConsistencyAnalyser(), FaceSlipAnalyser()]
+    slip = FaceSlipAnalyser()
+    analysers += [QualityMonitor(), PoseConsistencyAnalyser(), slip, FaceSmoothnessAnalyser(slip)]
     from ._identity import IdentityAnalyser, IdentityOptions, load_references
 
     threads = options.tracker.threads

@@ -14,7 +14,13 @@ import pytest
 from _synthetic_face import canonical_vertices, observation, project, rotation
 
 from liveness import ConfigError, FaceObservation, ModelError
-from liveness._face_slip import FaceSlipAnalyser, FaceSlipOptions, SlipMeter
+from liveness._face_slip import (
+    FaceSlipAnalyser,
+    FaceSlipOptions,
+    FaceSmoothnessAnalyser,
+    FaceSmoothnessOptions,
+    SlipMeter,
+)
 from liveness._regions import CONTOUR
 
 W, H, FPS = 320, 240, 25.0
@@ -39,7 +45,8 @@ class Clip:
     """Frames and observations of a synthetic talking head."""
 
     def __init__(self, n: int = 150, *, jitter: slice | None = None, jitter_px: float = 1.5,
-                 flash_at: int | None = None, blink_at: int | None = None, seed: int = 0) -> None:
+                 flash_at: int | None = None, blink_at: int | None = None,
+                 lm_noise: float = 0.0, seed: int = 0) -> None:
         v = canonical_vertices()
         self.base = project(v, rotation(0), T0, W, H)
         rng = np.random.default_rng(seed)
@@ -49,6 +56,7 @@ class Clip:
         self.other = texture(seed + 4)
         self.n, self.jitter, self.jitter_px, self.flash_at = n, jitter, jitter_px, flash_at
         self.blink_at = blink_at
+        self.lm_noise = rng.normal(0, lm_noise, (n, 478, 2)).astype(np.float32)
         t = np.arange(n) / FPS
         self.d = np.c_[30 * np.sin(1.5 * t), 12 * np.sin(t + 1)]  # smooth head motion (px)
         self.j = rng.normal(0, jitter_px, (n, 2))
@@ -79,7 +87,7 @@ class Clip:
             g[sel] = other[sel]
         img = np.repeat(g[:, :, None], 3, axis=2)
         lm = self.base.copy()
-        lm[:, :2] += d.astype(np.float32)
+        lm[:, :2] += d.astype(np.float32) + self.lm_noise[i]
         return img, observation(lm, i / FPS, i, W, H, image=img)
 
     def run(self, a: FaceSlipAnalyser) -> list:
@@ -157,6 +165,34 @@ def test_no_face_breaks_the_pair_and_reset_forgets():
     assert a.update(o2) is None  # pair broken by the missing face
     a.reset()
     assert a.summary().value is None and a.frames == []
+
+
+def test_smoothness_is_high_for_a_mesh_smoother_than_the_image():
+    values = {}
+    for noise in (0.01, 1.0):
+        slip = FaceSlipAnalyser()
+        smooth = FaceSmoothnessAnalyser(slip)
+        clip = Clip(80, lm_noise=noise)
+        for i in range(clip.n):
+            _, o = clip.frame(i)
+            slip.update(o)
+            assert smooth.update(o) is None
+        s = smooth.summary()
+        assert s.name == "face_smoothness" and s.value is not None and 0 <= s.value <= 1
+        values[noise] = s.value
+        assert dict(s.details)["mesh_to_ring"] > 0
+    # a mesh that hardly moves against the head ring (generated-face-like) scores higher than
+    # a mesh jittering by 1 px
+    assert values[0.01] > 0.5 > values[1.0]
+
+
+def test_smoothness_needs_enough_frames():
+    slip = FaceSlipAnalyser()
+    smooth = FaceSmoothnessAnalyser.from_options(FaceSmoothnessOptions(min_frames=30), slip)
+    Clip(10).run(slip)
+    assert smooth.summary().value is None
+    with pytest.raises(ConfigError):
+        FaceSmoothnessOptions(width=0)
 
 
 def test_bad_options():
