@@ -176,7 +176,6 @@ def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_p
             assert abs(r["yaw"]) < 60 and abs(r["pitch"]) < 60 and abs(r["roll"]) < 45, r
             x, y, w, h = r["box"]
             assert 40 < w < 640 and 40 < h < 480
-            assert st["counters"]["fps_analysed"] >= 5, st["counters"]
             # ... and the console watching the link shows them live
             assert _wait_js(con, "!!(window.livenessConsole.last && window.livenessConsole.last.face === true)", 30)
             assert con.text_content("#face") == "yes"
