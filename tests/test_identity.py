@@ -208,3 +208,40 @@ def test_enroll_command_and_pipeline_wiring(faces, tmp_path):
     names = [a.name for a in default_analysers(PipelineOptions(references=(str(out),)))]
     assert {"identity_change", "identity_instability", "reference_mismatch"} <= set(names)
     assert "reference_mismatch" not in [a.name for a in default_analysers(PipelineOptions())]
+
+
+@pytest.mark.shared
+def test_real_swap_fails_the_reference_from_its_genuine_half(shared, manifest, embedder):
+    """'Compare across meetings': enrol from the genuine half of a DeepFaceLive demo, then the
+    swapped half of the same footage does not match the reference; the genuine half does."""
+    from liveness._tracker import FaceTracker, TrackerOptions
+    from liveness._video import open_video
+
+    real, fake = "video/real/dfl_Ewon_Spice_0.mp4", "video/fake/dfl_Ewon_Spice_0.mp4"
+    if not {real, fake} <= {r["path"] for r in manifest}:
+        pytest.skip("expected dev clips not in the manifest")
+
+    def run(path: str, analyser: IdentityAnalyser, t0: float = 0.0, t1: float = 6.0) -> None:
+        tracker = FaceTracker.from_options(TrackerOptions())
+        group = analyser.analysers()
+        for fr in open_video(shared / path, stride=2):
+            if fr.t < t0:
+                continue
+            if fr.t > t1:
+                break
+            o = tracker.process(fr.image, fr.t, fr.index)
+            for a in group:
+                a.update(o)
+
+    first = IdentityAnalyser(embedder=embedder)
+    run(real, first, 0.0, 5.0)
+    ref = first.enrolment
+    assert ref is not None
+    genuine = IdentityAnalyser(embedder=embedder, references=ref[None])
+    run(real, genuine, 5.0, 12.0)  # later in the genuine footage
+    swapped = IdentityAnalyser(embedder=embedder, references=ref[None])
+    run(fake, swapped, 5.0, 12.0)
+    g = genuine._summary_of("reference_mismatch").value
+    s = swapped._summary_of("reference_mismatch").value
+    assert g is not None and s is not None
+    assert g < 0.5 < s
