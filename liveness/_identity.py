@@ -24,13 +24,13 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._analyser import Analyser, ScoreSeries
+from ._analyser import Analyser, ScoreSeries, runs_above
 from ._errors import ConfigError, InputError
 from ._types import FaceObservation, Score, Signal
 
@@ -137,6 +137,22 @@ def robust_centroid(emb: np.ndarray, threshold: float = 0.6) -> np.ndarray:
     if keep.sum() < max(1, len(e) // 2):
         keep = d <= np.median(d)
     return e[keep].mean(axis=0).astype(np.float32)
+
+
+_REASONS = {
+    "identity_change": "another person than the one enrolled at the start",
+    "identity_instability": "identity drifts more than a genuine face does at this head angle",
+    "reference_mismatch": "the face does not match the reference identity",
+}
+
+
+def _summarise(series: ScoreSeries, details: Sequence[tuple[str, float]], max_gap: float) -> Signal:
+    """``series.summary`` with segments that bridge the gaps between samples and carry a reason."""
+    sig = series.summary(details)
+    if sig.value is None:
+        return sig
+    segs = runs_above(series.times, series.smoothed(), series.flag, _REASONS[series.name], max_gap)
+    return replace(sig, segments=segs)
 
 
 def _logistic(x: float) -> float:
@@ -285,7 +301,10 @@ class IdentityAnalyser:
         dist = [s.d_enrol for s in self.samples if s.d_enrol is not None]
         if dist:
             d += [("d_enrol_median", float(np.median(dist))), ("d_enrol_max", float(np.max(dist)))]
-        return self.change.summary(d)
+        return _summarise(self.change, d, self._gap())
+
+    def _gap(self) -> float:
+        return 2.5 * max(self.options.sample_interval_s, 0.2)
 
     def analysers(self) -> list[Analyser]:
         """This analyser and the ones sharing its samples (instability, reference mismatch)."""
@@ -303,10 +322,10 @@ class IdentityAnalyser:
                 det.append(("abs_yaw_max", float(yaw.max())))
                 if np.ptp(yaw) > 5:
                     det.append(("slope_per_deg", float(np.polyfit(yaw, dc, 1)[0])))
-            return self.instability.summary(det)
+            return _summarise(self.instability, det, self._gap())
         dr = [s.d_reference for s in self.samples if s.d_reference is not None]
         det = [("d_reference_median", float(np.median(dr)))] if dr else []
-        return self.mismatch.summary(det)
+        return _summarise(self.mismatch, det, self._gap())
 
 
 class _Child:

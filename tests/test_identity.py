@@ -74,7 +74,8 @@ def test_identity_switch_is_flagged_with_its_time(faces, embedder):
     assert s.value is not None and s.value > 0.8
     assert s.segments, "the takeover must be reported as a time range"
     seg = s.segments[0]
-    assert 7.5 <= seg.start <= 9.5 and seg.end >= 14.0
+    assert 7.5 <= seg.start <= 9.5 and seg.end >= 14.0 and "another person" in seg.reason
+    assert len(s.segments) == 1  # one takeover, one range (gaps between samples bridged)
     assert dict(s.details)["d_enrol_max"] > 0.6
     # every embedded sample was scored once
     assert len(a.samples) == pytest.approx(32, abs=2)
