@@ -83,7 +83,9 @@ def avatar_library(cache: Path, variants: int) -> tuple[np.ndarray, dict[str, li
     for kind in CHALLENGES:
         lib[kind] = []
         for v in range(variants):
-            amount = float(rng.uniform(0.95, 1.2)) if kind not in ("blink_twice",) else 1.0
+            # turns: 47-55 deg (the tracker loses the astronaut's face past ~55 deg to the right)
+            amount = float(rng.uniform(0.95, 1.1) if kind.startswith("turn") else rng.uniform(0.95, 1.2))
+            amount = 1.0 if kind == "blink_twice" else amount
             speed = float(rng.uniform(0.8, 1.25))
             side = int(rng.choice([-1, 1]))
             key = cache / f"avatar_{kind}_{v}.npy"
@@ -198,7 +200,11 @@ def main() -> int:
     cache = Path(a.cache)
     cache.mkdir(parents=True, exist_ok=True)
     rng = secrets.SystemRandom()
-    out: dict = {"command": " ".join(sys.argv)}
+    import hashlib
+
+    out: dict = {"command": " ".join(sys.argv), "models": {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+        for p in sorted((ROOT / "models" / "onnx").glob("*")) if p.suffix in (".onnx", ".npz")}}
 
     t0 = time.perf_counter()
     idle, lib = avatar_library(cache, a.variants)

@@ -116,7 +116,7 @@ def _envelope(t: float, start: float, rise: float, hold: float, fall: float) -> 
 @dataclass(frozen=True)
 class Action:
     """One scripted action starting at ``start`` seconds; ``amount`` scales it (1 = default
-    strength: 60 deg turns, 25 deg looks); ``speed`` > 1 is faster; ``side`` for the hand."""
+    strength: 50 deg turns, 25 deg looks); ``speed`` > 1 is faster; ``side`` for the hand."""
 
     kind: str
     start: float
@@ -142,9 +142,9 @@ class Action:
             return
         e = _envelope(t, self.start, 0.5 / sp, 0.6 / sp, 0.5 / sp)
         if k == "turn_left":
-            s["yaw"] += 60.0 * a * e
+            s["yaw"] += 50.0 * a * e
         elif k == "turn_right":
-            s["yaw"] -= 60.0 * a * e
+            s["yaw"] -= 50.0 * a * e
         elif k == "look_up":
             s["pitch"] += 25.0 * a * e
         elif k == "look_down":

@@ -33,13 +33,14 @@ Thresholds (defaults of :class:`ChallengeThresholds`, all relative to the baseli
 - ``blink_twice``: two blinks whose onsets are <= 1.5 s apart; a blink is the eye aspect ratio
   falling to <= 0.6 x *b* and rising back to >= 0.8 x *b* within 0.8 s, while the head stays
   within 20 deg yaw / 15 deg pitch of *b* (turning the head must not read as a blink).
-- ``open_mouth``: inner-lip gap >= max(*b* + 0.18, 0.30) IOD.
-- ``smile``: mouth width >= 1.12 x *b* while the lip gap stays < *b* + 0.18 IOD.
+- ``open_mouth``: inner-lip gap >= max(*b* + 0.15, 0.28) IOD.
+- ``smile``: mouth width >= 1.12 x *b* while the lip gap stays < *b* + 0.15 IOD.
 - ``raise_eyebrows``: brow-to-eye distance >= 1.10 x *b*.
-- ``cover_half_face``: one half of the face (left or right) changes by >= 0.6 while the other
-  half changes less than 0.45 x as much, the head tracked and within 20 deg yaw / 15 deg pitch
-  of *b*; or the track is lost (for <= 3 s, the face coming back within one IOD of where it
-  was) or its confidence falls under 0.6 x *b*.
+- ``cover_half_face``: *briefly* covered: one half of the face (left or right) changes by
+  >= 0.6 while the other half changes less than 0.45 x as much, the head tracked and within
+  20 deg yaw / 15 deg pitch of *b* (or the tracking confidence under 0.6 x *b*), for >= 0.25 s,
+  and then uncovered again (change < 0.8 x 0.6 on 2 frames); or the track is lost for <= 3 s
+  and the face comes back within one IOD of where it was.
 - ``lean_closer``: face size (IOD px) >= 1.25 x *b*.
 
 Every condition must hold on ``hold_frames`` (2) consecutive frames, and only frames at least
@@ -195,8 +196,8 @@ class ChallengeThresholds:
     blink_pair_s: float = 1.5
     blink_yaw_tol: float = 20.0
     blink_pitch_tol: float = 15.0
-    mouth_delta: float = 0.18
-    mouth_abs: float = 0.30
+    mouth_delta: float = 0.15
+    mouth_abs: float = 0.28
     smile_ratio: float = 1.12
     brow_ratio: float = 1.10
     cover_change: float = 0.6
@@ -204,6 +205,8 @@ class ChallengeThresholds:
     cover_score_frac: float = 0.6
     cover_return_px: float = 1.0  # face must come back within this many IODs of the baseline
     cover_max_loss_s: float = 3.0
+    cover_hold_s: float = 0.25
+    cover_release: float = 0.8
     lean_ratio: float = 1.25
     hold_frames: int = 2
     mirrored: bool = False  # True when the video is a mirrored self-view (swaps left/right)
@@ -481,6 +484,8 @@ class _Cover(Verifier):
         self.has_patch = bool(np.all(np.isfinite(self.base_patch)))
         self.lost_since: float | None = None
         self.lost_run: list[float] = []
+        self.covered_t: float | None = None
+        self.free = 0
 
     def base_value(self) -> float | None:
         return 0.0
@@ -534,7 +539,30 @@ class _Cover(Verifier):
                 self.evidence = [self.lost_since, *self.lost_run[-1:], t]
                 return True
             self.lost_since, self.lost_run = None, []
-        return super().step(row)
+        self.faces += 1
+        th = self.th
+        v = self.value(row)
+        if np.isfinite(v):
+            if self.peak is None or v > self.peak:
+                self.peak = float(v)
+            if self.onset is None and v >= 0.5 * self.threshold:
+                self.onset = t
+        if np.isfinite(v) and self.ok(v, row):
+            self.run.append(t)
+            self.free = 0
+            if (self.covered_t is None and len(self.run) >= th.hold_frames
+                    and t - self.run[0] >= th.cover_hold_s):
+                self.covered_t = t
+                self.evidence = [self.run[0], t]
+            return False
+        self.run = []
+        if self.covered_t is not None and (not np.isfinite(v) or v < th.cover_release * self.threshold):
+            self.free += 1
+            if self.free >= th.hold_frames:  # the hand is gone again: a brief cover, answered
+                self.passed_t = t
+                self.evidence.append(t)
+                return True
+        return False
 
 
 def make_verifier(kind: str, index: int, prompt_t: float, base: np.ndarray,

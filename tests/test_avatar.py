@@ -85,7 +85,7 @@ def test_script_parse_and_states():
     s = AvatarScript.parse("turn_left@1 blink_twice@3.5", idle=False)
     assert [a.kind for a in s.actions] == ["turn_left", "blink_twice"]
     assert s.state_at(0.5).yaw == 0.0
-    assert s.state_at(1.0 + 0.5 + 0.3).yaw == pytest.approx(60.0)
+    assert s.state_at(1.0 + 0.5 + 0.3).yaw == pytest.approx(50.0)
     assert s.active(1.2) == "turn_left" and s.active(2.9) is None
     assert max(s.state_at(3.5 + i / 100).blink for i in range(30)) == pytest.approx(1.0)
     with pytest.raises(ConfigError):
