@@ -52,6 +52,10 @@
     if (!resp.ok) { pc.close(); throw new Error(body.error || ("HTTP " + resp.status)); }
     await pc.setRemoteDescription({ type: body.type, sdp: body.sdp });
     let n = 0;
+    // closing the tab does not close the connection by itself: close it explicitly so the
+    // server ends the session at once instead of after its no-media timeout
+    const onHide = () => pc.close();
+    if (opts.closeOnPageHide !== false) window.addEventListener("pagehide", onHide);
     return {
       pc, channel, session: body.session,
       send(cmd, args) {
@@ -62,6 +66,7 @@
         return id;
       },
       stop() {
+        window.removeEventListener("pagehide", onHide);
         try { track.stop(); } catch (e) { /* already stopped */ }
         pc.close();
         onState("closed");
