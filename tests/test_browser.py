@@ -188,7 +188,9 @@ def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_p
             again.close()
             cand.close()
             _wait(lambda: srv.request("GET", status_path, key=KEY)[1]["state"] == "ended", 30)
-            assert srv.request("GET", status_path, key=KEY)[1]["state"] == "ended", "closing the page ends the session"
+            ended = srv.request("GET", status_path, key=KEY)[1]
+            assert ended["state"] == "ended", "closing the page ends the session"
+            assert ended["end_reason"] == "peer closed the connection", ended["end_reason"]
             code, rep = srv.request("GET", status_path + "/report", key=KEY)
             assert code == 200 and rep["seconds"] and rep["session"]["counters"]["analysed"] >= 15
 
