@@ -39,7 +39,7 @@ log = logging.getLogger("liveness.serve")
 SessionFactory = Callable[[], Session]
 
 _KEY_OPTIONS = web.AppKey("options", ServeOptions)
-_KEY_STATE = web.AppKey("state", object)
+_KEY_STATE: web.AppKey[_State] = web.AppKey("state")
 
 
 def plugin_dir() -> Path:
@@ -84,7 +84,7 @@ def _json_error(status: int, text: str) -> web.Response:
 
 
 def _state(request: web.Request) -> _State:
-    return request.app[_KEY_STATE]  # type: ignore[return-value]
+    return request.app[_KEY_STATE]
 
 
 def _require_key(request: web.Request) -> None:
@@ -264,7 +264,7 @@ async def create_session(request: web.Request) -> web.Response:
     expires = time.time() + float(ttl)
     await st.store.call(st.store.create_session, sid, label, hash_token(token), expires, {"token_ttl_s": ttl})
     live = LiveSession(sid, label, st.factory, st.pool, st.store, st.options, on_end=None)
-    live.token_expires = expires  # type: ignore[attr-defined]
+    live.token_expires = expires
     st.sessions[sid] = live
     base = _base_url(request)
     return web.json_response(
@@ -573,7 +573,7 @@ async def _ticker(st: _State) -> None:
                 last = live.last_frame_mono or (live.started_mono or time.monotonic())
                 if time.monotonic() - last > st.options.media_timeout_s:
                     live.request_end(f"no media for {st.options.media_timeout_s:g} s")
-            elif live.state == "created" and getattr(live, "token_expires", now + 1) < now and live.pc is None:
+            elif live.state == "created" and live.token_expires is not None and live.token_expires < now and live.pc is None:
                 st.sessions.pop(sid, None)
                 await st.store.call(st.store.set_state, sid, "expired")
             elif live.state == "ended" and live.ended is not None and now - live.ended > 600:
@@ -581,7 +581,7 @@ async def _ticker(st: _State) -> None:
 
 
 async def _on_startup(app: web.Application) -> None:
-    st: _State = app[_KEY_STATE]  # type: ignore[assignment]
+    st = app[_KEY_STATE]
     n = await st.store.call(st.store.mark_interrupted)
     if n:
         log.info("marked %d sessions of a previous run as ended", n)
@@ -589,7 +589,7 @@ async def _on_startup(app: web.Application) -> None:
 
 
 async def _on_shutdown(app: web.Application) -> None:
-    st: _State = app[_KEY_STATE]  # type: ignore[assignment]
+    st = app[_KEY_STATE]
     if st.ticker is not None:
         st.ticker.cancel()
     await asyncio.gather(*(s.end("server shutting down") for s in st.sessions.values() if s.state != "ended"),
@@ -597,7 +597,7 @@ async def _on_shutdown(app: web.Application) -> None:
 
 
 async def _on_cleanup(app: web.Application) -> None:
-    st: _State = app[_KEY_STATE]  # type: ignore[assignment]
+    st = app[_KEY_STATE]
     st.pool.shutdown(wait=True, cancel_futures=True)
     st.store.close()
 

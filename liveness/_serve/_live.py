@@ -180,6 +180,7 @@ class LiveSession:
         self.source: str | None = None
         self.end_reason: str | None = None
         self.created = time.time()
+        self.token_expires: float | None = None
         self.started: float | None = None
         self.ended: float | None = None
         self.counters = Counters()
