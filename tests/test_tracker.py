@@ -103,16 +103,26 @@ def test_face_quality_partial_and_dark():
     assert q.inside == pytest.approx(0.25) and q.brightness == 0.0
 
 
-def _clip_face_fraction(path) -> tuple[float, int]:
+def _clip_face_fraction(path, until: float = float("inf")) -> tuple[float, int]:
     from liveness._video import open_video
 
     tr = FaceTracker(TrackerOptions())
     n = found = 0
     for fr in open_video(path):
+        if fr.t >= until:
+            break
         obs = tr.process(fr.image, fr.t, fr.index)
         n += 1
         found += obs.face
     return found / n, n
+
+
+# Clips where the face is really not visible for part of the clip (checked by eye): there the
+# tracker must report no face, so the 98 % criterion applies to the visible part only.
+COVERED = {
+    # Iron Man's face plate closes over the face from ~2.3 s to the end (frames 69-80 of 81)
+    "video/real/dfl_Silwan_Stillwone_3.mp4": 2.3,
+}
 
 
 @pytest.mark.shared
@@ -124,7 +134,19 @@ def test_face_found_on_98_percent_of_real_clip_frames(shared, manifest):
     step = 1 if os.environ.get("LIVENESS_FULL") else 4
     bad = []
     for r in reals[::step]:
-        frac, n = _clip_face_fraction(shared / r["path"])
+        frac, n = _clip_face_fraction(shared / r["path"], COVERED.get(r["path"], float("inf")))
         if frac < 0.98:
             bad.append((r["path"], round(frac, 3), n))
     assert not bad, bad
+
+
+@pytest.mark.shared
+def test_covered_face_is_reported_as_no_face(shared):
+    """Where the helmet's face plate covers the face, no face is reported (not a false track)."""
+    from liveness._video import open_video
+
+    path, start = next(iter(COVERED.items()))
+    tr = FaceTracker(TrackerOptions())
+    obs = [tr.process(fr.image, fr.t, fr.index) for fr in open_video(shared / path)]
+    covered = [o.face for o in obs if o.t >= start + 0.1]
+    assert covered and sum(covered) / len(covered) < 0.2
