@@ -44,6 +44,18 @@ def default_analysers(options: PipelineOptions | None = None) -> list[Analyser]:
     refs = load_references(options.references, threads) if options.references else None
     identity = IdentityAnalyser(IdentityOptions(threads=threads), references=refs)
     analysers += identity.analysers()  # identity_change, identity_instability[, reference_mismatch]
+    from ._artefact import (
+        ArtefactAnalyser,
+        ArtefactOptions,
+        SharpnessGapAnalyser,
+        SharpnessGapOptions,
+    )
+
+    rate = 5.0 if options.live else 15.0  # analysed faces per second
+    analysers += [
+        ArtefactAnalyser(ArtefactOptions(rate_hz=rate, threads=threads)),
+        SharpnessGapAnalyser(SharpnessGapOptions(rate_hz=rate)),
+    ]
     from ._challenge_engine import ChallengeEngine, ChallengeResponse, OpportunisticAnalyser
 
     engine = ChallengeEngine()  # prompts only when started (serve console / Session API)

@@ -77,6 +77,18 @@ MODELS["face_embedding"] = ModelSpec(
     description="dlib_face_recognition_resnet_model_v1: 128-D face embedding, same person when "
     "euclidean distance < 0.6",
 )
+# Self-blended-image artefact detector trained here (models/train/train_artefact.py); weights
+# inherit the research-only terms of their training data (models/cards/artefact.md).
+MODELS["artefact"] = ModelSpec(
+    name="artefact",
+    filename="artefact.onnx",
+    sha256="0dac00c74ce5a9bad49c4ae31a671d561ec2cd38107c8953e87519146372299e",
+    input_name="input",
+    input_shape=(1, 128, 128, 3),
+    input_layout="NHWC RGB float32 [0,255], liveness._crop.align_crop(rgb, landmarks, 128)",
+    description="face-swap artefact CNN (self-blended images, real faces only); output logit "
+    "(N,1), sigmoid = probability the face was blended in",
+)
 
 #: Non-ONNX data files shipped beside the models: filename -> sha256.
 DATA_FILES: dict[str, str] = {

@@ -181,7 +181,7 @@ def test_onnx_parity_with_torch():
 
     from models.train.train_artefact import build_model
 
-    m = build_model()
+    m = build_model("hf")
     m.load_state_dict(torch.load(pt))
     m.eval()
     x = np.random.default_rng(0).uniform(0, 255, (4, 128, 128, 3)).astype(np.float32)
