@@ -29,7 +29,10 @@ class Event:
     data: tuple[tuple[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"t": round(float(self.t), 4), "kind": self.kind, "message": self.message, **dict(self.data)}
+        d: dict[str, Any] = {"t": round(float(self.t), 4), "kind": self.kind, "message": self.message}
+        if self.data:
+            d["data"] = dict(self.data)
+        return d
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from liveness import FaceObservation, InputError, Score, ScoreSeries, Session, Signal, TimestampError
+from liveness import (
+    FaceObservation,
+    InputError,
+    Score,
+    ScoreSeries,
+    Session,
+    Signal,
+    TimestampError,
+)
 from liveness._hooks import TimingHook
 
 
@@ -127,3 +135,10 @@ def test_breakdown_analysers_see_other_scores_of_the_frame():
     s.process(img(), 0.0)
     s.process(img(), 0.1)
     assert w.seen == [(0.0, ["a", "b"]), (0.1, ["a", "b"])]
+
+
+def test_event_data_never_overwrites_its_kind():
+    from liveness import Event
+
+    d = Event(1.0, "challenge.prompt", "turn left", (("kind", "turn_left"), ("limit_s", 5.0))).to_dict()
+    assert d["kind"] == "challenge.prompt" and d["data"] == {"kind": "turn_left", "limit_s": 5.0}

@@ -368,7 +368,7 @@ async def session_report_html(request: web.Request) -> web.Response:
         ],
         "signals": ses.get("signals") or {},
         "verdict": ses.get("verdict") or {"label": "inconclusive", "risk": None, "reasons": ["no verdict stored"]},
-        "events": [{"t": e["t"], "kind": e["kind"], "message": e["message"], **e["data"]} for e in doc["events"]],
+        "events": [{"t": e["t"], "kind": e["kind"], "message": e["message"], "data": e["data"]} for e in doc["events"]],
         "challenges": [e["data"] for e in doc["events"] if e["kind"] == "challenge.result"],
         "thumbnails": thumbs,
         "provenance": {"server": f"liveness serve {__version__}", "session": ses["id"], "state": ses["state"],
