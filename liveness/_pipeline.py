@@ -67,11 +67,7 @@ def build_session(options: PipelineOptions | None = None, hook: Hook | None = No
     """A ready :class:`Session` with the default tracker, analysers and fusion."""
     options = options or PipelineOptions()
     tracker = FaceTracker.from_options(options.tracker)
-    fusion = None
-    try:
-        from ._fusion import Fusion
+    from ._fusion import Fusion
 
-        fusion = Fusion()
-    except ImportError:
-        fusion = None
+    fusion = Fusion()
     return Session(tracker, default_analysers(options), fusion=fusion, hook=hook)
