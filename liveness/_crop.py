@@ -59,33 +59,37 @@ def face_oval() -> np.ndarray:
     return np.asarray(_FACE_OVAL, np.int64)
 
 
+_KEY_IDX = np.array([i for ix in ALIGN_POINTS for i in ix], np.intp)
+_KEY_AVG = np.zeros((len(ALIGN_POINTS), len(_KEY_IDX)))
+_col = 0
+for _r, _ix in enumerate(ALIGN_POINTS):
+    _KEY_AVG[_r, _col : _col + len(_ix)] = 1.0 / len(_ix)
+    _col += len(_ix)
+
+
 def _key_points(landmarks: np.ndarray) -> np.ndarray:
-    lm = np.asarray(landmarks, np.float64)
+    lm = np.asarray(landmarks)
     if lm.ndim != 2 or lm.shape[0] < 468 or lm.shape[1] < 2:
         raise InputError(f"expected face-mesh landmarks of shape (478, 2|3), got {lm.shape}")
-    pts = np.stack([lm[list(ix), :2].mean(axis=0) for ix in ALIGN_POINTS])
-    if not np.all(np.isfinite(pts)):
+    pts = _KEY_AVG @ lm[_KEY_IDX, :2].astype(np.float64)
+    if not np.isfinite(pts).all():
         raise InputError("landmarks contain non-finite values")
     return pts
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (Umeyama, no reflection) mapping src -> dst, 2x3."""
+    """Least-squares similarity transform (rotation, uniform scale, translation; no reflection)
+    mapping src -> dst, 2x3. In 2-D the Umeyama solution has the closed form
+    a = sum(s.d) / sum|s|^2, b = sum(s x d) / sum|s|^2 on centred points."""
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s, d = src - mu_s, dst - mu_d
-    var_s = (s**2).sum() / len(src)
+    var_s = float((s * s).sum())
     if var_s <= 1e-12:
         raise InputError("degenerate landmarks (all points coincide)")
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[1, 1] = -1.0
-    r = u @ sign @ vt
-    scale = float(np.trace(np.diag(sig) @ sign)) / var_s
-    m = np.empty((2, 3), np.float64)
-    m[:, :2] = scale * r
-    m[:, 2] = mu_d - scale * r @ mu_s
+    a = float((s * d).sum()) / var_s
+    b = float((s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()) / var_s
+    m = np.array([[a, -b, 0.0], [b, a, 0.0]])
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
     return m
 
 
@@ -118,7 +122,21 @@ def align_crop(
     m = align_matrix(landmarks, size)
     if out is not None and (out.shape != (size, size, 3) or out.dtype != np.uint8):
         raise InputError(f"out must be a ({size}, {size}, 3) uint8 array")
+    if border != cv2.BORDER_CONSTANT and _inside(m, size, rgb.shape[1], rgb.shape[0]):
+        border = cv2.BORDER_CONSTANT  # same pixels, and OpenCV's fast path (~10x faster)
     crop = cv2.warpAffine(
         rgb, m, (size, size), dst=out, flags=cv2.INTER_LINEAR, borderMode=border
     )
     return crop, m
+
+
+def _inside(m: np.ndarray, size: int, w: int, h: int) -> bool:
+    """Whether every source pixel the crop samples (bilinear footprint) lies inside the image."""
+    a = m[:, :2]
+    det = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
+    if abs(det) < 1e-12:
+        return False
+    inv = np.array([[a[1, 1], -a[0, 1]], [-a[1, 0], a[0, 0]]]) / det
+    c = np.array([[0.0, 0.0], [size - 1.0, 0.0], [0.0, size - 1.0], [size - 1.0, size - 1.0]])
+    src = (c - m[:, 2]) @ inv.T
+    return bool(src.min() >= 1.0 and src[:, 0].max() <= w - 2.0 and src[:, 1].max() <= h - 2.0)
