@@ -2,20 +2,22 @@
 it to ONNX.
 
     .venv/bin/python -m models.train.sbi_data --out .cache/sbi          # once: crops + landmarks
-    nice -n 5 .venv/bin/python -m models.train.train_artefact --cache .cache/sbi \
-        --epochs 12 --seed 0 --out models/onnx/artefact.onnx
+    .venv/bin/python -m models.train.eval_artefact --cache-only         # once: dev-clip crops
+    nice -n 5 .venv/bin/python -m models.train.train_artefact --cache .cache/sbi --clips .cache/clips \
+        --arch hf --epochs 8 --steps 40 --seed 0 --out models/onnx/artefact.onnx
 
-The network is a small depthwise-separable CNN for CPU real time. Its ONNX input is
+The network (``--arch hf``, the shipped one) is a fixed block-statistics front end with a small
+trainable CNN behind it, built for CPU real time (``--arch plain``: a plain 3x3-conv CNN on the
+pixels). Its ONNX input is
 ``input``: (N, 128, 128, 3) float32 RGB in [0, 255] — the aligned crop of
 ``liveness._crop.align_crop(rgb, landmarks, 128)`` as is; the layout change and normalisation
 are inside the graph. Output ``logit``: (N, 1); sigmoid(logit) = probability of a blended face.
 
 Validation: self-blended pairs of held-out people/clips (fixed seed) every epoch → AUC; the
-curve is written to ``<out>.train.json`` beside the model and copied into the model card.
+curve, sha256 and parity are written to ``--log`` (``models/cards/artefact.train.json``).
 
-To retrain on your own licensed faces: put aligned-crop sources in a cache with
-``models.train.sbi_data.build_cache`` (any folder of face images works with ``--utk DIR``) and run
-this script with the same arguments.
+To retrain on your own licensed faces: ``python -m models.train.sbi_data --faces DIR --out
+.cache/own`` (any folder of face images), then this script with ``--cache .cache/own``.
 """
 
 from __future__ import annotations
