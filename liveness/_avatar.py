@@ -217,7 +217,7 @@ class AvatarScript:
             s["yaw"] += 3.0 * math.sin(0.9 * t + p[0]) + 1.5 * math.sin(2.3 * t + p[1])
             s["pitch"] += 2.0 * math.sin(0.7 * t + p[2]) + 1.0 * math.sin(1.9 * t + p[3])
             s["roll"] += 1.5 * math.sin(0.5 * t + p[4])
-            s["mouth"] += 0.05 * (1 + math.sin(4.0 * t + p[5]))  # a little talking
+            s["mouth"] += 0.03 * (1 + math.sin(4.0 * t + p[5]))  # a little talking
             for b in self._blinks:
                 if b - 0.5 < t < b + 0.5 and not any(
                     a.kind in ("blink", "blink_twice") and a.start - 2.5 < b < a.start + 2.5
@@ -548,18 +548,18 @@ class Avatar:
         x_cover = c[0] + side * 0.24 * fw
         x_away = c[0] + side * 1.6 * fw
         x = x_away + (x_cover - x_away) * min(1.0, s.hand)
-        y = c[1] + 0.1 * fh
-        pw, ph = 0.55 * fw, 0.62 * fh
+        y = c[1] + 0.05 * fh
+        pw, ph = 0.56 * fw, 0.78 * fh
         col = np.clip(self.skin * np.array([1.02, 0.93, 0.9]), 0, 255)
         dark = tuple(int(v) for v in col * 0.72)
         colt = tuple(int(v) for v in col)
-        palm = cv2.ellipse2Poly((int(x), int(y + 0.15 * ph)), (int(pw / 2), int(ph / 2)), 0, 0, 360, 10)
+        palm = cv2.ellipse2Poly((int(x), int(y + 0.12 * ph)), (int(pw / 2), int(ph / 2)), 0, 0, 360, 10)
         cv2.fillConvexPoly(img, palm, colt, cv2.LINE_AA)
-        fwid = pw / 4.2
-        for i in range(4):
-            fx0 = x - pw / 2 + fwid * (0.6 + 1.05 * i)
-            top = y - ph * (0.55 + 0.12 * (1.5 - abs(i - 1.5)))
-            cv2.line(img, (int(fx0), int(y)), (int(fx0), int(top)), colt, int(max(3, fwid * 0.95)), cv2.LINE_AA)
+        fwid = pw / 4.0
+        for i in range(4):  # fingers, side by side, up over the brow
+            fx0 = x - pw / 2 + fwid * (0.5 + i)
+            top = y - ph * (0.62 + 0.1 * (1.5 - abs(i - 1.5)))
+            cv2.line(img, (int(fx0), int(y)), (int(fx0), int(top)), colt, int(max(3, fwid * 1.05)), cv2.LINE_AA)
             cv2.line(img, (int(fx0 + fwid * 0.5), int(y - 0.05 * ph)), (int(fx0 + fwid * 0.5), int(top + fwid)),
                      dark, 1, cv2.LINE_AA)
         thumb_x = x - side * pw * 0.55

@@ -20,9 +20,10 @@ Measures (one row of :func:`frame_features` per frame):
                           334 296 336) from their eye's corner midpoint, / IOD
 ``size``                  IOD in pixels (3-D): grows as the face comes closer to the camera
 ``score``                 tracking confidence (mesh face-presence score)
-(patch)                   a face-aligned 16x16 grey patch per frame; the change of one half is
-                          its mean absolute difference from the baseline patch over the
-                          baseline half's own mean absolute contrast
+(thumbnail)               a 40x30 grey thumbnail of the frame; the change of one half of the
+                          face region (fixed at its baseline place) is its mean absolute
+                          difference from the baseline thumbnail over the baseline half's own
+                          mean absolute contrast
 ========================  ===================================================================
 
 Thresholds (defaults of :class:`ChallengeThresholds`, all relative to the baseline *b*):
@@ -37,9 +38,10 @@ Thresholds (defaults of :class:`ChallengeThresholds`, all relative to the baseli
 - ``smile``: mouth width >= 1.12 x *b* while the lip gap stays < *b* + 0.15 IOD.
 - ``raise_eyebrows``: brow-to-eye distance >= 1.10 x *b*.
 - ``cover_half_face``: *briefly* covered: one half of the face (left or right) changes by
-  >= 0.6 while the other half changes less than 0.45 x as much, the head tracked and within
-  20 deg yaw / 15 deg pitch of *b* (or the tracking confidence under 0.6 x *b*), for >= 0.25 s,
-  and then uncovered again (change < 0.8 x 0.6 on 2 frames); or the track is lost for <= 3 s
+  >= 0.5 while the other half changes less than 0.5 x as much, the head tracked and within
+  20 deg yaw / 15 deg pitch of *b* and the nose within 1 IOD of its baseline place (or the
+  tracking confidence under 0.6 x *b*), for >= 0.2 s,
+  and then uncovered again (change < 0.7 x the covered peak on 2 frames); or the track is lost for <= 3 s
   and the face comes back within one IOD of where it was.
 - ``lean_closer``: face size (IOD px) >= 1.25 x *b*.
 
@@ -97,14 +99,12 @@ _MOUTH_CORNERS = (61, 291)
 # -- per-frame features ---------------------------------------------------------------------
 FEATURES: tuple[str, ...] = (
     "t", "face", "score", "yaw", "pitch", "roll", "ear", "mouth_open", "mouth_width", "brow",
-    "size", "cx", "cy",
+    "size", "cx", "cy", "width", "height",
 )
 _F = {n: i for i, n in enumerate(FEATURES)}
-PATCH = 16  # aligned grey patch side (pixels); halves are PATCH x PATCH/2
-NFEAT = len(FEATURES) + PATCH * PATCH
-
-# three anchor points in the aligned patch: right-eye centre, left-eye centre, nose base (pt 2)
-_ANCHOR_DST = np.array([[0.28, 0.30], [0.72, 0.30], [0.50, 0.66]], np.float32) * PATCH
+THUMB = (40, 30)  # grey thumbnail of the whole frame (w, h), for occlusion in fixed image cells
+PATCH = THUMB  # kept name: the image part of a feature row
+NFEAT = len(FEATURES) + THUMB[0] * THUMB[1]
 
 
 def _d(p: np.ndarray, a: int, b: int) -> float:
@@ -112,13 +112,18 @@ def _d(p: np.ndarray, a: int, b: int) -> float:
 
 
 def frame_features(obs: FaceObservation, out: np.ndarray | None = None) -> np.ndarray:
-    """One row of measures (see module docs) for an observation: ``FEATURES`` then the
-    ``PATCH*PATCH`` aligned grey patch (0..1). Missing values are NaN (no face, no pose)."""
+    """One row of measures (see module docs) for an observation: ``FEATURES`` then a 40x30
+    grey thumbnail of the frame (0..1). Missing values are NaN (no face, no pose, no image)."""
     row = np.full(NFEAT, np.nan, np.float32) if out is None else out
     row[:] = np.nan
     row[_F["t"]] = obs.t
     row[_F["face"]] = 1.0 if obs.face else 0.0
     row[_F["score"]] = obs.score if obs.face else 0.0
+    row[_F["width"]], row[_F["height"]] = obs.width, obs.height
+    if obs.image is not None:
+        grey = cv2.cvtColor(obs.image, cv2.COLOR_RGB2GRAY)
+        small = cv2.resize(grey, THUMB, interpolation=cv2.INTER_AREA)
+        row[len(FEATURES):] = small.reshape(-1).astype(np.float32) / 255.0
     lm = obs.landmarks
     if not obs.face or lm is None or lm.shape[0] < 468:
         return row
@@ -142,14 +147,6 @@ def frame_features(obs: FaceObservation, out: np.ndarray | None = None) -> np.nd
     row[_F["brow"]] = 0.5 * (br + bl) / iod
     row[_F["size"]] = iod
     row[_F["cx"]], row[_F["cy"]] = p[1, 0], p[1, 1]
-    if obs.image is not None:
-        src = np.array([mid_r[:2], mid_l[:2], p[2, :2]], np.float32)
-        m = cv2.getAffineTransform(src, _ANCHOR_DST * 4)
-        big = cv2.warpAffine(obs.image, m, (PATCH * 4, PATCH * 4), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
-        grey = cv2.cvtColor(big, cv2.COLOR_RGB2GRAY)
-        small = cv2.resize(grey, (PATCH, PATCH), interpolation=cv2.INTER_AREA)
-        row[len(FEATURES):] = small.reshape(-1).astype(np.float32) / 255.0
     return row
 
 
@@ -168,15 +165,30 @@ def baseline_of(rows: np.ndarray) -> np.ndarray | None:
     return base
 
 
-def _half_change(patch: np.ndarray, base_patch: np.ndarray) -> tuple[float, float]:
-    """(image-left half, image-right half) change against the baseline patch: mean absolute
-    difference divided by the baseline half's own mean absolute contrast (+ 0.03), so a hand
-    hiding the eye, brow and mouth structure of one half scores about 1 or more."""
-    a = patch.reshape(PATCH, PATCH)
-    b = base_patch.reshape(PATCH, PATCH)
+def _half_change(thumb: np.ndarray, base_thumb: np.ndarray, base: np.ndarray) -> tuple[float, float]:
+    """(image-left half, image-right half) change of the face region *fixed at its baseline
+    place* in the frame thumbnail: mean absolute difference from the baseline thumbnail over
+    the baseline half's own mean absolute contrast (+ 0.03). Fixed image cells, not cells
+    aligned by the current mesh: a hand drags the mesh with it, but not the cells."""
+    tw, th = THUMB
+    w, h = float(base[_F["width"]]), float(base[_F["height"]])
+    cx, cy, iod = float(base[_F["cx"]]), float(base[_F["cy"]]), float(base[_F["size"]])
+    if not all(np.isfinite(v) and v > 0 for v in (w, h, iod)) or not np.isfinite(cx + cy):
+        return float("nan"), float("nan")
+    sx, sy = tw / w, th / h
+    x0 = int(np.clip(np.floor((cx - 0.95 * iod) * sx), 0, tw - 1))
+    xm = int(np.clip(np.round(cx * sx), 1, tw - 1))
+    x1 = int(np.clip(np.ceil((cx + 0.95 * iod) * sx), xm + 1, tw))
+    y0 = int(np.clip(np.floor((cy - 1.1 * iod) * sy), 0, th - 1))
+    y1 = int(np.clip(np.ceil((cy + 0.9 * iod) * sy), y0 + 1, th))
+    a = thumb.reshape(th, tw)
+    b = base_thumb.reshape(th, tw)
     out = []
-    for sl in (np.s_[:, : PATCH // 2], np.s_[:, PATCH // 2 :]):
-        x, y = a[sl], b[sl]
+    for xa, xb in ((x0, xm), (xm, x1)):
+        if xb - xa < 1:
+            out.append(float("nan"))
+            continue
+        x, y = a[y0:y1, xa:xb], b[y0:y1, xa:xb]
         out.append(float(np.abs(x - y).mean() / (np.abs(y - y.mean()).mean() + 0.03)))
     return out[0], out[1]
 
@@ -200,13 +212,14 @@ class ChallengeThresholds:
     mouth_abs: float = 0.28
     smile_ratio: float = 1.12
     brow_ratio: float = 1.10
-    cover_change: float = 0.6
-    cover_other_frac: float = 0.45
+    cover_change: float = 0.5
+    cover_other_frac: float = 0.5
     cover_score_frac: float = 0.6
     cover_return_px: float = 1.0  # face must come back within this many IODs of the baseline
     cover_max_loss_s: float = 3.0
-    cover_hold_s: float = 0.25
-    cover_release: float = 0.8
+    cover_hold_s: float = 0.2
+    cover_move_iod: float = 1.0
+    cover_release: float = 0.7
     lean_ratio: float = 1.25
     hold_frames: int = 2
     mirrored: bool = False  # True when the video is a mirrored self-view (swaps left/right)
@@ -485,6 +498,7 @@ class _Cover(Verifier):
         self.lost_since: float | None = None
         self.lost_run: list[float] = []
         self.covered_t: float | None = None
+        self.cover_peak = 0.0
         self.free = 0
 
     def base_value(self) -> float | None:
@@ -496,7 +510,12 @@ class _Cover(Verifier):
         patch = row[len(FEATURES):]
         if not np.all(np.isfinite(patch)):
             return float("nan"), float("nan")
-        return _half_change(patch, self.base_patch)
+        # the head must still be where it was (the hand moves, the head does not)
+        if np.isfinite(row[_F["cx"]]):
+            moved = np.hypot(row[_F["cx"]] - self.base[_F["cx"]], row[_F["cy"]] - self.base[_F["cy"]])
+            if moved > self.th.cover_move_iod * float(self.base[_F["size"]]):
+                return float("nan"), float("nan")
+        return _half_change(patch, self.base_patch, self.base)
 
     def value(self, row: np.ndarray) -> float:
         a, b = self._half(row)
@@ -549,6 +568,7 @@ class _Cover(Verifier):
                 self.onset = t
         if np.isfinite(v) and self.ok(v, row):
             self.run.append(t)
+            self.cover_peak = max(self.cover_peak, v)
             self.free = 0
             if (self.covered_t is None and len(self.run) >= th.hold_frames
                     and t - self.run[0] >= th.cover_hold_s):
@@ -556,7 +576,8 @@ class _Cover(Verifier):
                 self.evidence = [self.run[0], t]
             return False
         self.run = []
-        if self.covered_t is not None and (not np.isfinite(v) or v < th.cover_release * self.threshold):
+        release = th.cover_release * max(self.threshold, self.cover_peak)
+        if self.covered_t is not None and (not np.isfinite(v) or v < release):
             self.free += 1
             if self.free >= th.hold_frames:  # the hand is gone again: a brief cover, answered
                 self.passed_t = t

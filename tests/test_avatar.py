@@ -27,7 +27,7 @@ FPS = 15.0
 
 @pytest.fixture(scope="module")
 def avatar() -> Avatar:
-    return Avatar.astronaut(size=(480, 360))
+    return Avatar.astronaut(size=(640, 480))
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +43,9 @@ def tracker_factory():
 
 def test_render_frame_and_ground_truth(avatar):
     img, gt = avatar.render(AvatarState())
-    assert img.shape == (360, 480, 3) and img.dtype == np.uint8
+    assert img.shape == (480, 640, 3) and img.dtype == np.uint8
     x, y, w, h = gt["box"]
-    assert 0 < x < 480 and 0 < y < 360 and 60 < w < 300 and 60 < h < 300
+    assert 0 < x < 640 and 0 < y < 480 and 60 < w < 400 and 60 < h < 400
     assert gt["_landmarks"].shape == (468, 2)
     # the face differs from the background and moves with the pose
     img2, gt2 = avatar.render(AvatarState(yaw=40))
@@ -106,7 +106,7 @@ def test_write_clip_with_ground_truth(tmp_path, avatar):
     assert len(rows) == 10 and rows[5]["action"] == "smile" and rows[5]["smile"] > 0
     frames = list(open_video(p))
     assert len(frames) == 10
-    assert frames[0].image.shape == (360, 480, 3)
+    assert frames[0].image.shape == (480, 640, 3)
 
 
 def test_cli_and_demo_clip(tmp_path):

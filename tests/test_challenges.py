@@ -238,9 +238,13 @@ def test_opportunistic_mode_finds_turns_and_blinks_and_scores_breakdown(avatar):
 
 
 def test_frame_features_without_face_and_pose():
+    from liveness._challenges import FEATURES, feature_index
+
     row = frame_features(_no_face(1.0, 3))
     assert row[0] == 1.0 and row[1] == 0.0
-    assert np.isnan(row[3:]).all()
+    assert np.isnan(row[feature_index("yaw"):feature_index("cy") + 1]).all()
+    assert row[feature_index("width")] == 480 and row[feature_index("height")] == 360
+    assert np.isnan(row[len(FEATURES):]).all()  # no image: no thumbnail
 
 
 def test_result_to_dict_is_json(avatar):
