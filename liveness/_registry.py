@@ -48,7 +48,7 @@ def register(spec: ModelSpec) -> None:
 MODELS["face_detector"] = ModelSpec(
     name="face_detector",
     filename="face_detector.onnx",
-    sha256="459a24129868f0a1a1314480e6f2ae5b0fc3bf4d9930a606ddae96df4b101bd4",
+    sha256="2a3d1e2a56b4c27c85425abf7725cfb9ed5fea2cefb0a625124e320b1588624f",
     input_name="input",
     input_shape=(1, 128, 128, 3),
     input_layout="NHWC RGB float32 [-1,1], letterboxed",
@@ -58,7 +58,7 @@ MODELS["face_detector"] = ModelSpec(
 MODELS["face_mesh"] = ModelSpec(
     name="face_mesh",
     filename="face_mesh.onnx",
-    sha256="1f076c1c9487f7f3bd51e44826f45edde1c8be54c762b309906a1d17b34dd517",
+    sha256="3daeb60fde77bc5f9ce12c5aa5389318bc6c16f81ef279de77fbb58bb1603636",
     input_name="input",
     input_shape=(1, 192, 192, 3),
     input_layout="NHWC RGB float32 [0,1], rotated square face crop",

@@ -135,6 +135,8 @@ def main() -> int:
             model = rewrite(onnx.load(str(raw)), *RENAMES[name])
             model.producer_name = "interview-liveness models/convert/convert_mediapipe.py"
             model.doc_string = f"Converted from {args.mediapipe_wheel.name}:{src} (Apache-2.0)"
+            # tf2onnx writes the tflite file's full path here; keep the bytes independent of --work
+            model.graph.doc_string = f"converted from {Path(src).name} by tf2onnx --opset 17"
             out = onnx_dir / f"{name}.onnx"
             onnx.save(model, str(out))
             x = inputs[name]
