@@ -243,7 +243,9 @@ def test_packaged_params_load_and_validate():
     p = load_params()
     assert p.thresholds["suspicious"] <= p.thresholds["fake"]
     f = Fusion.from_options(FusionOptions())
-    assert f.risk({"artefact": 0.9}) is not None
+    vals = {k: 0.9 for k in (*p.features, *p.rules)}
+    assert f.risk(vals) is not None
+    assert f.describe()["thresholds"] == {k: pytest.approx(v) for k, v in p.thresholds.items()}
 
 
 def test_confusion_table_counts():
