@@ -402,7 +402,7 @@ class Avatar:
                 disp[len(up) + len(lo):, 1] = 0.45 * dy
                 p += d(disp)
         if s.mouth > 0:
-            dd = 0.6 * io * s.mouth
+            dd = 0.22 * io * s.mouth  # the mesh reads wider jaw drops of this renderer poorly
             k = self._mouth.ctrl
             disp = np.zeros((len(k), 3))
             n1 = len(_LO_LIP_OUT) + len(_LO_LIP_IN) + len(_CHIN)
@@ -550,7 +550,7 @@ class Avatar:
         x = x_away + (x_cover - x_away) * min(1.0, s.hand)
         y = c[1] + 0.05 * fh
         pw, ph = 0.56 * fw, 0.78 * fh
-        col = np.clip(self.skin * np.array([1.02, 0.93, 0.9]), 0, 255)
+        col = np.clip(self.skin * np.array([1.12, 0.98, 0.92]), 0, 255)  # a palm, lighter than the face
         dark = tuple(int(v) for v in col * 0.72)
         colt = tuple(int(v) for v in col)
         palm = cv2.ellipse2Poly((int(x), int(y + 0.12 * ph)), (int(pw / 2), int(ph / 2)), 0, 0, 360, 10)

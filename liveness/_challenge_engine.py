@@ -136,7 +136,7 @@ class EngineOptions:
     n: int = 3
     gap_s: tuple[float, float] = (1.0, 2.5)
     time_limit_s: float = 5.0
-    time_limits: tuple[tuple[str, float], ...] = (("blink_twice", 5.5), ("cover_half_face", 5.5))
+    time_limits: tuple[tuple[str, float], ...] = (("blink_twice", 5.5), ("cover_half_face", 6.0))
     baseline_s: float = 1.0
     min_latency_s: float = 0.2
     max_defer_s: float = 8.0
