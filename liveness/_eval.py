@@ -305,6 +305,12 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _models_key() -> list[str]:
+    """Model hashes and a hash of the package's code: a cached review is reused only when
+    neither changed (fusion parameters are excluded: cached reviews are re-fused)."""
     from ._registry import MODELS
 
-    return sorted(f"{k}:{v.sha256}" for k, v in MODELS.items())
+    code = hashlib.sha256()
+    for p in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        code.update(p.name.encode())
+        code.update(p.read_bytes())
+    return sorted(f"{k}:{v.sha256}" for k, v in MODELS.items()) + [f"code:{code.hexdigest()}"]

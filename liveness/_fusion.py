@@ -452,7 +452,7 @@ def observations_from_review(doc: Mapping[str, Any]) -> list[FaceObservation]:
     w, h = int(src.get("width") or 0), int(src.get("height") or 0)
     obs = []
     for i, r in enumerate(doc.get("timeline") or ()):
-        q = r.get("quality")
+        q = r.get("face_quality")
         quality = None
         if r.get("face") and isinstance(q, Mapping):
             vals = [_num(q.get(k)) for k in ("size_px", "sharpness", "brightness", "inside")]

@@ -42,7 +42,7 @@ class ReviewOptions:
         return asdict(self)
 
 
-def _provenance(options: ReviewOptions) -> dict[str, Any]:
+def _provenance(options: ReviewOptions, session: Session) -> dict[str, Any]:
     from . import __version__
 
     models: dict[str, str] = {}
@@ -59,6 +59,8 @@ def _provenance(options: ReviewOptions) -> dict[str, Any]:
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "models": models,
         "options": options.to_dict(),
+        "analysers": [a.name for a in session.analysers],
+        "fusion": session.fusion.describe() if hasattr(session.fusion, "describe") else None,
     }
 
 
@@ -112,7 +114,7 @@ def review_video(
         "challenges": _challenges(session),
         "summary": _summary(session),
         "timing": timing.to_dict(),
-        "provenance": _provenance(options),
+        "provenance": _provenance(options, session),
     }
     if options.thumbnails:
         doc["thumbnails"] = grab_thumbnails(path, options, _telling_times(doc, options.thumbnails))

@@ -100,7 +100,7 @@ class FaceObservation:
             if self.pose is not None:
                 d.update(self.pose.to_dict())
             if self.quality is not None:
-                d["quality"] = self.quality.to_dict()
+                d["face_quality"] = self.quality.to_dict()
         return d
 
 
