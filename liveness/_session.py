@@ -175,6 +175,23 @@ class Session:
     def events(self) -> list[Event]:
         return list(self._events)
 
+    def start_challenges(
+        self, n: int | None = None, kinds: Sequence[str] | None = None, t: float | None = None
+    ) -> list[str]:
+        """Start a challenge sequence on the session's challenge engine: ``n`` random distinct
+        challenges (or the explicit ``kinds``), the first prompted after a random gap from ``t``
+        (default: the last frame's timestamp). Prompts and results then arrive as ``Event``s
+        ("challenge.prompt", "challenge.result") in each :class:`FrameResult` and in
+        :attr:`events`. Raises :class:`ConfigError` when the session has no challenge engine."""
+        from ._challenge_engine import ChallengeEngine
+        from ._errors import ConfigError
+
+        engine = next((a for a in self.analysers if isinstance(a, ChallengeEngine)), None)
+        if engine is None:
+            raise ConfigError("this session has no ChallengeEngine among its analysers")
+        start = self._stats.last_t if t is None else float(t)
+        return engine.start(0.0 if start is None else start, n=n, kinds=kinds)
+
     def add_event(self, event: Event) -> None:
         self._events.append(event)
 

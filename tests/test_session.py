@@ -142,3 +142,20 @@ def test_event_data_never_overwrites_its_kind():
 
     d = Event(1.0, "challenge.prompt", "turn left", (("kind", "turn_left"), ("limit_s", 5.0))).to_dict()
     assert d["kind"] == "challenge.prompt" and d["data"] == {"kind": "turn_left", "limit_s": 5.0}
+
+
+def test_start_challenges_needs_an_engine_and_prompts_arrive_as_events():
+    from liveness import ConfigError
+    from liveness._challenge_engine import ChallengeEngine, EngineOptions
+
+    with pytest.raises(ConfigError):
+        Session(FakeTracker()).start_challenges()
+    s = Session(FakeTracker(), [ChallengeEngine(EngineOptions())])
+    s.process(img(), 0.0)
+    planned = s.start_challenges(kinds=["turn_left"])
+    assert planned == ["turn_left"]
+    kinds = []
+    for i in range(1, 200):
+        kinds += [e.kind for e in s.process(img(), i / 15).events]
+    assert "challenge.prompt" in kinds and "challenge.result" in kinds
+    assert s.observations  # results survive in the session's record
