@@ -92,6 +92,8 @@ class Metrics:
     bpcer_at_apcer10: float | None
     threshold_apcer10: float | None
     per_attack_auc: tuple[tuple[str, float | None], ...]
+    paired_auc: float | None = None  # only clips whose `pair` has both a real and a fake clip
+    pair_wins: float | None = None  # fraction of such pairs where the fake scores above its real
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -196,8 +198,27 @@ def metrics(clips: Sequence[dict[str, Any]]) -> list[Metrics]:
             for a in attacks
         )
         b, thr = bpcer_at_apcer(neg, pos)
-        out.append(Metrics(name, len(neg), len(pos), auc(neg, pos), auc(fneg, fpos), eer(neg, pos), b, thr, per))
+        pa, wins = _paired(clips, name)
+        out.append(Metrics(name, len(neg), len(pos), auc(neg, pos), auc(fneg, fpos), eer(neg, pos), b, thr, per,
+                           pa, wins))
     return out
+
+
+def _paired(clips: Sequence[dict[str, Any]], name: str) -> tuple[float | None, float | None]:
+    """AUC over the clips of real/fake pairs (same footage, only the face differs) and the share
+    of pairs where the fake scores higher than its own real."""
+    by_pair: dict[str, dict[str, list[float]]] = {}
+    for c in clips:
+        v = c["signals"].get(name)
+        if c.get("pair") and v is not None:
+            by_pair.setdefault(c["pair"], {}).setdefault(c["label"], []).append(float(v))
+    both = {k: d for k, d in by_pair.items() if "real" in d and "fake" in d}
+    if not both:
+        return None, None
+    neg = [v for d in both.values() for v in d["real"]]
+    pos = [v for d in both.values() for v in d["fake"]]
+    wins = [float(np.mean(d["fake"]) > np.mean(d["real"])) for d in both.values()]
+    return auc(neg, pos), float(np.mean(wins))
 
 
 def _fmt(x: float | None, nd: int = 3) -> str:
@@ -205,12 +226,13 @@ def _fmt(x: float | None, nd: int = 3) -> str:
 
 
 def format_table(ms: Sequence[Metrics]) -> str:
-    lines = [f"{'signal':26s} {'n_real':>6s} {'n_fake':>6s} {'vAUC':>6s} {'fAUC':>6s} {'EER':>6s} {'BPCER@APCER10':>13s}  per-attack vAUC"]
+    lines = [f"{'signal':26s} {'n_real':>6s} {'n_fake':>6s} {'vAUC':>6s} {'fAUC':>6s} {'EER':>6s} "
+             f"{'BPCER@APCER10':>13s} {'pairAUC':>7s} {'pairWin':>7s}  per-attack vAUC"]
     for m in ms:
         per = ", ".join(f"{a}={_fmt(v, 2)}" for a, v in m.per_attack_auc)
         lines.append(
             f"{m.signal:26s} {m.n_real:6d} {m.n_fake:6d} {_fmt(m.video_auc):>6s} {_fmt(m.frame_auc):>6s} "
-            f"{_fmt(m.eer):>6s} {_fmt(m.bpcer_at_apcer10):>13s}  {per}"
+            f"{_fmt(m.eer):>6s} {_fmt(m.bpcer_at_apcer10):>13s} {_fmt(m.paired_auc):>7s} {_fmt(m.pair_wins, 2):>7s}  {per}"
         )
     return "\n".join(lines)
 

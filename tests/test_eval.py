@@ -46,8 +46,11 @@ def test_metrics_per_signal_and_attack():
         {"label": "fake", "attack": "swap", "signals": {"s": 0.9}, "frames": {"s": [0.9, 0.8]}},
         {"label": "fake", "attack": "avatar", "signals": {"s": 0.2}, "frames": {"s": [0.2]}},
     ]
+    for c, pair in zip(clips, ["p1", "p2", "p1", ""], strict=True):
+        c["pair"] = pair
     (m,) = metrics(clips)
     assert m.video_auc == pytest.approx(0.75)
+    assert m.paired_auc == 1.0 and m.pair_wins == 1.0  # only p1 has both halves: 0.9 > 0.1
     assert dict(m.per_attack_auc) == {"avatar": 0.5, "swap": 1.0}
     assert m.frame_auc == pytest.approx(brute_auc([0.1, 0.2, 0.3], [0.9, 0.8, 0.2]))
 
