@@ -64,7 +64,7 @@ def test_results_over_data_channel(tmp_path):
             # so results come at the analysed rate (speed itself is benchmarked, not tested)
             assert await client.wait_for(lambda: len(client.of_type("status")) >= 1, 5)
             c = client.of_type("status")[-1]["counters"]
-            assert c["results_sent"] >= 0.9 * c["analysed"], c
+            assert c["results_sent"] >= c["analysed"] - 4, c  # a few may still be in flight
             # yaw follows the disc: sign of the offset from the centre
             for m in results[-10:]:
                 cx = m["box"][0] + m["box"][2] / 2

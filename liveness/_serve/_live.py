@@ -507,11 +507,11 @@ class LiveSession:
         return message("ack", id=cmd.id, cmd=cmd.cmd, ok=ok, error=error, **data)
 
     def _challenge_starter(self) -> Callable[[float, int, list[str] | None], list[dict[str, Any]]] | None:
-        """Find the challenge engine's start call on the core session or an analyser."""
+        """Find the challenge engine's start call among the session's analysers."""
         core = self.core
         if core is None:
             return None
-        for obj in (core, *core.analysers):
+        for obj in core.analysers:
             for name in ("start_challenges", "start_sequence", "start"):
                 fn = getattr(obj, name, None)
                 if name == "start" and "challenge" not in (
