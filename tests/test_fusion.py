@@ -345,3 +345,11 @@ def test_fit_threshold_rule():
     assert ((r >= t) & (y == 0)).sum() == 1
     t0 = fit.threshold_for_bpcer(r, y, 0.0)
     assert ((r >= t0) & (y == 0)).sum() == 0 and t0 <= 0.97
+
+
+def test_reference_mismatch_rule_flags_another_person_and_a_match_reassures():
+    f = Fusion()
+    base = {"artefact": 0.3, "face_smoothness": 0.3, "sharpness_gap": 0.3}
+    neutral = f.risk(base)
+    assert f.risk({**base, "reference_mismatch": 0.99}) >= f.params.thresholds["fake"] > neutral
+    assert f.risk({**base, "reference_mismatch": 0.05}) < neutral

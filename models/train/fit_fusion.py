@@ -52,6 +52,10 @@ from liveness._fusion import PARAMS_SCHEMA, FusionParams  # noqa: E402
 DEFAULT_RULES = {
     "challenge": {"weight": 4.0, "center": 0.0, "reason": "fraction of challenges failed"},
     "challenge_breakdown": {"weight": 4.0, "center": 0.3, "reason": "signals broke down during challenges"},
+    # only present with a reference photo / enrolment; not in the dev eval, so a fixed rule:
+    # 0.5 is the identity threshold (distance 0.55), 0.99 adds +2.9 to the logit
+    "reference_mismatch": {"weight": 6.0, "center": 0.5,
+                           "reason": "the face does not match the reference identity (enrolment or photo)"},
 }
 EPS = 0.005
 LAMBDAS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
