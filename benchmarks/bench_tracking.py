@@ -160,7 +160,11 @@ def main() -> None:
     ap.add_argument("--mp-python", help="python of a venv with mediapipe==0.10.14")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--cv-threads", type=int, default=None,
+                    help="cv2.setNumThreads for our tracker (default: OpenCV's own choice)")
     args = ap.parse_args()
+    if args.cv_threads is not None:
+        cv2.setNumThreads(args.cv_threads)
     src = source_frames(args.frames)
     rows = []
     with tempfile.TemporaryDirectory() as d:
