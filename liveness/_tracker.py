@@ -16,8 +16,8 @@ __all__ = ["FaceTracker", "TrackerOptions", "face_quality"]
 
 @dataclass(frozen=True)
 class TrackerOptions:
-    """``detect_interval_s``: how often the detector runs while a face is tracked (counts faces,
-    re-anchors the track). ``min_presence``: mesh face-presence score under which the track is
+    """``detect_interval_s``: how often the detector runs while a face is tracked (counts the
+    faces in the frame and notices new arrivals; the track itself follows the mesh). ``min_presence``: mesh face-presence score under which the track is
     lost. When no track exists and no detection reaches ``min_detection_score``, up to
     ``max_candidates`` weaker detections (>= ``min_candidate_score``) are verified by the mesh's
     face-presence score — this recovers faces half out of the frame, which the detector scores low
@@ -98,6 +98,7 @@ class FaceTracker:
     def reset(self) -> None:
         self._roi = None
         self._last_detect_t: float | None = None
+        self._box_prev: np.ndarray | None = None
         self._others = np.zeros((0, 4), np.float32)
         self._faces = 0
         self.pose.reset()
@@ -167,5 +168,3 @@ class FaceTracker:
             t, frame_index, w, h, True, max(self._faces, 1 + len(self._others)), box, landmarks,
             float(score), pose, quality, self._others, redetected, keep,
         )
-
-    _box_prev: np.ndarray | None = None
