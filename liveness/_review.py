@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import platform
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,8 +82,6 @@ def review_video(
         session.hook = timing
     total = src.info.frames // options.stride if src.info.frames else None
     timeline: list[dict[str, Any]] = []
-    import time
-
     t_dec = time.perf_counter()
     for frame in src:
         timing(HookEvent("decode", frame.t, (time.perf_counter() - t_dec) * 1e3))
