@@ -14,6 +14,7 @@ Both score the tracked face only and return ``None`` for frames they skip or wit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -93,6 +94,7 @@ class ArtefactAnalyser:
         self.options = options or ArtefactOptions()
         self._crop = np.empty((ARTEFACT_INPUT, ARTEFACT_INPUT, 3), np.uint8)
         self._x = np.empty((1, ARTEFACT_INPUT, ARTEFACT_INPUT, 3), np.float32)
+        self._sess: Any = None
         o = self.options
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
         self._last: float | None = None
@@ -109,10 +111,12 @@ class ArtefactAnalyser:
 
     def score_crop(self, crop: np.ndarray) -> float:
         """Probability (0..1) for one aligned 128-px crop."""
-        from ._registry import ort_session
+        if self._sess is None:
+            from ._registry import ort_session
 
+            self._sess = ort_session("artefact", self.options.threads)
         self._x[0] = crop
-        logit = float(ort_session("artefact", self.options.threads).run(None, {"input": self._x})[0][0, 0])
+        logit = float(self._sess.run(None, {"input": self._x})[0][0, 0])
         return float(1.0 / (1.0 + np.exp(-logit / self.options.temperature)))
 
     def update(self, obs: FaceObservation) -> Score | None:

@@ -295,7 +295,7 @@ class ChallengeEngine:
                 self._queue.pop(0)
                 self._index += 1
                 self._emit_prompt(kind, t)
-                dummy = np.full(NFEAT, np.nan, np.float32)
+                dummy = np.full(NFEAT, np.nan, np.float64)
                 v = make_verifier(kind, self._index, t, dummy, o.thresholds, o.min_latency_s)
                 self._decided = replace(v.result(t), reason="no_face")
                 self._tail_end = t
@@ -496,7 +496,7 @@ class OpportunisticAnalyser:
                 self._hist.add(name, t, v)
 
     def update(self, obs: FaceObservation) -> Score | None:
-        row = np.full(len(FEATURES), np.nan, np.float32)
+        row = np.full(len(FEATURES), np.nan, np.float64)
         full = frame_features(obs if obs.image is None else replace(obs, image=None))
         row[:] = full[: len(FEATURES)]
         return self.update_features(row)

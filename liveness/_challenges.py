@@ -114,7 +114,7 @@ def _d(p: np.ndarray, a: int, b: int) -> float:
 def frame_features(obs: FaceObservation, out: np.ndarray | None = None) -> np.ndarray:
     """One row of measures (see module docs) for an observation: ``FEATURES`` then a 40x30
     grey thumbnail of the frame (0..1). Missing values are NaN (no face, no pose, no image)."""
-    row = np.full(NFEAT, np.nan, np.float32) if out is None else out
+    row = np.full(NFEAT, np.nan, np.float64) if out is None else out
     row[:] = np.nan
     row[_F["t"]] = obs.t
     row[_F["face"]] = 1.0 if obs.face else 0.0

@@ -102,12 +102,10 @@ class FaceDetector:
         self._anchors = ssd_anchors()
         self._input = np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.float32)
         self._canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
-        self._logit_min = float(np.log(self.options.min_score / (1.0 - self.options.min_score)))
-        if self.options.min_score <= 0.0:
-            self._logit_min = -np.inf
-        elif self.options.min_score >= 1.0:
-            self._logit_min = np.inf
+        ms = self.options.min_score
+        self._logit_min = -np.inf if ms <= 0.0 else np.inf if ms >= 1.0 else float(np.log(ms / (1.0 - ms)))
         self._sess: Any = None
+        self._input_name = ""
 
     @classmethod
     def from_options(cls, options: DetectorOptions) -> FaceDetector:
@@ -121,6 +119,7 @@ class FaceDetector:
     def _session(self) -> Any:
         if self._sess is None:
             self._sess = ort_session(MODEL_NAME, self.options.threads)
+            self._input_name = self._sess.get_inputs()[0].name
         return self._sess
 
     def _letterbox(self, rgb: np.ndarray) -> tuple[float, float, int, int]:
@@ -150,12 +149,12 @@ class FaceDetector:
             return []
         sx, sy, px, py = self._letterbox(rgb)
         sess = self._session()
-        reg, cls = sess.run(None, {sess.get_inputs()[0].name: self._input})
+        reg, cls = sess.run(None, {self._input_name: self._input})
         logits = cls.reshape(-1)
         keep = np.flatnonzero(logits >= self._logit_min)
         if keep.size == 0:
             return []
-        logits = np.clip(logits[keep], -100.0, 100.0)
+        logits = np.clip(logits[keep], -80.0, 80.0)
         scores = 1.0 / (1.0 + np.exp(-logits))
         raw = reg.reshape(-1, 16)[keep] / INPUT_SIZE
         anc = self._anchors[keep]

@@ -34,8 +34,10 @@ class TrackerOptions:
     def __post_init__(self) -> None:
         if self.detect_interval_s <= 0:
             raise ConfigError("detect_interval_s must be > 0")
-        if not 0 <= self.min_detection_score <= 1 or not 0 <= self.min_presence <= 1:
+        if not all(0 <= v <= 1 for v in (self.min_detection_score, self.min_candidate_score, self.min_presence)):
             raise ConfigError("scores must lie in [0, 1]")
+        if self.max_candidates < 1:
+            raise ConfigError("max_candidates must be >= 1")
         if self.threads < 1:
             raise ConfigError("threads must be >= 1")
 
@@ -99,13 +101,17 @@ class FaceTracker:
         self._roi = None
         self._last_detect_t: float | None = None
         self._box_prev: np.ndarray | None = None
+        self._dets: list = []
         self._others = np.zeros((0, 4), np.float32)
         self._faces = 0
         self.pose.reset()
 
-    def _detect(self, image: np.ndarray, t: float, tracked_box: np.ndarray | None) -> list:
-        """Run the detector; returns detections to (re)start the track from, best first."""
-        dets = self.detector.detect(image)
+    def _detect(self, image: np.ndarray, t: float, tracked_box: np.ndarray | None, dets: list | None = None) -> list:
+        """Run the detector (unless this frame's ``dets`` are given); returns the detections to
+        (re)start the track from, best first."""
+        if dets is None:
+            dets = self.detector.detect(image)
+        self._dets = dets
         strong = [d for d in dets if d.score >= self.options.min_detection_score]
         self._last_detect_t = t
         self._faces = len(strong)
@@ -132,11 +138,13 @@ class FaceTracker:
         redetected = False
         landmarks = None
         score = 0.0
+        frame_dets = None  # the detector's output on this frame, if it ran
 
         if self._roi is not None:
             periodic = self._last_detect_t is None or t - self._last_detect_t >= o.detect_interval_s
             if periodic:
                 self._detect(image, t, self._box_prev)
+                frame_dets = self._dets
             res = self.mesh.run(image, self._roi)
             if res.score >= o.min_presence:
                 landmarks, score = res.landmarks, res.score
@@ -145,7 +153,7 @@ class FaceTracker:
                 self.pose.reset()
         if landmarks is None:
             redetected = True
-            for det in self._detect(image, t, None):
+            for det in self._detect(image, t, None, frame_dets):
                 res = self.mesh.run(image, roi_from_detection(det))
                 if res.score >= o.min_presence:
                     landmarks, score = res.landmarks, res.score

@@ -144,18 +144,19 @@ def test_event_data_never_overwrites_its_kind():
     assert d["kind"] == "challenge.prompt" and d["data"] == {"kind": "turn_left", "limit_s": 5.0}
 
 
-def test_start_challenges_needs_an_engine_and_prompts_arrive_as_events():
+@pytest.mark.parametrize("t0", [0.0, 1.7e9])  # stream time, or a wall clock (float64 needed)
+def test_start_challenges_needs_an_engine_and_prompts_arrive_as_events(t0):
     from liveness import ConfigError
     from liveness._challenge_engine import ChallengeEngine, EngineOptions
 
     with pytest.raises(ConfigError):
         Session(FakeTracker()).start_challenges()
     s = Session(FakeTracker(), [ChallengeEngine(EngineOptions())])
-    s.process(img(), 0.0)
+    s.process(img(), t0)
     planned = s.start_challenges(kinds=["turn_left"])
     assert planned == ["turn_left"]
     kinds = []
     for i in range(1, 200):
-        kinds += [e.kind for e in s.process(img(), i / 15).events]
+        kinds += [e.kind for e in s.process(img(), t0 + i / 15).events]
     assert "challenge.prompt" in kinds and "challenge.result" in kinds
     assert s.observations  # results survive in the session's record
