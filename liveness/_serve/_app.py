@@ -568,16 +568,19 @@ async def _ticker(st: _State) -> None:
         await asyncio.sleep(1.0 / st.options.status_hz)
         now = time.time()
         for sid, live in list(st.sessions.items()):
-            if live.state == "live":
-                live.broadcast(live.status_message())
-                last = live.last_frame_mono or (live.started_mono or time.monotonic())
-                if time.monotonic() - last > st.options.media_timeout_s:
-                    live.request_end(f"no media for {st.options.media_timeout_s:g} s")
-            elif live.state == "created" and live.token_expires is not None and live.token_expires < now and live.pc is None:
-                st.sessions.pop(sid, None)
-                await st.store.call(st.store.set_state, sid, "expired")
-            elif live.state == "ended" and live.ended is not None and now - live.ended > 600:
-                st.sessions.pop(sid, None)
+            try:  # one session's failure (or a store error) must not stop the ticker for all
+                if live.state == "live":
+                    live.broadcast(live.status_message())
+                    last = live.last_frame_mono or (live.started_mono or time.monotonic())
+                    if time.monotonic() - last > st.options.media_timeout_s:
+                        live.request_end(f"no media for {st.options.media_timeout_s:g} s")
+                elif live.state == "created" and live.token_expires is not None and live.token_expires < now and live.pc is None:
+                    st.sessions.pop(sid, None)
+                    await st.store.call(st.store.set_state, sid, "expired")
+                elif live.state == "ended" and live.ended is not None and now - live.ended > 600:
+                    st.sessions.pop(sid, None)
+            except Exception:
+                log.exception("status tick failed for session %s", sid)
 
 
 async def _on_startup(app: web.Application) -> None:

@@ -246,6 +246,8 @@ class LiveSession:
     async def start_media(self, track: Any) -> None:
         """Begin consuming a remote video track."""
         loop = asyncio.get_running_loop()
+        if self.state == "ended":
+            return
         if self.core is None:
             try:
                 self.core = await loop.run_in_executor(self.pool, self.factory)
@@ -341,7 +343,8 @@ class LiveSession:
         import cv2
 
         core = self.core
-        assert core is not None
+        if core is None:  # the session ended meanwhile
+            return None
         t0 = time.perf_counter()
         t = frame.time
         if t is None:
@@ -578,6 +581,9 @@ class LiveSession:
         if self.pc is not None:
             with contextlib.suppress(Exception):
                 await self.pc.close()
+        # an ended session stays listed for a while: let its pipeline (models, record) go now
+        self.core = None
+        self._pending.clear()
         if self.on_end is not None:
             self.on_end(self)
 
