@@ -411,6 +411,11 @@ async def _answer(request: web.Request, live: LiveSession, full: bool) -> web.Re
         return _json_error(400, "source must be a short string")
     if live.pc is not None or live.state != "created":
         return _json_error(409, f"this session already has a peer or has ended (state {live.state})")
+    # claim the session before the first await: a second offer arriving while the pipeline is
+    # being built gets a 409 instead of building (and leaking) a second one
+    live.role = "console" if full else "candidate"
+    live.source = source
+    live.state = "connecting"
     if live.core is None:  # build the pipeline first: a missing model is an answer, not a hang
         try:
             live.core = await asyncio.get_running_loop().run_in_executor(live.pool, live.factory)
@@ -418,9 +423,6 @@ async def _answer(request: web.Request, live: LiveSession, full: bool) -> web.Re
             log.error("session %s: cannot build the analysis pipeline: %r", live.id, exc)
             live.request_end(f"analysis pipeline unavailable: {exc}")
             return _json_error(503, f"the analysis pipeline is unavailable: {exc}")
-    live.role = "console" if full else "candidate"
-    live.source = source
-    live.state = "connecting"
     pc = RTCPeerConnection()  # no STUN/TURN: host candidates only
     live.pc = pc
     got_video = asyncio.Event()
