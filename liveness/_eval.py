@@ -28,10 +28,13 @@ __all__ = ["Metrics", "auc", "bpcer_at_apcer", "eer", "load_manifest", "metrics"
 EVAL_SCHEMA = "liveness.eval/1"
 
 
+def _finite(xs: Sequence[float | None]) -> np.ndarray:
+    return np.asarray([x for x in xs if x is not None and np.isfinite(x)], np.float64)
+
+
 def auc(neg: Sequence[float], pos: Sequence[float]) -> float | None:
     """Probability that a random positive scores above a random negative (ties count half)."""
-    n = np.asarray([x for x in neg if x is not None and np.isfinite(x)], np.float64)
-    p = np.asarray([x for x in pos if x is not None and np.isfinite(x)], np.float64)
+    n, p = _finite(neg), _finite(pos)
     if n.size == 0 or p.size == 0:
         return None
     allv = np.concatenate([n, p])
@@ -58,8 +61,7 @@ def _rates(neg: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 
 
 def eer(neg: Sequence[float], pos: Sequence[float]) -> float | None:
-    n = np.asarray([x for x in neg if x is not None], np.float64)
-    p = np.asarray([x for x in pos if x is not None], np.float64)
+    n, p = _finite(neg), _finite(pos)
     if n.size == 0 or p.size == 0:
         return None
     _, apcer, bpcer = _rates(n, p)
@@ -71,8 +73,7 @@ def bpcer_at_apcer(
     neg: Sequence[float], pos: Sequence[float], apcer_target: float = 0.10
 ) -> tuple[float | None, float | None]:
     """(BPCER, threshold) at the highest threshold whose APCER <= target."""
-    n = np.asarray([x for x in neg if x is not None], np.float64)
-    p = np.asarray([x for x in pos if x is not None], np.float64)
+    n, p = _finite(neg), _finite(pos)
     if n.size == 0 or p.size == 0:
         return None, None
     thr, apcer, bpcer = _rates(n, p)

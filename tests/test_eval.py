@@ -67,3 +67,9 @@ def test_manifest_errors(tmp_path: Path):
         load_manifest(p)
     p.write_text("path,label\na.mp4,real\n")
     assert load_manifest(p)[0]["file"] == str(tmp_path / "a.mp4")
+
+
+def test_non_finite_scores_are_ignored_everywhere():
+    neg, pos = [0.1, float("nan"), 0.2], [0.8, float("inf"), 0.9, None]
+    assert auc(neg, pos) == 1.0 and eer(neg, pos) == 0.0
+    assert bpcer_at_apcer(neg, pos)[0] == 0.0
