@@ -111,6 +111,12 @@ def _d(p: np.ndarray, a: int, b: int) -> float:
     return float(np.linalg.norm(p[a] - p[b]))
 
 
+def _steady(row: np.ndarray, base: np.ndarray, th: ChallengeThresholds) -> bool:
+    """Head still within the blink tolerances of its pre-prompt pose (blinks, covering)."""
+    return (abs(float(row[_F["yaw"]] - base[_F["yaw"]])) <= th.blink_yaw_tol
+            and abs(float(row[_F["pitch"]] - base[_F["pitch"]])) <= th.blink_pitch_tol)
+
+
 def frame_features(obs: FaceObservation, out: np.ndarray | None = None) -> np.ndarray:
     """One row of measures (see module docs) for an observation: ``FEATURES`` then a 40x30
     grey thumbnail of the frame (0..1). Missing values are NaN (no face, no pose, no image)."""
@@ -342,7 +348,7 @@ class Verifier:
         passed = self.passed_t is not None
         decided = self.passed_t if passed else t_end
         reason = "performed" if passed else ("no_face" if self.faces == 0 else "timeout")
-        ev = self.evidence if passed else ([] if self.peak is None else [])
+        ev = self.evidence if passed else []
         return ChallengeResult(
             self.index, self.kind, self.prompt_t, float(decided), passed, reason, self.measure,
             self.peak, float(self.threshold), self.base_value(), float(decided - self.prompt_t),
@@ -460,8 +466,7 @@ class _Blinks(Verifier):
         self.faces += int(row[_F["face"]] > 0.5)
         v = self.value(row)
         th = self.th
-        steady = (abs(float(row[_F["yaw"]] - self.base[_F["yaw"]])) <= th.blink_yaw_tol
-                  and abs(float(row[_F["pitch"]] - self.base[_F["pitch"]])) <= th.blink_pitch_tol)
+        steady = _steady(row, self.base, th)
         if not np.isfinite(v) or not steady:
             self.closed_since = None
             return False
@@ -525,8 +530,7 @@ class _Cover(Verifier):
         th = self.th
         a, b = self._half(row)
         hi, lo = max(a, b), min(a, b)
-        steady = (abs(float(row[_F["yaw"]] - self.base[_F["yaw"]])) <= th.blink_yaw_tol
-                  and abs(float(row[_F["pitch"]] - self.base[_F["pitch"]])) <= th.blink_pitch_tol)
+        steady = _steady(row, self.base, th)
         if steady and np.isfinite(hi) and hi >= th.cover_change and lo <= th.cover_other_frac * hi:
             return True
         return bool(float(row[_F["score"]]) < th.cover_score_frac * float(self.base[_F["score"]]))

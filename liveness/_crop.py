@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ._errors import InputError
+from ._image import check_rgb
 
 __all__ = [
     "ALIGN_POINTS",
@@ -117,8 +118,7 @@ def align_crop(
     """Cut the aligned ``size`` x ``size`` face crop. Returns ``(crop, matrix)`` where ``matrix``
     (2x3, float64) maps image pixels to crop pixels. ``out`` may be a preallocated
     (size, size, 3) uint8 array that receives the crop."""
-    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise InputError("expected an RGB uint8 image of shape (H, W, 3)")
+    check_rgb(rgb)
     m = align_matrix(landmarks, size)
     if out is not None and (out.shape != (size, size, 3) or out.dtype != np.uint8):
         raise InputError(f"out must be a ({size}, {size}, 3) uint8 array")

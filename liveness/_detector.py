@@ -15,7 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ._errors import ConfigError, InputError
+from ._errors import ConfigError
+from ._image import check_rgb
 from ._registry import ort_session
 
 __all__ = ["Detection", "DetectorOptions", "FaceDetector", "KEYPOINT_NAMES", "ssd_anchors"]
@@ -143,7 +144,7 @@ class FaceDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Faces in an RGB uint8 (H, W, 3) image, highest score first; [] when none."""
-        rgb = _check_image(rgb)
+        rgb = check_rgb(rgb)
         h, w = rgb.shape[:2]
         if h < 2 or w < 2:
             return []
@@ -185,16 +186,6 @@ class FaceDetector:
             )
         out.sort(key=lambda d: -d.score)
         return out
-
-
-def _check_image(rgb: Any) -> np.ndarray:
-    if not isinstance(rgb, np.ndarray):
-        raise InputError(f"expected an RGB numpy array, got {type(rgb).__name__}")
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise InputError(f"expected an (H, W, 3) RGB image, got shape {rgb.shape}")
-    if rgb.dtype != np.uint8:
-        raise InputError(f"expected uint8 pixels, got {rgb.dtype}")
-    return rgb
 
 
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ._errors import InputError
+from ._image import check_rgb
 
 __all__ = [
     "CHIP_SIZE",
@@ -109,8 +110,7 @@ class FaceEmbedder:
 
     def chip(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """The aligned 150x150 RGB chip (a new array)."""
-        if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise InputError("expected an RGB uint8 image of shape (H, W, 3)")
+        check_rgb(rgb)
         m = chip_transform(landmarks)
         scale = float(np.hypot(m[0, 0], m[1, 0]))  # image px per chip px
         src = rgb

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ._errors import ConfigError, InputError
+from ._image import check_rgb
 from ._registry import ort_session
 
 if TYPE_CHECKING:
@@ -228,10 +229,7 @@ class FaceMesh:
 
     def run(self, rgb: np.ndarray, roi: Roi) -> MeshResult:
         """Mesh of the face inside ``roi`` of an RGB uint8 (H, W, 3) frame."""
-        if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise InputError(f"expected an (H, W, 3) RGB image, got {getattr(rgb, 'shape', rgb)!r}")
-        if rgb.dtype != np.uint8:
-            raise InputError(f"expected uint8 pixels, got {rgb.dtype}")
+        check_rgb(rgb)
         if rgb.shape[0] < 1 or rgb.shape[1] < 1:
             raise InputError("empty image")
         if not (math.isfinite(roi.size) and roi.size > 0 and math.isfinite(roi.cx) and math.isfinite(roi.cy) and math.isfinite(roi.angle)):
