@@ -31,9 +31,8 @@ MP_SNIPPET = r"""
 import sys, time, json, numpy as np
 import mediapipe as mp
 frames = np.load(sys.argv[1])
-reps = int(sys.argv[2])
-res, cpu = [], []
-for r in range(reps):
+print("ready", flush=True)
+for line in sys.stdin:  # one timed pass over the frames per line, so runs interleave with ours
     fm = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=True,
                                          min_detection_confidence=0.5, min_tracking_confidence=0.5)
     fm.process(frames[0])  # warm-up graph
@@ -41,10 +40,10 @@ for r in range(reps):
     for f in frames:
         out = fm.process(f)
         found += out.multi_face_landmarks is not None
-    res.append((time.perf_counter() - t0) * 1e3 / len(frames))
-    cpu.append((time.process_time() - c0) * 1e3 / len(frames))
+    ms = (time.perf_counter() - t0) * 1e3 / len(frames)
+    cpu = (time.process_time() - c0) * 1e3 / len(frames)
     fm.close()
-print(json.dumps({"ms": res, "cpu_ms": cpu, "found": found / len(frames)}))
+    print(json.dumps({"ms": ms, "cpu_ms": cpu, "found": found / len(frames)}), flush=True)
 """
 
 
@@ -86,7 +85,9 @@ def encode(frames: list[np.ndarray], path: Path) -> None:
     write_clip(path, frames, fps=30)
 
 
-def bench_ours(frames: list[np.ndarray], clip: Path, reps: int) -> dict[str, list[float]]:
+def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) -> dict[str, list[float]]:
+    """Our tracker over ``frames``, ``reps`` timed passes; ``between()`` runs after each pass
+    (the MediaPipe pass), so that both see the same machine load."""
     from liveness._tracker import FaceTracker, TrackerOptions
     from liveness._video import open_video
 
@@ -130,29 +131,49 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int) -> dict[str, lis
         stats["tracking_cpu"].append((time.process_time() - c0) * 1e3 / len(frames))
         for k, v in timers.items():
             stats[k].append(v * 1e3 / len(frames))
+        if between is not None:
+            between()
     stats["found"] = [found / len(frames)]
     return stats
 
 
-def bench_mediapipe(frames: list[np.ndarray], reps: int, mp_python: str | None) -> dict | None:
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "frames.npy"
+class MediaPipeRunner:
+    """MediaPipe's legacy FaceMesh in a child interpreter (it needs its own OpenCV build), one
+    timed pass over the frames per ``run()``."""
+
+    def __init__(self, frames: list[np.ndarray], mp_python: str | None) -> None:
+        self.dir = tempfile.TemporaryDirectory()
+        p = Path(self.dir.name) / "frames.npy"
         np.save(p, np.stack(frames))
-        py = None
         try:
             import mediapipe  # noqa: F401
 
             py = sys.executable
         except ImportError:
             py = mp_python
-        if py is None:
+        self.proc = None
+        self.results: list[dict] = []
+        if py is not None:
+            self.proc = subprocess.Popen([py, "-c", MP_SNIPPET, str(p)], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            if self.proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("MediaPipe child failed to start")
+
+    def run(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        self.results.append(json.loads(self.proc.stdout.readline()))
+
+    def close(self) -> dict | None:
+        if self.proc is not None:
+            self.proc.stdin.close()
+            self.proc.wait()
+        self.dir.cleanup()
+        if not self.results:
             return None
-        out = subprocess.run([py, "-c", MP_SNIPPET, str(p), str(reps)], capture_output=True, text=True,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
-        if out.returncode != 0:
-            print(out.stderr[-2000:], file=sys.stderr)
-            return None
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        return {k: [r[k] for r in self.results] for k in ("ms", "cpu_ms")} | {"found": self.results[-1]["found"]}
 
 
 def main() -> None:
@@ -160,11 +181,11 @@ def main() -> None:
     ap.add_argument("--mp-python", help="python of a venv with mediapipe==0.10.14")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--frames", type=int, default=120)
-    ap.add_argument("--cv-threads", type=int, default=None,
-                    help="cv2.setNumThreads for our tracker (default: OpenCV's own choice)")
+    ap.add_argument("--cv-threads", type=int, default=1,
+                    help="cv2.setNumThreads for our tracker (default 1, as the liveness CLI runs; "
+                         "-1 for OpenCV's own choice)")
     args = ap.parse_args()
-    if args.cv_threads is not None:
-        cv2.setNumThreads(args.cv_threads)
+    cv2.setNumThreads(args.cv_threads)
     src = source_frames(args.frames)
     rows = []
     with tempfile.TemporaryDirectory() as d:
@@ -172,8 +193,9 @@ def main() -> None:
             frames = [fit(f, w, h) for f in src]
             clip = Path(d) / f"{w}x{h}.mp4"
             encode(frames, clip)
-            ours = bench_ours(frames, clip, args.repeats)
-            mp = bench_mediapipe(frames, args.repeats, args.mp_python)
+            runner = MediaPipeRunner(frames, args.mp_python)
+            ours = bench_ours(frames, clip, args.repeats, between=runner.run)
+            mp = runner.close()
             med = {k: float(np.median(v)) for k, v in ours.items()}
             mpm = float(np.median(mp["ms"])) if mp else None
             mpc = float(np.median(mp["cpu_ms"])) if mp else None
@@ -191,8 +213,9 @@ def main() -> None:
         print(f"| {res} | {m['decode']:.2f} | {m['detect']:.2f} | {m['mesh']:.2f} | {m['pose']:.2f} | "
               f"{m['tracking_total']:.2f} | {m['tracking_cpu']:.2f} | {m['found']:.2f} | {f(mpm)} | {f(mpc)} | "
               f"{f(mpf)} | {r(m['tracking_total'], mpm)} | {r(m['tracking_cpu'], mpc)} |")
-    print(f"\nms/frame, medians of {args.repeats} runs over {len(src)} frames; ours with one ONNX Runtime "
-          "thread, MediaPipe 0.10.14 legacy FaceMesh (refine_landmarks=True, video mode) as it comes; CPU = "
+    print(f"\nms/frame, medians of {args.repeats} interleaved runs (ours, MediaPipe, ours, ...) over {len(src)} frames; ours with one ONNX Runtime "
+          "thread and "
+          f"cv2.setNumThreads({args.cv_threads}), MediaPipe 0.10.14 legacy FaceMesh (refine_landmarks=True, video mode) as it comes; CPU = "
           "process CPU time (all threads); detect = per-frame average (the detector runs on track loss and "
           "once a second).")
 

@@ -151,7 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def single_threaded_opencv() -> None:
+    """The command-line tools run OpenCV single-threaded: its per-frame calls here (a 192-px
+    warp, a face-sized resize) are too small to gain from threads — two threads took twice
+    the CPU for the same wall time — and parallel sessions or eval workers use the cores."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    single_threaded_opencv()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:

@@ -131,10 +131,12 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[dict
 
 
 def _review_one(file: str, opts_json: str, cache_file: str) -> tuple[str, dict[str, Any] | None, str | None]:
+    from ._cli import single_threaded_opencv
     from ._pipeline import PipelineOptions
     from ._review import ReviewOptions, review_video
     from ._tracker import TrackerOptions
 
+    single_threaded_opencv()  # spawned workers do not inherit the parent's setting
     o = json.loads(opts_json)
     opts = ReviewOptions(
         pipeline=PipelineOptions(tracker=TrackerOptions(threads=o["threads"])),

@@ -19,7 +19,7 @@ import numpy as np
 from ._registry import data_path
 from ._types import HeadPose
 
-__all__ = ["CanonicalFace", "PoseEstimator", "canonical_face", "euler_from_rvec"]
+__all__ = ["CanonicalFace", "PoseEstimator", "canonical_face", "euler_from_rvec", "refine_pose"]
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,70 @@ def euler_from_rvec(rvec: np.ndarray) -> tuple[float, float, float]:
     return float(-yaw), float(-pitch), float(-roll)
 
 
+def refine_pose(
+    obj: np.ndarray, img: np.ndarray, k: np.ndarray, rvec: np.ndarray, tvec: np.ndarray,
+    max_iter: int = 10, tol: float = 1e-5,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Gauss-Newton on the reprojection error of ``obj`` (N, 3) -> ``img`` (N, 2) from the pose
+    (``rvec``, ``tvec``) under the pinhole camera ``k`` (square pixels, no distortion): the same
+    least-squares optimum as ``cv2.solvePnP(..., SOLVEPNP_ITERATIVE)``, vectorised so that a step
+    over 468 points costs about 0.1 ms. Rotation is updated on the left, R <- exp(w) R. Stops when
+    a step moves the rotation by < ``tol`` rad and the translation by < ``tol`` x depth. Returns
+    None when the pose leaves the half-space in front of the camera or diverges."""
+    f, cx, cy = float(k[0, 0]), float(k[0, 2]), float(k[1, 2])
+    if abs(float(k[1, 1]) - f) > 1e-9 * f:
+        raise ValueError("refine_pose expects square pixels (fx == fy)")
+    # residuals in normalised image coordinates: the same cost as in pixels, divided by f^2
+    xn = (img[:, 0] - cx) / f
+    yn = (img[:, 1] - cy) / f
+    r, _ = cv2.Rodrigues(np.asarray(rvec, np.float64).reshape(3, 1))
+    t = np.asarray(tvec, np.float64).reshape(3).copy()
+    n = obj.shape[0]
+    jac = np.empty((6, 2 * n))  # transposed Jacobian: rows are parameters (w, t)
+    res = np.empty(2 * n)
+    for _ in range(max_iter):
+        q = obj @ r.T  # rotated points (N, 3); camera points p = q + t
+        z = q[:, 2] + t[2]
+        if not np.all(z > 1e-9):
+            return None
+        iz = 1.0 / z
+        x = (q[:, 0] + t[0]) * iz
+        y = (q[:, 1] + t[1]) * iz
+        np.subtract(x, xn, out=res[:n])
+        np.subtract(y, yn, out=res[n:])
+        q0, q1, q2 = q[:, 0] * iz, q[:, 1] * iz, q[:, 2] * iz
+        ju, jv = jac[:, :n], jac[:, n:]
+        np.multiply(-x, q1, out=ju[0])
+        np.add(q2, x * q0, out=ju[1])
+        np.negative(q1, out=ju[2])
+        ju[3] = iz
+        ju[4] = 0.0
+        np.multiply(-x, iz, out=ju[5])
+        np.add(q2, y * q1, out=jv[0])
+        np.negative(jv[0], out=jv[0])
+        np.multiply(y, q0, out=jv[1])
+        jv[2] = q0
+        jv[3] = 0.0
+        jv[4] = iz
+        np.multiply(-y, iz, out=jv[5])
+        try:
+            step = np.linalg.solve(jac @ jac.T, -(jac @ res))
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(step)):
+            return None
+        dr, _ = cv2.Rodrigues(step[:3].reshape(3, 1))
+        r = dr @ r
+        t += step[3:]
+        if float(np.abs(step[:3]).max()) < tol and float(np.abs(step[3:]).max()) < tol * max(abs(t[2]), 1.0):
+            break
+    rv, _ = cv2.Rodrigues(r)
+    return rv, t.reshape(3, 1)
+
+
 class PoseEstimator:
-    """Stateful solvePnP: reuses the previous solution as the initial guess."""
+    """Stateful pose: solvePnP (SQPnP) when there is no previous pose, then Gauss-Newton
+    (:func:`refine_pose`) from the previous frame's solution."""
 
     def __init__(self, point_ids: np.ndarray | None = None) -> None:
         face = canonical_face()
@@ -83,20 +145,17 @@ class PoseEstimator:
             self._size = (width, height)
             self._prev = None
         img = np.ascontiguousarray(landmarks[self.ids, :2], dtype=np.float64)
+        sol = None
         if self._prev is not None:
-            rv, tv = self._prev
-            ok, rvec, tvec = cv2.solvePnP(
-                self.obj, img, self._k, self._dist, rv.copy(), tv.copy(), True, cv2.SOLVEPNP_ITERATIVE
-            )
-        else:
+            sol = refine_pose(self.obj, img, self._k, *self._prev)
+        if sol is None:
             ok, rvec, tvec = cv2.solvePnP(self.obj, img, self._k, self._dist, flags=cv2.SOLVEPNP_SQPNP)
             if ok:
-                ok, rvec, tvec = cv2.solvePnP(
-                    self.obj, img, self._k, self._dist, rvec, tvec, True, cv2.SOLVEPNP_ITERATIVE
-                )
-        if not ok or not np.all(np.isfinite(rvec)) or tvec[2, 0] <= 0:
+                sol = refine_pose(self.obj, img, self._k, rvec, tvec)
+        if sol is None or not np.all(np.isfinite(sol[0])) or not np.all(np.isfinite(sol[1])) or sol[1][2, 0] <= 0:
             self._prev = None
             return None
+        rvec, tvec = sol
         self._prev = (rvec, tvec)
         yaw, pitch, roll = euler_from_rvec(rvec)
         return HeadPose(yaw, pitch, roll, rvec.reshape(3).copy(), tvec.reshape(3).copy())

