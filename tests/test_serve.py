@@ -582,3 +582,64 @@ def test_real_challenge_engine_over_webrtc(tmp_path):
             await client.close()
 
     run(main())
+
+
+def test_candidate_link_survives_a_malformed_offer(tmp_path):
+    async def main() -> None:
+        async with running_server(_opts(tmp_path), disc_factory()) as (base, _), aiohttp.ClientSession() as http:
+            s = await _create(http, base)
+            url = s["candidate_offer_url"]
+            async with http.post(url, data="not json") as r:
+                assert r.status == 400
+            async with http.post(url, json={"type": "offer", "sdp": "v=0"}) as r:
+                assert r.status == 400, "no video section"
+            async with http.post(url, json={"type": "offer", "sdp": "v=0\r\nm=video nonsense\r\n"}) as r:
+                assert r.status == 400, "an SDP aiortc cannot use"
+            async with http.get(f"{base}/api/sessions/{s['id']}", headers=AUTH) as r:
+                assert (await r.json())["state"] == "created"
+            cand = Client(FrameTrack(disc_frame, fps=30))
+            await cand.connect(url)  # the link still works after three bad tries
+            assert await cand.wait_for(lambda: cand.opened.is_set(), 20)
+            other = Client(FrameTrack(disc_frame, fps=30))
+            with pytest.raises(RuntimeError, match="404"):
+                await other.connect(url)  # and is spent by the answered one
+            await other.close()
+            await cand.close()
+
+    run(main())
+
+
+def test_failing_store_keeps_the_analysis_and_the_data(tmp_path, monkeypatch):
+    from liveness._serve import _store
+
+    real = _store.Store.add_seconds
+    fails = {"n": 0}
+
+    def flaky(self, sid, rows):
+        if fails["n"] < 3:
+            fails["n"] += 1
+            raise OSError("disk full")
+        return real(self, sid, rows)
+
+    monkeypatch.setattr(_store.Store, "add_seconds", flaky)
+
+    async def main() -> None:
+        async with running_server(_opts(tmp_path), disc_factory()) as (base, _), aiohttp.ClientSession() as http:
+            s = await _create(http, base)
+            client = Client(FrameTrack(disc_frame, fps=30))
+            await client.connect(s["offer_url"], AUTH)
+            assert await client.wait_for(lambda: any(e["kind"] == "error.store" for e in client.of_type("event")), 60)
+            n = len(client.of_type("result"))
+            assert await client.wait_for(lambda: len(client.of_type("result")) >= n + 30, 60), "analysis goes on"
+            assert await client.wait_for(lambda: fails["n"] >= 3, 30)
+            await asyncio.sleep(2.5)  # a retry after the store recovered
+            async with http.post(f"{base}/api/sessions/{s['id']}/stop", headers=AUTH) as r:
+                assert r.status == 200
+            async with http.get(f"{base}/api/sessions/{s['id']}/report", headers=AUTH) as r:
+                rep = await r.json()
+            secs = [row["second"] for row in rep["seconds"]]
+            assert secs and secs == sorted(set(secs)), "rows kept across the failures, none twice"
+            assert secs[0] == 0 and secs[-1] - secs[0] + 1 == len(secs), "no second lost"
+            await client.close()
+
+    run(main())

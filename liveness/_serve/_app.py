@@ -399,16 +399,32 @@ async def thumbnail(request: web.Request) -> web.Response:
     return web.Response(body=jpeg, content_type="image/jpeg")
 
 
-async def _answer(request: web.Request, live: LiveSession, full: bool) -> web.Response:
-    from aiortc import RTCPeerConnection, RTCSessionDescription
-
-    body = await _read_json(request)
+def _parse_offer(body: dict[str, Any], full: bool) -> tuple[str, str] | web.Response:
+    """(sdp, source) of an offer body, or the 400 answer."""
     sdp, typ = body.get("sdp"), body.get("type", "offer")
     if not isinstance(sdp, str) or typ != "offer" or "m=video" not in sdp:
         return _json_error(400, "expected {\"type\": \"offer\", \"sdp\": ...} with a video track")
     source = body.get("source", "camera" if not full else "console")
     if not isinstance(source, str) or len(source) > 40:
         return _json_error(400, "source must be a short string")
+    return sdp, source
+
+
+async def _answer(
+    request: web.Request, live: LiveSession, full: bool, body: dict[str, Any] | None = None,
+    commit: Callable[[], Awaitable[bool]] | None = None,
+) -> web.Response:
+    """Answer an offer. A malformed offer (bad body or an SDP aiortc refuses) gets a 400 and
+    leaves the session as it was, so the console or the candidate can try again. ``commit``
+    runs once the answer is made; if it returns False the session ends and the answer is a 404."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    if body is None:
+        body = await _read_json(request)
+    parsed = _parse_offer(body, full)
+    if isinstance(parsed, web.Response):
+        return parsed
+    sdp, source = parsed
     if live.pc is not None or live.state != "created":
         return _json_error(409, f"this session already has a peer or has ended (state {live.state})")
     # claim the session before the first await: a second offer arriving while the pipeline is
@@ -462,7 +478,8 @@ async def _answer(request: web.Request, live: LiveSession, full: bool) -> web.Re
 
     @pc.on("connectionstatechange")
     async def on_state() -> None:
-        live.on_connection_state(pc.connectionState)
+        if live.pc is pc:  # a refused offer's connection closing is not the session's end
+            live.on_connection_state(pc.connectionState)
 
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -473,8 +490,14 @@ async def _answer(request: web.Request, live: LiveSession, full: bool) -> web.Re
         live.pc = None
         with contextlib.suppress(Exception):
             await pc.close()
-        live.request_end(f"bad offer: {exc}")
+        if live.state == "connecting":  # release the claim: the peer may send a good offer
+            live.state, live.role, live.source = "created", None, None
         return _json_error(400, f"cannot use this offer: {exc}")
+    if commit is not None and not await commit():
+        # the link expired or was spent in the moment the answer took: media may already
+        # flow, so this session ends rather than going back to waiting
+        live.request_end("the join link expired or was used while connecting")
+        return _json_error(404, "this link is invalid, expired or already used")
     await live.store.call(live.store.set_state, live.id, "connecting", source=source)
     return web.json_response({"type": pc.localDescription.type, "sdp": pc.localDescription.sdp, "session": live.id})
 
@@ -497,14 +520,28 @@ async def console_offer(request: web.Request) -> web.Response:
 
 
 async def candidate_offer(request: web.Request) -> web.Response:
+    """The single-use link is spent only by an offer that is answered: a malformed body or an
+    SDP that cannot be used gets a 400 and the link still works."""
     st = _state(request)
     token = request.match_info["token"]
-    sid = None
-    if _TOKEN_RE.match(token):
-        sid = await st.store.call(st.store.consume_token, hash_token(token), time.time())
-    if sid is None or sid not in st.sessions:
-        return _json_error(404, "this link is invalid, expired or already used")
-    return await _answer(request, st.sessions[sid], full=False)
+    gone = _json_error(404, "this link is invalid, expired or already used")
+    if not _TOKEN_RE.match(token):
+        return gone
+    body = await _read_json(request)
+    parsed = _parse_offer(body, False)
+    if isinstance(parsed, web.Response):
+        return parsed
+    th = hash_token(token)
+    row = await st.store.call(st.store.session_for_token, th)
+    if (row is None or row["token_used"] is not None or (row["token_expires"] or 0) <= time.time()
+            or row["state"] != "created" or row["id"] not in st.sessions):
+        return gone
+    live = st.sessions[row["id"]]
+
+    async def spend() -> bool:  # atomic: of two racing offers only one can spend the link
+        return await st.store.call(st.store.consume_token, th, time.time()) == live.id
+
+    return await _answer(request, live, full=False, body=body, commit=spend)
 
 
 async def command(request: web.Request) -> web.Response:

@@ -201,6 +201,9 @@ class LiveSession:
         self._flushed_second = -1
         self._pending_events: list[dict[str, Any]] = []
         self._pending_thumbs: list[tuple[float, str, bytes]] = []
+        self._pending_rows: list[dict[str, Any]] = []  # finished seconds not yet stored
+        self._store_failing = False
+        self._store_retry_at = 0.0
         self._next_send = 0.0
         self._next_snapshot = 0.0
         self._snapshot_cost = 0.0
@@ -465,22 +468,50 @@ class LiveSession:
         return {"signals": signals, "verdict": verdict}
 
     async def _maybe_flush(self, final: bool = False) -> None:
-        """Write finished seconds and pending events to the store."""
-        if not self._seconds and not self._pending_events and not self._pending_thumbs:
+        """Write finished seconds and pending events to the store. A failing store never stops
+        the analysis: what could not be written stays queued and is retried at the next flush
+        (an ``error.store`` event tells the watchers once per failing spell)."""
+        if not self._seconds and not self._pending_events and not self._pending_thumbs and not self._pending_rows:
             return
         done = sorted(self._seconds) if final else sorted(self._seconds)[:-1]
-        if not final and not done and len(self._pending_events) < 20:
+        if not final and not done and len(self._pending_events) < 20 and not self._store_failing:
             return
-        rows = [self._seconds.pop(k).row(k) for k in done]
-        events, self._pending_events = self._pending_events, []
-        thumbs, self._pending_thumbs = self._pending_thumbs, []
+        if not final and self._store_failing and time.monotonic() < self._store_retry_at:
+            return  # a failing store is retried once a second, not on every frame
+        self._pending_rows.extend(self._seconds.pop(k).row(k) for k in done)
         store = self.store
-        await store.call(store.add_seconds, self.id, rows)
-        await store.call(store.add_events, self.id, events)
-        for t, kind, jpeg in thumbs:
-            await store.call(store.add_thumbnail, self.id, t, kind, jpeg)
-        if final or (rows and rows[-1]["second"] % 5 == 0):
-            await store.call(store.save_summary, self.id, self.counters.to_dict(), self.snapshot.get("signals", {}), self.snapshot.get("verdict"))
+        try:
+            if self._pending_rows:
+                await store.call(store.add_seconds, self.id, self._pending_rows)
+                wrote_second = self._pending_rows[-1]["second"]
+                self._pending_rows = []
+            else:
+                wrote_second = None
+            if self._pending_events:
+                events = list(self._pending_events)
+                await store.call(store.add_events, self.id, events)
+                del self._pending_events[: len(events)]
+            while self._pending_thumbs:
+                t, kind, jpeg = self._pending_thumbs[0]
+                await store.call(store.add_thumbnail, self.id, t, kind, jpeg)
+                self._pending_thumbs.pop(0)
+            if final or (wrote_second is not None and wrote_second % 5 == 0):
+                await store.call(store.save_summary, self.id, self.counters.to_dict(),
+                                 self.snapshot.get("signals", {}), self.snapshot.get("verdict"))
+        except Exception as exc:
+            self.counters.errors += 1
+            if final:
+                raise
+            self._store_retry_at = time.monotonic() + 1.0
+            if not self._store_failing:
+                log.error("session %s: the store refused a write, keeping the data to retry: %r", self.id, exc)
+                self._store_failing = True
+                self.broadcast(message("event", t=self._last_t or 0.0, kind="error.store",
+                                       message=f"storing results failed, will retry: {exc!r}", data={}))
+            return
+        if self._store_failing:
+            log.info("session %s: the store accepts writes again", self.id)
+        self._store_failing = False
 
     # -- commands ----------------------------------------------------------------------------
     def handle_command(self, cmd: Command) -> dict[str, Any]:

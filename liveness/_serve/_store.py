@@ -133,11 +133,13 @@ class Store:
         return None if row is None else self._row(row)
 
     def consume_token(self, token_hash: str, now: float) -> str | None:
-        """Mark the token used if it is unused and unexpired; the session id, else None."""
+        """Mark the token used if it is unused, unexpired and its session has not ended; the
+        session id, else None. (The offer is answered first, so the session may already be
+        connecting or live when its link is spent.)"""
         with self._lock:
             cur = self._db.execute(
                 "UPDATE sessions SET token_used = ? WHERE token_hash = ? AND token_used IS NULL"
-                " AND token_expires > ? AND state = 'created' RETURNING id",
+                " AND token_expires > ? AND state != 'ended' RETURNING id",
                 (now, token_hash, now),
             )
             row = cur.fetchone()
