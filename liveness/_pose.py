@@ -147,7 +147,9 @@ class PoseEstimator:
         img = np.ascontiguousarray(landmarks[self.ids, :2], dtype=np.float64)
         sol = None
         if self._prev is not None:
-            sol = refine_pose(self.obj, img, self._k, *self._prev)
+            # from the previous frame's optimum Gauss-Newton converges in one or two steps; a
+            # last step under 1e-4 rad (0.006 deg) is not worth another pass
+            sol = refine_pose(self.obj, img, self._k, *self._prev, tol=1e-4)
         if sol is None:
             ok, rvec, tvec = cv2.solvePnP(self.obj, img, self._k, self._dist, flags=cv2.SOLVEPNP_SQPNP)
             if ok:
