@@ -61,6 +61,9 @@ __all__ = [
 
 _T, _FACE, _SCORE = feature_index("t"), feature_index("face"), feature_index("score")
 _YAW, _EAR = feature_index("yaw"), feature_index("ear")
+_PITCH, _SIZE = feature_index("pitch"), feature_index("size")
+_CX, _CY = feature_index("cx"), feature_index("cy")
+_BROW, _MW, _MO = feature_index("brow"), feature_index("mouth_width"), feature_index("mouth_open")
 _SELF = {"challenge_breakdown", "opportunistic_breakdown", "challenge"}
 
 
@@ -130,7 +133,23 @@ class EngineOptions:
     ``gap_s``: the random wait before each prompt is uniform in this range. ``time_limit_s``:
     time to answer, per kind overrides in ``time_limits``. ``baseline_s``: the baseline window
     before each prompt. ``max_defer_s``: a prompt waits at most this long for a usable baseline
-    (face tracked, near-frontal for head turns), then fails with ``no_face``."""
+    (face tracked, near-frontal for head turns), then fails with ``no_face``.
+
+    A due prompt also waits, at most ``rest_wait_s``, for the face to be *at rest* over the
+    baseline window (ranges over the window): nose <= ``rest_nose_iod`` IOD, face size <=
+    ``rest_size_frac`` of the size, yaw and pitch <= ``rest_angle_deg``, brow distance <=
+    ``rest_brow_frac`` of its median, mouth width <= ``rest_mouth_frac`` of its median and lip
+    gap <= ``rest_mouth_frac`` IOD. The baseline is the pose and face to compare against; taken
+    while the candidate is still coming back from the previous answer (leaning back, lowering
+    the brows, ending a smile) it is a state about to be left, and leaving it reads as change
+    in every measure (both face halves change for the occlusion check, the eye aspect ratio
+    shifts with pitch). The limits are well above the avatar's idle sway (99th percentile of
+    the 1 s ranges: nose 0.15 IOD, size 0.03, yaw 4.2 deg, pitch 3.8 deg, brow 0.04, mouth
+    width 0.05, lip gap 0.02 IOD) and below the answers themselves (a lean 0.55, a look 29 deg,
+    raised brows 0.25, a smile 0.30, an open mouth 0.28 IOD); on the real dev clips (people
+    talking) each is above the median range (nose 0.19 IOD, yaw 3.7 deg, brow 0.05, mouth
+    width 0.14, lip gap 0.10 IOD), and a candidate who keeps talking or moving is prompted
+    after ``rest_wait_s`` anyway. The wait is invisible: nothing is shown before the prompt."""
 
     kinds: tuple[str, ...] = tuple(CHALLENGES)
     n: int = 3
@@ -140,6 +159,12 @@ class EngineOptions:
     baseline_s: float = 1.0
     min_latency_s: float = 0.2
     max_defer_s: float = 8.0
+    rest_wait_s: float = 3.0
+    rest_nose_iod: float = 0.3
+    rest_size_frac: float = 0.1
+    rest_angle_deg: float = 10.0
+    rest_brow_frac: float = 0.1
+    rest_mouth_frac: float = 0.15
     tail_s: float = 0.5
     breakdown_baseline_s: float = 2.0
     breakdown_scale: float = 0.3
@@ -267,6 +292,36 @@ class ChallengeEngine:
         rows = [r for r in self._rows if lo <= float(r[_T]) <= t]
         return baseline_of(np.stack(rows)) if rows else None
 
+    def _at_rest(self, t: float) -> bool:
+        """Head at rest over the baseline window (see :class:`EngineOptions`)."""
+        o = self.options
+        lo = t - o.baseline_s
+        rows = [r for r in self._rows if lo <= float(r[_T]) <= t and r[_FACE] > 0.5]
+        if len(rows) < 3:
+            return False
+        a = np.stack(rows)
+        size = a[:, _SIZE]
+        size = size[np.isfinite(size)]
+        if len(size) < 3:
+            return False
+        iod = float(np.median(size))
+        nose = a[:, [_CX, _CY]]
+        nose = nose[np.all(np.isfinite(nose), axis=1)]
+        if len(nose) and float(np.hypot(*np.ptp(nose, axis=0))) > o.rest_nose_iod * iod:
+            return False
+        if float(np.ptp(size)) > o.rest_size_frac * iod:
+            return False
+        for col, lim in ((_YAW, o.rest_angle_deg), (_PITCH, o.rest_angle_deg),
+                         (_BROW, o.rest_brow_frac), (_MW, o.rest_mouth_frac),
+                         (_MO, o.rest_mouth_frac)):
+            v = a[:, col]
+            v = v[np.isfinite(v)]
+            if col in (_BROW, _MW):  # ratios: range over the median
+                v = v / max(float(np.median(v)), 1e-6) if len(v) else v
+            if len(v) and float(np.ptp(v)) > lim:
+                return False
+        return True
+
     def _usable(self, kind: str, base: np.ndarray | None) -> bool:
         if base is None:
             return False
@@ -288,7 +343,8 @@ class ChallengeEngine:
         if self.state == "prompt":
             kind = self._queue[0]
             base = self._baseline(t)
-            if self._usable(kind, base):
+            settled = t - self._due_t >= o.rest_wait_s or self._at_rest(t)
+            if self._usable(kind, base) and settled:
                 self._queue.pop(0)
                 self._prompt(kind, t, base)
             elif t - self._due_t > o.max_defer_s:

@@ -8,6 +8,7 @@ through the real tracker on rendered video are in ``tests/test_avatar.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -24,7 +25,7 @@ from liveness._challenge_engine import (
     ScoreHistory,
     breakdown_scores,
 )
-from liveness._challenges import CHALLENGES, frame_features
+from liveness._challenges import CHALLENGES, ChallengeThresholds, frame_features
 
 FPS = 15.0
 KINDS = sorted(CHALLENGES)
@@ -252,3 +253,48 @@ def test_result_to_dict_is_json(avatar):
     d = eng.results()[0].to_dict()
     json.dumps(d)
     assert d["kind"] == "smile" and d["passed"] is True and d["measure"] == "mouth_width_ratio"
+
+
+def _drifting_cover(avatar: Avatar, options: EngineOptions, side: int) -> ChallengeEngine:
+    # the whole head drifts 0.2 IOD right (and 0.1 IOD down) while the hand covers one half
+    eng = ChallengeEngine(options, rng=random.Random(1))
+    eng.start(0.0, kinds=["cover_half_face"])
+    script = AvatarScript([Action("cover_half_face", 1.8, side=side)], seed=2)
+    for i in range(int(8 * FPS)):
+        t = i / FPS
+        d = 0.2 * avatar.iod * float(np.clip(t - 1.4, 0.0, 1.0))
+        s = dataclasses.replace(script.state_at(t), tx=d, ty=0.5 * d)
+        eng.update(avatar.observation(s, t, i, image=True))
+        if eng.pending == 0:
+            break
+    return eng
+
+
+@pytest.mark.parametrize("side", [-1, 1])
+def test_cover_is_seen_while_the_head_drifts_with_compensation(avatar, side):
+    # the drift changes the uncovered half's fixed image cells too; the optional rigid-move
+    # compensation (cover_shift_iod, off by default: it raises replay chance passes) keeps the
+    # answer, and without it the same answer fails
+    comp = EngineOptions(gap_s=(1.0, 1.0), thresholds=ChallengeThresholds(cover_shift_iod=0.3))
+    (r,) = _drifting_cover(avatar, comp, side).results()
+    assert r.passed, r.to_dict()
+    (r,) = _drifting_cover(avatar, EngineOptions(gap_s=(1.0, 1.0)), side).results()
+    assert not r.passed
+
+
+def test_prompt_waits_for_the_face_at_rest(avatar):
+    # the brows are still coming down from a raise when the prompt is due (t = 1.0 s): the
+    # baseline would be a face about to change, so the prompt waits until 1 s of rest
+    script = AvatarScript([Action("raise_eyebrows", 0.3)], seed=2)  # moves until 1.9 s
+    prompts = {}
+    for wait in (3.0, 0.0):
+        eng = ChallengeEngine(EngineOptions(gap_s=(1.0, 1.0), rest_wait_s=wait), rng=random.Random(1))
+        eng.start(0.0, kinds=["smile"])
+        for i in range(int(6 * FPS)):
+            t = i / FPS
+            eng.update(avatar.observation(script.state_at(t), t, i))
+            for ev in eng.events():
+                if ev.kind == "challenge.prompt":
+                    prompts[wait] = ev.t
+    assert prompts[0.0] == pytest.approx(1.0, abs=0.1)
+    assert 2.0 <= prompts[3.0] <= 4.0 + 0.1
