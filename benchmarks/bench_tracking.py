@@ -49,13 +49,14 @@ for line in sys.stdin:  # one timed pass over the frames per line, so runs inter
 
 def source_frames(n: int) -> list[np.ndarray]:
     shared = Path(os.environ.get("LIVENESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
-    clip = shared / "video" / "real" / "hdtf_RD_Radio34_003.mp4"
+    clip = shared / "video" / "real" / "dfl_Bryan_Greynolds_0.mp4"  # 520x312 webcam streamer
     if not clip.is_file():
         cands = sorted((shared / "video" / "real").glob("*.mp4")) if shared.is_dir() else []
         clip = cands[0] if cands else None
     if clip is not None:
         from liveness._video import open_video
 
+        print(f"frames from {clip.name}", file=sys.stderr)
         out = []
         for fr in open_video(clip):
             out.append(fr.image)
