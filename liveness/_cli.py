@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._errors import LivenessError
+from ._errors import InputError, LivenessError
 
 __all__ = ["main"]
 
@@ -57,10 +57,31 @@ def _pipeline_options(args: argparse.Namespace) -> Any:
     )
 
 
+def cmd_review_batch(args: argparse.Namespace) -> int:
+    """Several files or folders: one report each into ``--out`` plus an index (see ``_batch``)."""
+    from ._batch import BatchOptions, print_row, review_batch
+
+    if not args.out:
+        raise InputError("reviewing several files or a folder needs --out DIR (one JSON + HTML per video)")
+    if args.json or args.html:
+        raise InputError("--json/--html name one report; with several videos use --out DIR")
+    opts = BatchOptions(threads=args.threads, max_side=args.max_side, stride=args.stride,
+                        thumbnails=args.thumbnails, references=tuple(args.reference or ()), workers=args.workers)
+    rows = review_batch(args.video, args.out, opts, progress=None if args.quiet else print_row)
+    failed = [r for r in rows if r.get("error")]
+    reused = sum(1 for r in rows if r.get("reused"))
+    print(f"{len(rows) - len(failed)} of {len(rows)} videos reviewed ({reused} unchanged and reused), "
+          f"{len(failed)} failed; index: {Path(args.out) / 'index.html'}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     from ._review import ReviewOptions, review_video
 
-    video = args.video
+    videos = list(args.video or [])
+    if len(videos) > 1 or args.out or any(Path(v).is_dir() for v in videos):
+        return cmd_review_batch(args)
+    video = videos[0] if videos else None
     if video is None:
         from ._avatar import make_demo_clip
 
@@ -111,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     r = sub.add_parser("review", help="analyse a video file")
-    r.add_argument("video", nargs="?", help="video file (default: a built-in synthetic demo clip)")
+    r.add_argument("video", nargs="*",
+                   help="video file (default: a built-in synthetic demo clip); several files or folders "
+                        "are reviewed as a batch into --out")
     r.add_argument("--json", metavar="OUT", help="write the review JSON here ('-' for stdout)")
     r.add_argument("--html", metavar="OUT", help="write a self-contained HTML report here")
     r.add_argument("--reference", action="append", metavar="PHOTO",
@@ -120,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-side", type=int, default=1280, help="downsize frames larger than this")
     r.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model")
     r.add_argument("--thumbnails", type=int, default=6, help="evidence frames in the HTML report")
+    r.add_argument("--out", metavar="DIR", help="batch mode: one JSON + HTML report per video and an "
+                   "index.html/index.json here; a rerun reuses unchanged reviews")
+    r.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                   help="batch mode: videos reviewed in parallel (default: up to 4 cores)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_review)
 
