@@ -97,19 +97,6 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _current_models() -> dict[str, str]:
-    from ._registry import MODELS, model_path
-
-    models: dict[str, str] = {}
-    for name, spec in sorted(MODELS.items()):
-        try:
-            model_path(name)
-            models[name] = spec.sha256
-        except Exception:
-            models[name] = "missing"
-    return models
-
-
 def _row(file: Path, name: str, doc: dict[str, Any] | None, error: str | None, reused: bool = False) -> dict[str, Any]:
     row: dict[str, Any] = {"file": str(file), "name": name, "json": None, "html": None, "reused": reused,
                            "error": error, "label": None, "risk": None, "reasons": [], "frames": None,
@@ -132,6 +119,7 @@ def _row(file: Path, name: str, doc: dict[str, Any] | None, error: str | None, r
 def _reusable(json_path: Path, file: Path, options: BatchOptions) -> dict[str, Any] | None:
     """The earlier review at ``json_path`` if it still stands for ``file`` as it is now."""
     from . import __version__
+    from ._registry import model_hashes
     from ._video import file_sha256
 
     if not json_path.is_file() or not json_path.with_suffix(".html").is_file():
@@ -142,7 +130,7 @@ def _reusable(json_path: Path, file: Path, options: BatchOptions) -> dict[str, A
         same = (
             doc["source"]["sha256"] == file_sha256(file)
             and prov.get("version") == __version__
-            and prov.get("models") == _current_models()
+            and prov.get("models") == model_hashes()
             and prov.get("batch") == options.review_key()
         )
     except Exception:  # unreadable, partial or foreign: review again

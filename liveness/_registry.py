@@ -20,7 +20,7 @@ from ._errors import ModelError
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-__all__ = ["DATA_FILES", "MODELS", "ModelSpec", "data_path", "model_path", "ort_session"]
+__all__ = ["DATA_FILES", "MODELS", "ModelSpec", "data_path", "model_hashes", "model_path", "ort_session"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,19 @@ def model_path(name: str) -> Path:
 
 
 _sessions: dict[tuple[str, int], ort.InferenceSession] = {}
+
+
+def model_hashes() -> dict[str, str]:
+    """{model name: registered sha256, or "missing" where the file cannot be found} — what a
+    review records as its provenance."""
+    out: dict[str, str] = {}
+    for name, spec in sorted(MODELS.items()):
+        try:
+            model_path(name)
+            out[name] = spec.sha256
+        except Exception:
+            out[name] = "missing"
+    return out
 
 
 def ort_session(name: str, threads: int = 1) -> ort.InferenceSession:

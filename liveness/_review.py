@@ -17,7 +17,7 @@ import numpy as np
 from ._errors import InputError
 from ._hooks import Hook, HookEvent, TimingHook
 from ._pipeline import PipelineOptions, build_session
-from ._registry import MODELS, model_path
+from ._registry import model_hashes
 from ._session import Session
 from ._video import open_video
 
@@ -46,13 +46,7 @@ class ReviewOptions:
 def _provenance(options: ReviewOptions, session: Session) -> dict[str, Any]:
     from . import __version__
 
-    models: dict[str, str] = {}
-    for name, spec in sorted(MODELS.items()):
-        try:
-            model_path(name)
-            models[name] = spec.sha256
-        except Exception:
-            models[name] = "missing"
+    models = model_hashes()
     return {
         "package": "interview-liveness",
         "version": __version__,
