@@ -16,6 +16,7 @@ from functools import cache
 import cv2
 import numpy as np
 
+from ._errors import InputError
 from ._registry import data_path
 from ._types import HeadPose
 
@@ -68,12 +69,12 @@ def refine_pose(
     """Gauss-Newton on the reprojection error of ``obj`` (N, 3) -> ``img`` (N, 2) from the pose
     (``rvec``, ``tvec``) under the pinhole camera ``k`` (square pixels, no distortion): the same
     least-squares optimum as ``cv2.solvePnP(..., SOLVEPNP_ITERATIVE)``, vectorised so that a step
-    over 468 points costs about 0.1 ms. Rotation is updated on the left, R <- exp(w) R. Stops when
+    over 468 points costs about 0.2 ms. Rotation is updated on the left, R <- exp(w) R. Stops when
     a step moves the rotation by < ``tol`` rad and the translation by < ``tol`` x depth. Returns
     None when the pose leaves the half-space in front of the camera or diverges."""
     f, cx, cy = float(k[0, 0]), float(k[0, 2]), float(k[1, 2])
     if abs(float(k[1, 1]) - f) > 1e-9 * f:
-        raise ValueError("refine_pose expects square pixels (fx == fy)")
+        raise InputError("refine_pose expects square pixels (fx == fy)")
     # residuals in normalised image coordinates: the same cost as in pixels, divided by f^2
     xn = (img[:, 0] - cx) / f
     yn = (img[:, 1] - cy) / f
