@@ -643,3 +643,22 @@ def test_failing_store_keeps_the_analysis_and_the_data(tmp_path, monkeypatch):
             await client.close()
 
     run(main())
+
+
+def test_result_rate_limit_holds_on_average(tmp_path):
+    async def main() -> None:
+        async with running_server(_opts(tmp_path, result_hz=5.0), disc_factory()) as (base, _), aiohttp.ClientSession() as http:
+            s = await _create(http, base)
+            client = Client(FrameTrack(disc_frame, fps=30))
+            await client.connect(s["offer_url"], AUTH)
+            assert await client.wait_for(lambda: len(client.of_type("result")) >= 3, 30)
+            t0, n0 = time.monotonic(), len(client.of_type("result"))
+            await asyncio.sleep(4.0)
+            span, n = time.monotonic() - t0, len(client.of_type("result")) - n0
+            st = client.of_type("status")[-1]["counters"]
+            assert st["analysed"] > 3 * st["results_sent"], "most analysed frames were held back"
+            # 5 per second on average, plus at most one second of credit
+            assert n <= 5 * span + 5 + 1, (n, span)
+            await client.close()
+
+    run(main())

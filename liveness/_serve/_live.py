@@ -35,7 +35,7 @@ __all__ = ["Counters", "FrameSlot", "LiveSession", "Sink", "event_dict"]
 log = logging.getLogger("liveness.serve")
 
 _MAX_CONSECUTIVE_ERRORS = 30
-_RESULT_BURST = 4  # result messages that may go back to back after a pause
+_RESULT_BURST_S = 1.0  # result-rate credit: up to result_hz x this many results may come back to back
 
 
 @dataclass
@@ -336,10 +336,10 @@ class LiveSession:
                 self._pending_events.append(e)
                 self.broadcast(message("event", **e))
             if now_mono >= self._next_send:  # at most result_hz on average, bursts catch up
-                # a token bucket holding up to _RESULT_BURST results: frames analysed at the
-                # rate limit with jitter (30 fps at result_hz 30) all get their result
+                # a token bucket holding one second of results: frames that arrive in bursts
+                # (as WebRTC delivers them) or at the rate limit with jitter all get their result
                 rperiod = 1.0 / self.options.result_hz
-                self._next_send = max(self._next_send, now_mono - _RESULT_BURST * rperiod) + rperiod
+                self._next_send = max(self._next_send, now_mono - _RESULT_BURST_S) + rperiod
                 self.counters.sent += 1
                 self.broadcast(message("result", **result))
             await self._maybe_flush()
