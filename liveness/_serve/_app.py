@@ -201,14 +201,19 @@ async def logout(request: web.Request) -> web.Response:
     raise resp
 
 
+def _link_open(row: dict[str, Any] | None) -> bool:
+    """A candidate link's session row is usable: unused, unexpired, session still waiting."""
+    return (row is not None and row["token_used"] is None and (row["token_expires"] or 0) > time.time()
+            and row["state"] == "created")
+
+
 async def join_page(request: web.Request) -> web.Response:
     st = _state(request)
     token = request.match_info["token"]
     row = None
     if _TOKEN_RE.match(token):
         row = await st.store.call(st.store.session_for_token, hash_token(token))
-    now = time.time()
-    if row is None or row["token_used"] is not None or (row["token_expires"] or 0) <= now or row["state"] != "created":
+    if not _link_open(row):
         resp = _page(request, "join_invalid.html")
         resp.set_status(404)
         return resp
@@ -533,8 +538,7 @@ async def candidate_offer(request: web.Request) -> web.Response:
         return parsed
     th = hash_token(token)
     row = await st.store.call(st.store.session_for_token, th)
-    if (row is None or row["token_used"] is not None or (row["token_expires"] or 0) <= time.time()
-            or row["state"] != "created" or row["id"] not in st.sessions):
+    if not _link_open(row) or row["id"] not in st.sessions:
         return gone
     live = st.sessions[row["id"]]
 
