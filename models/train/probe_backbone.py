@@ -1,9 +1,15 @@
 """Does a face-pretrained backbone help the artefact detector? A linear/MLP probe on FROZEN
-features of the MediaPipe face-mesh network (Apache-2.0; ``models/onnx/face_mesh.onnx``),
-trained on synthetic fakes made from REAL faces only, evaluated on the dev clips.
+features of the MediaPipe face-mesh network (Apache-2.0; ``models/onnx/face_mesh.onnx``) or of
+dlib's face-recognition ResNet (CC0; ``models/onnx/face_embedding.onnx``), trained on synthetic
+fakes made from REAL faces only, evaluated on the dev clips.
 
     .venv/bin/python -m models.train.probe_backbone --synth sbi            # self-blended fakes
     .venv/bin/python -m models.train.probe_backbone --synth ae --ae .cache/ae_swap.npz
+    .venv/bin/python -m models.train.probe_backbone --synth sbi --backbone dlib
+
+dlib features: the last residual sum of each of its five stages (32@35, 64@17, 128@8, 256@4,
+256@2 of the 150-px aligned chip, made from the 128-px crop by ``FaceEmbedder.chip``), pooled the
+same way (2,944 numbers per face).
 
 Features: the output of each of the six backbone stages (16@96, 32@48, 64@24, 128@12, 128@6,
 128@3 of the 192-px input; the aligned 128-px crop is resized to 192) pooled per channel — mean
@@ -33,34 +39,89 @@ from models.train.sbi_data import SelfBlend, load_cache, shared_data  # noqa: E4
 from models.train.train_artefact import auc, load_clip_crops, split_groups  # noqa: E402
 
 
+def _pool(maps: list[np.ndarray], hull: np.ndarray) -> np.ndarray:
+    """Per channel of each (1, C, H, W) map: mean and spread over the map, and inner-face minus
+    boundary-ring difference of both (``hull`` = face-hull mask at the input's resolution)."""
+    f = []
+    for t in maps:
+        t = t[0]
+        ch, h, w = t.shape
+        mm = cv2.resize(hull, (w, h), interpolation=cv2.INTER_AREA).reshape(-1)
+        flat = t.reshape(ch, -1)
+        inner, ring = mm > 0.75, (mm > 0.05) & (mm < 0.75)
+        f += [flat.mean(1), flat.std(1)]
+        if inner.sum() >= 2 and ring.sum() >= 2:
+            fi, fr = flat[:, inner], flat[:, ring]
+            f += [fi.mean(1) - fr.mean(1), fi.std(1) - fr.std(1)]
+        else:
+            f += [np.zeros(ch), np.zeros(ch)]
+    return np.concatenate(f)
+
+
+def _with_stage_outputs(name: str, stop: int | None, min_hw: int = 2):  # noqa: ANN202
+    """An ONNX Runtime session of model ``name`` that also returns the last residual sum (Add) at
+    each spatial resolution among its first ``stop`` nodes."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import shape_inference
+
+    from liveness._registry import model_path
+
+    m = onnx.load(str(model_path(name)))
+    info = shape_inference.infer_shapes(m)
+    shapes = {v.name: tuple(d.dim_value for d in v.type.tensor_type.shape.dim) for v in info.graph.value_info}
+    last: dict[tuple[int, ...], str] = {}
+    for i, n in enumerate(m.graph.node):
+        if stop is not None and i >= stop:
+            break
+        s = shapes.get(n.output[0]) if n.op_type == "Add" else None
+        if s and len(s) == 4 and s[2] >= min_hw:
+            last[s[1:]] = n.output[0]
+    names = list(last.values())
+    for nm in names:
+        m.graph.output.append(onnx.helper.make_tensor_value_info(nm, onnx.TensorProto.FLOAT, None))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return sess, names
+
+
+class DlibFeatures:
+    """Frozen dlib face-recognition ResNet: its five stage outputs, pooled."""
+
+    def __init__(self) -> None:
+        from liveness._crop import face_oval
+        from liveness._embedding import FaceEmbedder
+
+        self.sess, self.names = _with_stage_outputs("face_embedding", None)
+        self.inp = self.sess.get_inputs()[0].name
+        self.emb = FaceEmbedder()
+        self.oval = face_oval()
+
+    def __call__(self, crops: list[np.ndarray] | np.ndarray, lms: np.ndarray) -> np.ndarray:
+        from liveness._embedding import CHIP_SIZE, chip_transform
+
+        out = []
+        for c, lm in zip(crops, lms, strict=True):
+            chip = self.emb.chip(np.ascontiguousarray(c), lm)
+            inv = cv2.invertAffineTransform(chip_transform(lm))  # crop px -> chip px
+            pts = lm[self.oval, :2] @ inv[:, :2].T + inv[:, 2]
+            hull = np.zeros((CHIP_SIZE, CHIP_SIZE), np.float32)
+            cv2.fillConvexPoly(hull, cv2.convexHull(np.round(pts).astype(np.int32)), 1.0)
+            maps = self.sess.run(self.names, {self.inp: chip[None].astype(np.float32)})
+            out.append(_pool(maps, hull))
+        return np.asarray(out, np.float32)
+
+
 class MeshFeatures:
     """Frozen face-mesh backbone: the six stage outputs as extra graph outputs."""
 
     def __init__(self) -> None:
-        import onnx
-        import onnxruntime as ort
-        from onnx import shape_inference
-
         from liveness._crop import face_oval
-        from liveness._registry import model_path
 
-        m = onnx.load(str(model_path("face_mesh")))
-        info = shape_inference.infer_shapes(m)
-        shapes = {v.name: tuple(d.dim_value for d in v.type.tensor_type.shape.dim) for v in info.graph.value_info}
-        last: dict[tuple[int, ...], str] = {}
-        for i, n in enumerate(m.graph.node):
-            if i >= 137:  # the backbone ends before the heads and the attention branches
-                break
-            s = shapes.get(n.output[0]) if n.op_type == "Add" else None
-            if s and len(s) == 4 and s[2] >= 3:
-                last[s] = n.output[0]  # the last residual sum at each resolution
-        self.names = list(last.values())
-        for nm in self.names:
-            m.graph.output.append(onnx.helper.make_tensor_value_info(nm, onnx.TensorProto.FLOAT, None))
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.log_severity_level = 3
-        self.sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        # the backbone ends before node 137 (the heads and the attention branches follow)
+        self.sess, self.names = _with_stage_outputs("face_mesh", 137, min_hw=3)
         self.inp = self.sess.get_inputs()[0].name
         self.oval = face_oval()
 
@@ -70,20 +131,7 @@ class MeshFeatures:
             x = cv2.resize(c, (192, 192), interpolation=cv2.INTER_LINEAR).astype(np.float32)[None] / 255.0
             hull = np.zeros(c.shape[:2], np.float32)
             cv2.fillConvexPoly(hull, cv2.convexHull(np.round(lm[self.oval, :2]).astype(np.int32)), 1.0)
-            f = []
-            for t in self.sess.run(self.names, {self.inp: x}):
-                t = t[0]
-                ch, h, w = t.shape
-                mm = cv2.resize(hull, (w, h), interpolation=cv2.INTER_AREA).reshape(-1)
-                flat = t.reshape(ch, -1)
-                inner, ring = mm > 0.75, (mm > 0.05) & (mm < 0.75)
-                f += [flat.mean(1), flat.std(1)]
-                if inner.sum() >= 2 and ring.sum() >= 2:
-                    fi, fr = flat[:, inner], flat[:, ring]
-                    f += [fi.mean(1) - fr.mean(1), fi.std(1) - fr.std(1)]
-                else:
-                    f += [np.zeros(ch), np.zeros(ch)]
-            out.append(np.concatenate(f))
+            out.append(_pool(self.sess.run(self.names, {self.inp: x}), hull))
         return np.asarray(out, np.float32)
 
 
@@ -113,9 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clips", type=Path, default=ROOT / ".cache" / "clips")
     ap.add_argument("--pairs", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--backbone", choices=("mesh", "dlib"), default="mesh")
     a = ap.parse_args(argv)
     rng = np.random.default_rng(a.seed)
-    feats = MeshFeatures()
+    feats = MeshFeatures() if a.backbone == "mesh" else DlibFeatures()
     sb = SelfBlend()
     if a.synth == "ae":
         from models.train.ae_swap import AESwap
@@ -146,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         z = np.load(a.clips / f"{r['label']}__{Path(r['path']).stem}.npz")
         dev.append((r["label"] == "fake", Path(r["path"]).stem, feats(z["crops"], z["lm_crop"])))
 
-    print(f"synthetic fakes: {a.synth}; {a.pairs} pairs ({int((~g).sum())} train / {int(g.sum())} held out)")
+    print(f"backbone: {a.backbone}; synthetic fakes: {a.synth}; {a.pairs} pairs ({int((~g).sum())} train / {int(g.sum())} held out)")
     print("| probe | held-out synthetic AUC | dev video AUC (mean) | (q90) | dev frame AUC | fake beats its original |")
     print("|---|---|---|---|---|---|")
     for name, hidden in (("linear", 0), ("MLP 64", 64)):
