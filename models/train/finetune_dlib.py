@@ -1,0 +1,137 @@
+"""Does *fine-tuning* a face-pretrained network beat training from scratch for the artefact
+detector? dlib's face-recognition ResNet (CC0; ``models/onnx/face_embedding.onnx``, converted to
+torch with ``onnx2torch``) up to its 256-d pooled features, plus a linear head, trained end to
+end on self-blended fakes made from REAL faces only (``sbi_data``; the same crops and person/clip
+split as ``train_artefact``), then scored on the dev clips' cached crops (never trained on).
+
+    pip install onnx2torch torch==2.13.0
+    nice .venv/bin/python -m models.train.finetune_dlib --epochs 4 --steps 100 --seed 0
+
+The 128-px aligned crop is resized to the network's 150-px input (no dlib chip alignment: the
+fine-tune adapts to our crop). Prints the validation curve (held-out synthetic AUC), then dev
+video AUC (mean and q90 of the per-crop scores), frame AUC and how often a fake beats its own
+original. An experiment: it exports nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from models.train.sbi_data import BlendOptions, SelfBlend, load_cache, shared_data  # noqa: E402
+from models.train.train_artefact import auc, load_clip_crops, make_batch, split_groups  # noqa: E402
+
+SIDE = 150
+
+
+def build(torch):  # noqa: ANN001, ANN201
+    """dlib's ResNet up to the pooled 256-d features (as torch) and a linear head."""
+    import onnx
+    import onnx2torch
+    from onnx.utils import Extractor
+
+    from liveness._registry import model_path
+
+    m = onnx.shape_inference.infer_shapes(onnx.load(str(model_path("face_embedding"))))
+    flat = next(n.output[0] for n in m.graph.node if n.op_type == "Flatten")
+    sub = Extractor(m).extract_model([m.graph.input[0].name], [flat])
+    body = onnx2torch.convert(sub)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = body
+            self.head = torch.nn.Linear(256, 1)
+
+        def forward(self, x):  # noqa: ANN001, ANN202  (N, 150, 150, 3) float 0..255
+            return self.head(self.body(x))
+
+    return Net()
+
+
+def to_input(imgs: np.ndarray) -> np.ndarray:
+    return np.stack([cv2.resize(x, (SIDE, SIDE), interpolation=cv2.INTER_LINEAR) for x in imgs]).astype(np.float32)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=ROOT / ".cache" / "sbi")
+    ap.add_argument("--clips", type=Path, default=ROOT / ".cache" / "clips")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--batch", type=int, default=16, help="pairs per batch")
+    ap.add_argument("--lr", type=float, default=1e-4, help="backbone learning rate (head x10)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+
+    import torch
+
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    rng = np.random.default_rng(a.seed)
+    crops, lms, groups = load_cache(a.cache)
+    c2, l2, g2 = load_clip_crops(a.clips)
+    crops, lms, groups = np.concatenate([crops, c2]), np.concatenate([lms, l2]), np.concatenate([groups, g2])
+    val = split_groups(groups, a.seed)
+    tr_idx, va_idx = np.flatnonzero(~val), np.flatnonzero(val)
+    sb = SelfBlend(BlendOptions())
+    vrng = np.random.default_rng(12345)
+    vsel = va_idx if len(va_idx) <= 400 else vrng.choice(va_idx, 400, replace=False)
+    vx, vy = make_batch(sb, crops, lms, vsel, vrng)
+    vx = to_input(vx.astype(np.uint8))
+
+    net = build(torch)
+    opt = torch.optim.AdamW([{"params": net.body.parameters(), "lr": a.lr},
+                             {"params": net.head.parameters(), "lr": a.lr * 10}], weight_decay=1e-4)
+    lossf = torch.nn.BCEWithLogitsLoss()
+
+    def score(x: np.ndarray) -> np.ndarray:
+        net.eval()
+        with torch.no_grad():
+            return np.concatenate([net(torch.from_numpy(x[i : i + 64])).numpy()[:, 0] for i in range(0, len(x), 64)])
+
+    t0 = time.time()
+    for ep in range(a.epochs):
+        net.train()
+        tl = 0.0
+        for _ in range(a.steps):
+            x, y = make_batch(sb, crops, lms, rng.choice(tr_idx, a.batch, replace=False), rng)
+            loss = lossf(net(torch.from_numpy(to_input(x.astype(np.uint8))))[:, 0], torch.from_numpy(y))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tl += float(loss.detach())
+        print(json.dumps({"epoch": ep + 1, "train_loss": round(tl / a.steps, 4),
+                          "val_auc": round(auc(vy, score(vx)), 4), "minutes": round((time.time() - t0) / 60, 1)}),
+              flush=True)
+
+    lab, mean, q90, fl, fs, per = [], [], [], [], [], {}
+    for r in csv.DictReader(open(shared_data() / "manifest.csv", newline="")):
+        z = np.load(a.clips / f"{r['label']}__{Path(r['path']).stem}.npz")
+        s = score(to_input(z["crops"]))
+        fake = r["label"] == "fake"
+        lab.append(fake)
+        mean.append(s.mean())
+        q90.append(np.quantile(s, 0.9))
+        fl += [fake] * len(s)
+        fs += list(s)
+        per[(Path(r["path"]).stem, fake)] = s.mean()
+    wins = [per[(st, True)] > per[(st, False)] for (st, fk) in per if fk and (st, False) in per]
+    y = np.asarray(lab)
+    print(f"dev video AUC mean {auc(y, np.asarray(mean)):.3f} q90 {auc(y, np.asarray(q90)):.3f}; "
+          f"frame AUC {auc(np.asarray(fl), np.asarray(fs)):.3f}; fake beats its original {np.sum(wins)}/{len(wins)}")
+
+
+if __name__ == "__main__":
+    main()
