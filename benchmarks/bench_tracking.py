@@ -1,6 +1,7 @@
 """Per-stage cost of face tracking (decode, detect, mesh, pose) vs MediaPipe's legacy face mesh.
 
-    python benchmarks/bench_tracking.py [--mp-python PY] [--repeats 5] [--frames 120]
+    python benchmarks/bench_tracking.py [--mp-python PY] [--repeats 5] [--frames 120] [--json RUN.json]
+    python benchmarks/bench_tracking.py --pool RUN1.json RUN2.json ...   # pool several runs
 
 Frames: a dev clip from ../shared/data when present (else the astronaut photo moving), resized
 to 640x480 and 1280x720 and encoded to H.264 in a temp folder. Ours runs in this process with one
@@ -89,15 +90,17 @@ def encode(frames: list[np.ndarray], path: Path) -> None:
 def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) -> dict[str, list[float]]:
     """Our tracker over ``frames``, ``reps`` timed passes; ``between()`` runs after each pass
     (the MediaPipe pass), so that both see the same machine load."""
+    from liveness import _tracker
     from liveness._tracker import FaceTracker, TrackerOptions
     from liveness._video import open_video
 
     tr = FaceTracker(TrackerOptions(threads=1))
     det, mesh, pose = tr.detector, tr.mesh, tr.pose
-    stats: dict[str, list[float]] = {"decode": [], "detect": [], "mesh": [], "pose": [], "tracking_total": [],
-                                     "tracking_cpu": []}
+    stats: dict[str, list[float]] = {"decode": [], "detect": [], "mesh": [], "pose": [], "quality": [],
+                                     "tracking_total": [], "tracking_cpu": [], "tracking_no_quality": [],
+                                     "tracking_cpu_no_quality": []}
     # stage timing through wrapped calls
-    timers = {"detect": 0.0, "mesh": 0.0, "pose": 0.0}
+    timers = {"detect": 0.0, "mesh": 0.0, "pose": 0.0, "quality": 0.0}
 
     def wrap(obj, name, key):
         f = getattr(obj, name)
@@ -114,6 +117,8 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) ->
     wrap(det, "detect", "detect")
     wrap(mesh, "run", "mesh")
     wrap(pose, "estimate", "pose")
+    quality_fn = _tracker.face_quality
+    wrap(_tracker, "face_quality", "quality")  # the tracker looks it up in its module
     tr.process(frames[0], 0.0, 0)  # warm-up
     found = 0
     for _ in range(reps):
@@ -132,8 +137,13 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) ->
         stats["tracking_cpu"].append((time.process_time() - c0) * 1e3 / len(frames))
         for k, v in timers.items():
             stats[k].append(v * 1e3 / len(frames))
+        # what the issue counts (tracking + mesh + pose) without the face-quality measures,
+        # which MediaPipe does not compute (single-threaded: their wall time is their CPU time)
+        stats["tracking_no_quality"].append(total - stats["quality"][-1])
+        stats["tracking_cpu_no_quality"].append(stats["tracking_cpu"][-1] - stats["quality"][-1])
         if between is not None:
             between()
+    _tracker.face_quality = quality_fn
     stats["found"] = [found / len(frames)]
     return stats
 
@@ -177,18 +187,47 @@ class MediaPipeRunner:
         return {k: [r[k] for r in self.results] for k in ("ms", "cpu_ms")} | {"found": self.results[-1]["found"]}
 
 
+def pool(paths: list[Path]) -> None:
+    """Pool the per-repeat paired ratios of several ``--json`` runs: median and a 95 % bootstrap
+    interval per frame size."""
+    acc: dict[str, dict[str, list[float]]] = {}
+    keys = (("detect+mesh+pose, wall", "tracking_no_quality", "ms"), ("CPU", "tracking_cpu_no_quality", "cpu_ms"),
+            ("+ quality, wall", "tracking_total", "ms"), ("+ quality, CPU", "tracking_cpu", "cpu_ms"))
+    for p in paths:
+        for row in json.loads(p.read_text())["rows"]:
+            a = acc.setdefault(row["frames"], {k: [] for k, _, _ in keys})
+            for k, ours, mp in keys:
+                a[k] += list(np.asarray(row["ours"][ours]) / np.asarray(row["mediapipe"][mp]))
+    rng = np.random.default_rng(0)
+    print("| frames | repeats | " + " | ".join(f"{k} / MP" for k, _, _ in keys) + " |")
+    print("|---|---|" + "---|" * len(keys))
+    for frames, a in acc.items():
+        cells = []
+        for k, _, _ in keys:
+            v = np.asarray(a[k])
+            boots = np.median(rng.choice(v, (2000, len(v))), axis=1)
+            cells.append(f"{np.median(v):.2f} [{np.quantile(boots, 0.025):.2f}, {np.quantile(boots, 0.975):.2f}]")
+        print(f"| {frames} | {len(a[keys[0][0]])} | " + " | ".join(cells) + " |")
+    print("\nmedian of per-repeat ratios (our pass / the MediaPipe pass right after it), 95 % bootstrap interval")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--pool", type=Path, nargs="+", help="only pool the ratios of earlier --json runs")
     ap.add_argument("--mp-python", help="python of a venv with mediapipe==0.10.14")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--json", type=Path, help="write every repeat's figures here")
     ap.add_argument("--cv-threads", type=int, default=1,
                     help="cv2.setNumThreads for our tracker (default 1, as the liveness CLI runs; "
                          "-1 for OpenCV's own choice)")
     args = ap.parse_args()
+    if args.pool:
+        pool(args.pool)
+        return
     cv2.setNumThreads(args.cv_threads)
     src = source_frames(args.frames)
-    rows = []
+    rows, raw = [], []
     with tempfile.TemporaryDirectory() as d:
         for w, h in [(640, 480), (1280, 720)]:
             frames = [fit(f, w, h) for f in src]
@@ -200,25 +239,38 @@ def main() -> None:
             med = {k: float(np.median(v)) for k, v in ours.items()}
             mpm = float(np.median(mp["ms"])) if mp else None
             mpc = float(np.median(mp["cpu_ms"])) if mp else None
-            rows.append((f"{w}x{h}", med, mpm, mpc, mp["found"] if mp else None))
-    print("| frames | decode | detect | mesh | pose | tracking wall (detect+mesh+pose+quality) | tracking CPU | "
-          "face found | MediaPipe wall | MediaPipe CPU | MP found | ours / MP (wall) | ours / MP (CPU) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for res, m, mpm, mpc, mpf in rows:
-        def r(a, b):
-            return f"{a / b:.2f}x" if b else "n/a"
-
+            # each of our passes is followed by a MediaPipe pass: the ratio of the two passes of one
+            # repeat is measured under the same load, so its median is robust to load drift
+            paired = ({k: float(np.median(np.asarray(ours[a]) / np.asarray(mp[b])))
+                       for k, a, b in (("wall", "tracking_no_quality", "ms"), ("cpu", "tracking_cpu_no_quality", "cpu_ms"),
+                                       ("wall_q", "tracking_total", "ms"), ("cpu_q", "tracking_cpu", "cpu_ms"))}
+                      if mp else None)
+            rows.append((f"{w}x{h}", med, mpm, mpc, mp["found"] if mp else None, paired))
+            raw.append({"frames": f"{w}x{h}", "ours": ours, "mediapipe": mp, "paired_ratio": paired})
+    print("| frames | decode | detect | mesh | pose | quality | ours: detect+mesh+pose, wall / CPU | "
+          "ours: + quality, wall / CPU | MediaPipe, wall / CPU | found, ours / MP | "
+          "**ours (detect+mesh+pose) / MP**, wall / CPU | ours (+ quality) / MP, wall / CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for res, m, mpm, mpc, mpf, pr in rows:
         def f(x):
             return f"{x:.2f}" if x is not None else "n/a"
 
+        def x(k, pr=pr):
+            return f"{pr[k]:.2f}x" if pr else "n/a"
+
         print(f"| {res} | {m['decode']:.2f} | {m['detect']:.2f} | {m['mesh']:.2f} | {m['pose']:.2f} | "
-              f"{m['tracking_total']:.2f} | {m['tracking_cpu']:.2f} | {m['found']:.2f} | {f(mpm)} | {f(mpc)} | "
-              f"{f(mpf)} | {r(m['tracking_total'], mpm)} | {r(m['tracking_cpu'], mpc)} |")
+              f"{m['quality']:.2f} | {m['tracking_no_quality']:.2f} / {m['tracking_cpu_no_quality']:.2f} | "
+              f"{m['tracking_total']:.2f} / {m['tracking_cpu']:.2f} | {f(mpm)} / {f(mpc)} | {m['found']:.2f} / {f(mpf)} | "
+              f"{x('wall')} / {x('cpu')} | {x('wall_q')} / {x('cpu_q')} |")
     print(f"\nms/frame, medians of {args.repeats} interleaved runs (ours, MediaPipe, ours, ...) over {len(src)} frames; ours with one ONNX Runtime "
           "thread and "
           f"cv2.setNumThreads({args.cv_threads}), MediaPipe 0.10.14 legacy FaceMesh (refine_landmarks=True, video mode) as it comes; CPU = "
           "process CPU time (all threads); detect = per-frame average (the detector runs on track loss and "
-          "once a second).")
+          "once a second); ratios = median over repeats of (our pass / the MediaPipe pass right after it); "
+          "quality = face size, sharpness, brightness (MediaPipe computes none of it, nor pose).")
+    if args.json:
+        args.json.write_text(json.dumps({"repeats": args.repeats, "frames": len(src), "cv_threads": args.cv_threads,
+                                         "rows": raw}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
