@@ -16,7 +16,6 @@ original. An experiment: it exports nothing.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -28,7 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from models.train.sbi_data import BlendOptions, SelfBlend, load_cache, shared_data  # noqa: E402
+from models.train.probe_backbone import dev_metrics, load_dev  # noqa: E402
+from models.train.sbi_data import BlendOptions, SelfBlend, load_cache  # noqa: E402
 from models.train.train_artefact import auc, load_clip_crops, make_batch, split_groups  # noqa: E402
 
 SIDE = 150
@@ -116,22 +116,9 @@ def main(argv: list[str] | None = None) -> None:
                           "val_auc": round(auc(vy, score(vx)), 4), "minutes": round((time.time() - t0) / 60, 1)}),
               flush=True)
 
-    lab, mean, q90, fl, fs, per = [], [], [], [], [], {}
-    for r in csv.DictReader(open(shared_data() / "manifest.csv", newline="")):
-        z = np.load(a.clips / f"{r['label']}__{Path(r['path']).stem}.npz")
-        s = score(to_input(z["crops"]))
-        fake = r["label"] == "fake"
-        lab.append(fake)
-        mean.append(s.mean())
-        q90.append(np.quantile(s, 0.9))
-        fl += [fake] * len(s)
-        fs += list(s)
-        per[(Path(r["path"]).stem, fake)] = s.mean()
-    wins = [per[(st, True)] > per[(st, False)] for (st, fk) in per if fk and (st, False) in per]
-    y = np.asarray(lab)
-    print(f"dev video AUC mean {auc(y, np.asarray(mean)):.3f} q90 {auc(y, np.asarray(q90)):.3f}; "
-          f"frame AUC {auc(np.asarray(fl), np.asarray(fs)):.3f}; fake beats its original {np.sum(wins)}/{len(wins)}")
-
+    dev = load_dev(a.clips, lambda z: z["crops"])
+    print("| dev video AUC (mean) | (q90) | dev frame AUC | fake beats its original |")
+    print(f"| {dev_metrics(dev, lambda crops: score(to_input(crops)))} |")
 
 if __name__ == "__main__":
     main()

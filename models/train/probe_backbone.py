@@ -27,7 +27,9 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -135,6 +137,34 @@ class MeshFeatures:
         return np.asarray(out, np.float32)
 
 
+def load_dev(clips: Path, transform: Callable[[Any], Any]) -> list[tuple[bool, str, Any]]:
+    """``(is_fake, stem, transform(npz))`` for every clip of the dev manifest, from the crop cache
+    of ``eval_artefact`` (``crops``, ``lm_crop``)."""
+    out = []
+    for r in csv.DictReader(open(shared_data() / "manifest.csv", newline="")):
+        z = np.load(clips / f"{r['label']}__{Path(r['path']).stem}.npz")
+        out.append((r["label"] == "fake", Path(r["path"]).stem, transform(z)))
+    return out
+
+
+def dev_metrics(dev: list[tuple[bool, str, Any]], score: Callable[[Any], np.ndarray]) -> str:
+    """Markdown cells: video AUC of the clip mean and of its q90 of the per-crop scores, frame AUC,
+    and how often a fake's mean beats its own original's."""
+    lab, mean, q90, fl, fs, per = [], [], [], [], [], {}
+    for is_fake, stem, x in dev:
+        s = score(x)
+        lab.append(is_fake)
+        mean.append(s.mean())
+        q90.append(np.quantile(s, 0.9))
+        fl += [is_fake] * len(s)
+        fs += list(s)
+        per[(stem, is_fake)] = s.mean()
+    wins = [per[(st, True)] > per[(st, False)] for (st, fk) in per if fk and (st, False) in per]
+    y = np.asarray(lab)
+    return (f"{auc(y, np.asarray(mean)):.3f} | {auc(y, np.asarray(q90)):.3f} | "
+            f"{auc(np.asarray(fl), np.asarray(fs)):.3f} | {np.sum(wins)}/{len(wins)}")
+
+
 def fit_probe(x: np.ndarray, y: np.ndarray, hidden: int = 0, seed: int = 0):  # noqa: ANN201
     import torch
 
@@ -189,11 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         fake.append(f)
     xr, xf, g = feats(real, lms[idx]), feats(fake, lms[idx]), val[idx]
 
-    rows = [r for r in csv.DictReader(open(shared_data() / "manifest.csv", newline=""))]
-    dev = []
-    for r in rows:
-        z = np.load(a.clips / f"{r['label']}__{Path(r['path']).stem}.npz")
-        dev.append((r["label"] == "fake", Path(r["path"]).stem, feats(z["crops"], z["lm_crop"])))
+    dev = load_dev(a.clips, lambda z: feats(z["crops"], z["lm_crop"]))
 
     print(f"backbone: {a.backbone}; synthetic fakes: {a.synth}; {a.pairs} pairs ({int((~g).sum())} train / {int(g.sum())} held out)")
     print("| probe | held-out synthetic AUC | dev video AUC (mean) | (q90) | dev frame AUC | fake beats its original |")
@@ -202,20 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         tr = ~g
         f = fit_probe(np.concatenate([xr[tr], xf[tr]]), np.r_[np.zeros(tr.sum()), np.ones(tr.sum())], hidden, a.seed)
         s_auc = auc(np.r_[np.zeros(g.sum()), np.ones(g.sum())], np.r_[f(xr[g]), f(xf[g])])
-        lab, mean, q90, fl, fs, per = [], [], [], [], [], {}
-        for is_fake, stem, x in dev:
-            s = f(x)
-            lab.append(is_fake)
-            mean.append(s.mean())
-            q90.append(np.quantile(s, 0.9))
-            fl += [is_fake] * len(s)
-            fs += list(s)
-            per[(stem, is_fake)] = s.mean()
-        wins = [per[(st, True)] > per[(st, False)] for (st, fk) in per if fk and (st, False) in per]
-        lab_a = np.asarray(lab)
-        print(f"| {name} | {s_auc:.3f} | {auc(lab_a, np.asarray(mean)):.3f} | {auc(lab_a, np.asarray(q90)):.3f} | "
-              f"{auc(np.asarray(fl), np.asarray(fs)):.3f} | {np.sum(wins)}/{len(wins)} |")
-
+        print(f"| {name} | {s_auc:.3f} | {dev_metrics(dev, f)} |")
 
 if __name__ == "__main__":
     main()
