@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from models.train.identity_blend import IdentityBlend  # noqa: E402
 from models.train.probe_backbone import dev_metrics, load_dev  # noqa: E402
 from models.train.sbi_data import BlendOptions, SelfBlend, load_cache  # noqa: E402
 from models.train.train_artefact import auc, load_clip_crops, make_batch, split_groups  # noqa: E402
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=1e-4, help="backbone learning rate (head x10)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--synth", choices=("sbi", "identity", "mix"), default="sbi",
+                    help="self-blends, identity blends (identity_blend.py), or half of each")
     a = ap.parse_args(argv)
 
     import torch
@@ -84,12 +87,25 @@ def main(argv: list[str] | None = None) -> None:
     c2, l2, g2 = load_clip_crops(a.clips)
     crops, lms, groups = np.concatenate([crops, c2]), np.concatenate([lms, l2]), np.concatenate([groups, g2])
     val = split_groups(groups, a.seed)
+    if a.synth != "sbi":  # identity blends need landmarks on both faces
+        has = np.isfinite(lms[:, 0, 0])
+        crops, lms, groups, val = crops[has], lms[has], groups[has], val[has]
     tr_idx, va_idx = np.flatnonzero(~val), np.flatnonzero(val)
     sb = SelfBlend(BlendOptions())
+    ib = IdentityBlend(crops, lms, groups) if a.synth != "sbi" else None
+
+    def batch(idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if ib is None or (a.synth == "mix" and rng.random() < 0.5):
+            x, y = make_batch(sb, crops, lms, idx, rng)
+            return to_input(x.astype(np.uint8)), y
+        xs = []
+        for i in idx:
+            xs += sb.global_aug([crops[i], ib.fake(int(i), rng)], rng, bool(rng.random() < 0.5))
+        return to_input(np.stack(xs)), np.tile(np.array([0.0, 1.0], np.float32), len(idx))
+
     vrng = np.random.default_rng(12345)
     vsel = va_idx if len(va_idx) <= 400 else vrng.choice(va_idx, 400, replace=False)
-    vx, vy = make_batch(sb, crops, lms, vsel, vrng)
-    vx = to_input(vx.astype(np.uint8))
+    vx, vy = batch(vsel, vrng)
 
     net = build(torch)
     opt = torch.optim.AdamW([{"params": net.body.parameters(), "lr": a.lr},
@@ -106,8 +122,8 @@ def main(argv: list[str] | None = None) -> None:
         net.train()
         tl = 0.0
         for _ in range(a.steps):
-            x, y = make_batch(sb, crops, lms, rng.choice(tr_idx, a.batch, replace=False), rng)
-            loss = lossf(net(torch.from_numpy(to_input(x.astype(np.uint8))))[:, 0], torch.from_numpy(y))
+            x, y = batch(rng.choice(tr_idx, a.batch, replace=False), rng)
+            loss = lossf(net(torch.from_numpy(x))[:, 0], torch.from_numpy(y))
             opt.zero_grad()
             loss.backward()
             opt.step()
