@@ -1,11 +1,14 @@
 """Does *fine-tuning* a face-pretrained network beat training from scratch for the artefact
 detector? dlib's face-recognition ResNet (CC0; ``models/onnx/face_embedding.onnx``, converted to
 torch with ``onnx2torch``) up to its 256-d pooled features, plus a linear head, trained end to
-end on self-blended fakes made from REAL faces only (``sbi_data``; the same crops and person/clip
-split as ``train_artefact``), then scored on the dev clips' cached crops (never trained on).
+end on fakes made from REAL faces only — self-blends (``sbi_data``), identity blends
+(``identity_blend``, ``--synth identity``) or half of each (``--synth mix``); the same crops and
+person/clip split as ``train_artefact`` — then scored on the dev clips' cached crops (never
+trained on).
 
     pip install onnx2torch torch==2.13.0
     nice .venv/bin/python -m models.train.finetune_dlib --epochs 4 --steps 100 --seed 0
+    nice .venv/bin/python -m models.train.finetune_dlib --synth identity --epochs 4 --steps 100 --seed 0
 
 The 128-px aligned crop is resized to the network's 150-px input (no dlib chip alignment: the
 fine-tune adapts to our crop). Prints the validation curve (held-out synthetic AUC), then dev
@@ -135,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     dev = load_dev(a.clips, lambda z: z["crops"])
     print("| dev video AUC (mean) | (q90) | dev frame AUC | fake beats its original |")
     print(f"| {dev_metrics(dev, lambda crops: score(to_input(crops)))} |")
+
 
 if __name__ == "__main__":
     main()
