@@ -65,13 +65,15 @@ class ArtefactOptions:
     """``rate_hz``: analyse at most this often, by frame timestamps (None = every frame);
     ``every_n``: additionally analyse only every n-th usable face frame (offline thinning).
     ``min_face_px``: skip faces smaller than this (box side). Clip summary: ``quantile`` of the
-    ``smooth_s`` moving median of the per-frame scores; ``flag`` marks segments."""
+    ``smooth_s`` moving median of the per-frame scores, so a swap segment over more than
+    ``1 - quantile`` of the clip still shows while single-frame spikes do not; ``flag`` marks
+    segments."""
 
     rate_hz: float | None = 5.0
     every_n: int = 1
     threads: int = 1
     min_face_px: float = 40.0
-    quantile: float = 0.75
+    quantile: float = 0.9  # a swap over >= 10 % of the clip raises the clip score (issue 3)
     smooth_s: float = 1.0
     flag: float = 0.5
     temperature: float = 1.0  # logits are divided by this before the sigmoid

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", type=Path, default=ROOT / ".cache" / "clips")
     ap.add_argument("--stride", type=int, default=5)
     ap.add_argument("--every", type=int, default=1, help="score every n-th cached frame")
-    ap.add_argument("--quantile", type=float, default=0.75)
+    ap.add_argument("--quantile", type=float, default=0.9)
     ap.add_argument("--smooth", type=float, default=1.0)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--cache-only", action="store_true")
