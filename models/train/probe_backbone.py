@@ -25,7 +25,6 @@ frame AUC, and how often a fake beats its own original (pairs).
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from models.train.eval_artefact import clip_key, manifest  # noqa: E402
 from models.train.sbi_data import SelfBlend, load_cache, shared_data  # noqa: E402
 from models.train.train_artefact import auc, load_clip_crops, split_groups  # noqa: E402
 
@@ -141,8 +141,8 @@ def load_dev(clips: Path, transform: Callable[[Any], Any]) -> list[tuple[bool, s
     """``(is_fake, stem, transform(npz))`` for every clip of the dev manifest, from the crop cache
     of ``eval_artefact`` (``crops``, ``lm_crop``)."""
     out = []
-    for r in csv.DictReader(open(shared_data() / "manifest.csv", newline="")):
-        z = np.load(clips / f"{r['label']}__{Path(r['path']).stem}.npz")
+    for r in manifest(shared_data()):
+        z = np.load(clips / f"{clip_key(r)}.npz")
         out.append((r["label"] == "fake", Path(r["path"]).stem, transform(z)))
     return out
 
