@@ -10,6 +10,7 @@ Translation is in the canonical face's units (cm) in OpenCV camera coordinates
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -69,7 +70,7 @@ def refine_pose(
     """Gauss-Newton on the reprojection error of ``obj`` (N, 3) -> ``img`` (N, 2) from the pose
     (``rvec``, ``tvec``) under the pinhole camera ``k`` (square pixels, no distortion): the same
     least-squares optimum as ``cv2.solvePnP(..., SOLVEPNP_ITERATIVE)``, vectorised so that a step
-    over 468 points costs about 0.2 ms. Rotation is updated on the left, R <- exp(w) R. Stops when
+    over 468 points costs about 0.1 ms. Rotation is updated on the left, R <- exp(w) R. Stops when
     a step moves the rotation by < ``tol`` rad and the translation by < ``tol`` x depth. Returns
     None when the pose leaves the half-space in front of the camera or diverges."""
     f, cx, cy = float(k[0, 0]), float(k[0, 2]), float(k[1, 2])
@@ -83,38 +84,44 @@ def refine_pose(
     n = obj.shape[0]
     jac = np.empty((6, 2 * n))  # transposed Jacobian: rows are parameters (w, t)
     res = np.empty(2 * n)
+    q = np.empty((n, 3))  # rotated points; camera points p = q + t
+    qz = np.empty((3, n))  # q / z, by coordinate
+    ju, jv = jac[:, :n], jac[:, n:]
+    ju[4] = 0.0
+    jv[3] = 0.0
     for _ in range(max_iter):
-        q = obj @ r.T  # rotated points (N, 3); camera points p = q + t
+        np.matmul(obj, r.T, out=q)
         z = q[:, 2] + t[2]
-        if not np.all(z > 1e-9):
+        if not float(z.min()) > 1e-9:  # also catches NaN
             return None
-        iz = 1.0 / z
-        x = (q[:, 0] + t[0]) * iz
-        y = (q[:, 1] + t[1]) * iz
+        iz = np.divide(1.0, z, out=ju[3])  # d x / d t0
+        jv[4] = iz
+        np.multiply(q.T, iz, out=qz)
+        x = qz[0] + t[0] * iz  # projections, normalised
+        y = qz[1] + t[1] * iz
         np.subtract(x, xn, out=res[:n])
         np.subtract(y, yn, out=res[n:])
-        q0, q1, q2 = q[:, 0] * iz, q[:, 1] * iz, q[:, 2] * iz
-        ju, jv = jac[:, :n], jac[:, n:]
-        np.multiply(-x, q1, out=ju[0])
-        np.add(q2, x * q0, out=ju[1])
-        np.negative(q1, out=ju[2])
-        ju[3] = iz
-        ju[4] = 0.0
-        np.multiply(-x, iz, out=ju[5])
-        np.add(q2, y * q1, out=jv[0])
+        # d(x, y) / d(w): left-multiplied small rotation; d(x, y) / d(t)
+        np.multiply(x, qz[1], out=ju[0])
+        np.negative(ju[0], out=ju[0])
+        np.multiply(x, qz[0], out=ju[1])
+        ju[1] += qz[2]
+        np.negative(qz[1], out=ju[2])
+        np.multiply(x, iz, out=ju[5])
+        np.negative(ju[5], out=ju[5])
+        np.multiply(y, qz[1], out=jv[0])
+        jv[0] += qz[2]
         np.negative(jv[0], out=jv[0])
-        np.multiply(y, q0, out=jv[1])
-        jv[2] = q0
-        jv[3] = 0.0
-        jv[4] = iz
-        np.multiply(-y, iz, out=jv[5])
-        try:
-            step = np.linalg.solve(jac @ jac.T, -(jac @ res))
-        except np.linalg.LinAlgError:
+        np.multiply(y, qz[0], out=jv[1])
+        jv[2] = qz[0]
+        np.multiply(y, iz, out=jv[5])
+        np.negative(jv[5], out=jv[5])
+        # 6x6 normal equations; OpenCV's Cholesky call costs half of numpy.linalg.solve's
+        ok, step = cv2.solve(jac @ jac.T, -(jac @ res).reshape(6, 1), flags=cv2.DECOMP_CHOLESKY)
+        step = step.reshape(6)
+        if not ok or not math.isfinite(float(step.sum())):
             return None
-        if not np.all(np.isfinite(step)):
-            return None
-        dr, _ = cv2.Rodrigues(step[:3].reshape(3, 1))
+        dr, _ = cv2.Rodrigues(step[:3])
         r = dr @ r
         t += step[3:]
         if float(np.abs(step[:3]).max()) < tol and float(np.abs(step[3:]).max()) < tol * max(abs(t[2]), 1.0):
