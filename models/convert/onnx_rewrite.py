@@ -359,6 +359,49 @@ def _batched_crops(g: _G, l2tm: list[onnx.NodeProto], ttb: list[onnx.NodeProto],
         g.op("Reshape", [v, g.const([1, toh, tow, -1], i64)], out=node.output[0])
 
 
+def _nchwc_residual_heads(model: onnx.ModelProto, counts: dict[str, int]) -> None:
+    """An identity 1x1 convolution on every 4-D tensor that comes out of a Transpose and feeds a
+    residual Add (the head of each attention branch: the sampled 16x16 patch, NHWC -> NCHW).
+
+    ONNX Runtime keeps a residual chain in its blocked NCHWc layout only when both inputs of each
+    Add come from NCHWc operators (the Add then fuses into the next convolution as its "Sum").
+    A plain NCHW tensor at the head of the chain makes every Add of that branch plain NCHW, with a
+    ReorderOutput and a ReorderInput around each of them (24 reorders over the three branches).
+    The identity convolution puts the head into NCHWc once (its input Transpose becomes a
+    channels-last ReorderInput). Same values (the sums are only taken in another order)."""
+    graph = model.graph
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in inferred.graph.value_info}
+    producer = {o: n for n in graph.node for o in n.output}
+    heads: list[str] = []
+    for node in graph.node:
+        if node.op_type != "Add":
+            continue
+        for t in node.input:
+            src = producer.get(t)
+            shp = shapes.get(t, [])
+            if src is not None and src.op_type == "Transpose" and len(shp) == 4 and shp[1] > 0 and t not in heads:
+                heads.append(t)
+    if not heads:
+        return
+    new_nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        for i, v in enumerate(node.input):
+            if v in heads:
+                node.input[i] = f"{v}/nchwc"
+        new_nodes.append(node)
+        for t in node.output:
+            if t in heads:
+                c = shapes[t][1]
+                w = numpy_helper.from_array(np.eye(c, dtype=np.float32).reshape(c, c, 1, 1), f"{t}/identity")
+                graph.initializer.append(w)
+                new_nodes.append(helper.make_node(
+                    "Conv", [t, w.name], [f"{t}/nchwc"], name=f"{t}/identity_conv", kernel_shape=[1, 1]))
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    counts["nchwc_residual_heads"] = len(heads)
+
+
 def _toposort(graph: onnx.GraphProto) -> None:
     """Stable topological order (original order as priority)."""
     import heapq
@@ -471,6 +514,7 @@ def rewrite(
     rewrite_prelu: bool = True,
     prelu_mode: str = "conv",
     batch_crops: bool = True,
+    nchwc_residuals: bool = True,
 ) -> onnx.ModelProto:
     graph = model.graph
     counts: dict[str, int] = {}
@@ -480,6 +524,8 @@ def rewrite(
     _rewrite_pass(model, counts, custom=True, rewrite_prelu=False, prelu_mode=prelu_mode)
     # pass 2: PRelu and channel padding, which need the shapes
     _rewrite_pass(model, counts, custom=False, rewrite_prelu=rewrite_prelu, prelu_mode=prelu_mode)
+    if nchwc_residuals:
+        _nchwc_residual_heads(model, counts)
     # drop initializers nobody uses any more (old PRelu slopes)
     used = {i for n in graph.node for i in n.input}
     keep = [i for i in graph.initializer if i.name in used]
