@@ -88,8 +88,10 @@ def encode(frames: list[np.ndarray], path: Path) -> None:
 
 
 def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) -> dict[str, list[float]]:
-    """Our tracker over ``frames``, ``reps`` timed passes; ``between()`` runs after each pass
-    (the MediaPipe pass), so that both see the same machine load."""
+    """Our tracker over ``frames``, ``reps`` timed passes; ``between()`` (the MediaPipe pass) runs
+    next to each of them, so that both see the same machine load: after our pass on even repeats,
+    before it on odd ones (ours, MP, MP, ours, ours, MP, ...): neither side always runs second,
+    and a steady drift of the machine's speed cancels."""
     from liveness import _tracker
     from liveness._tracker import FaceTracker, TrackerOptions
     from liveness._video import open_video
@@ -121,7 +123,9 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) ->
     wrap(_tracker, "face_quality", "quality")  # the tracker looks it up in its module
     tr.process(frames[0], 0.0, 0)  # warm-up
     found = 0
-    for _ in range(reps):
+    for rep in range(reps):
+        if between is not None and rep % 2 == 1:
+            between()
         t0 = time.perf_counter()
         n = sum(1 for _ in open_video(clip))
         stats["decode"].append((time.perf_counter() - t0) * 1e3 / n)
@@ -141,7 +145,7 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) ->
         # which MediaPipe does not compute (single-threaded: their wall time is their CPU time)
         stats["tracking_no_quality"].append(total - stats["quality"][-1])
         stats["tracking_cpu_no_quality"].append(stats["tracking_cpu"][-1] - stats["quality"][-1])
-        if between is not None:
+        if between is not None and rep % 2 == 0:
             between()
     _tracker.face_quality = quality_fn
     stats["found"] = [found / len(frames)]
@@ -208,7 +212,7 @@ def pool(paths: list[Path]) -> None:
             boots = np.median(rng.choice(v, (2000, len(v))), axis=1)
             cells.append(f"{np.median(v):.2f} [{np.quantile(boots, 0.025):.2f}, {np.quantile(boots, 0.975):.2f}]")
         print(f"| {frames} | {len(a[keys[0][0]])} | " + " | ".join(cells) + " |")
-    print("\nmedian of per-repeat ratios (our pass / the MediaPipe pass right after it), 95 % bootstrap interval")
+    print("\nmedian of per-repeat ratios (our pass / the MediaPipe pass next to it), 95 % bootstrap interval")
 
 
 def main() -> None:
@@ -239,7 +243,7 @@ def main() -> None:
             med = {k: float(np.median(v)) for k, v in ours.items()}
             mpm = float(np.median(mp["ms"])) if mp else None
             mpc = float(np.median(mp["cpu_ms"])) if mp else None
-            # each of our passes is followed by a MediaPipe pass: the ratio of the two passes of one
+            # each of our passes has a MediaPipe pass next to it: the ratio of the two passes of one
             # repeat is measured under the same load, so its median is robust to load drift
             paired = ({k: float(np.median(np.asarray(ours[a]) / np.asarray(mp[b])))
                        for k, a, b in (("wall", "tracking_no_quality", "ms"), ("cpu", "tracking_cpu_no_quality", "cpu_ms"),
@@ -262,11 +266,11 @@ def main() -> None:
               f"{m['quality']:.2f} | {m['tracking_no_quality']:.2f} / {m['tracking_cpu_no_quality']:.2f} | "
               f"{m['tracking_total']:.2f} / {m['tracking_cpu']:.2f} | {f(mpm)} / {f(mpc)} | {m['found']:.2f} / {f(mpf)} | "
               f"{x('wall')} / {x('cpu')} | {x('wall_q')} / {x('cpu_q')} |")
-    print(f"\nms/frame, medians of {args.repeats} interleaved runs (ours, MediaPipe, ours, ...) over {len(src)} frames; ours with one ONNX Runtime "
+    print(f"\nms/frame, medians of {args.repeats} interleaved runs (ours, MediaPipe, MediaPipe, ours, ours, ...) over {len(src)} frames; ours with one ONNX Runtime "
           "thread and "
           f"cv2.setNumThreads({args.cv_threads}), MediaPipe 0.10.14 legacy FaceMesh (refine_landmarks=True, video mode) as it comes; CPU = "
           "process CPU time (all threads); detect = per-frame average (the detector runs on track loss and "
-          "once a second); ratios = median over repeats of (our pass / the MediaPipe pass right after it); "
+          "once a second); ratios = median over repeats of (our pass / the MediaPipe pass next to it); "
           "quality = face size, sharpness, brightness (MediaPipe computes none of it, nor pose).")
     if args.json:
         args.json.write_text(json.dumps({"repeats": args.repeats, "frames": len(src), "cv_threads": args.cv_threads,
