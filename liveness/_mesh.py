@@ -204,8 +204,8 @@ class FaceMesh:
         The part of the frame under the rotated ROI (plus a 2-px margin, clipped to the frame) is
         first copied, row by row, into a reused buffer, and the crop is warped from that copy.
         The copy reads memory in order, which the CPU prefetches; the rotated, down-scaling warp
-        straight from a frame not in cache waits on memory row after row (at 1280x720: 0.95 ->
-        0.61 ms, ``benchmarks/README.md``). Samples never reach past the copy's edge except at
+        straight from a frame not in cache waits on memory row after row (at 1280x720: 0.9-1.2 ->
+        0.6 ms, ``benchmarks/README.md``). Samples never reach past the copy's edge except at
         the frame's own edge, so BORDER_REPLICATE sees the same pixels; the result equals the
         direct warp up to OpenCV's fixed-point rounding of the shifted matrix: +-1 grey level in
         about 1 pixel in 20,000 on a webcam face, 1 in 2,400 on noise."""
