@@ -40,6 +40,7 @@ __all__ = [
     "Avatar",
     "AvatarScript",
     "AvatarState",
+    "astronaut_photo",
     "make_demo_clip",
     "photo_landmarks",
     "write_clip",
@@ -73,6 +74,20 @@ _OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 37
 
 ACTIONS = ("turn_left", "turn_right", "look_up", "look_down", "blink_twice", "blink",
            "open_mouth", "smile", "raise_eyebrows", "cover_half_face", "lean_closer")
+
+
+def astronaut_photo() -> np.ndarray:
+    """The built-in face photo: NASA's public-domain portrait of astronaut Eileen Collins
+    (the 512x512 crop scikit-image ships as ``skimage.data.astronaut()``), packaged as a
+    JPEG (quality 90, ``models/convert/astronaut.py --write-jpeg``) so the demo needs nothing
+    beyond the runtime dependencies. RGB uint8 (512, 512, 3); a fresh copy on every call."""
+    from importlib import resources
+
+    data = resources.files("liveness").joinpath("_data/astronaut.jpg").read_bytes()
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:  # pragma: no cover - a broken installation
+        raise InputError("the packaged photo liveness/_data/astronaut.jpg cannot be decoded")
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 # -- state and script -----------------------------------------------------------------------
@@ -355,11 +370,8 @@ class Avatar:
 
     @classmethod
     def astronaut(cls, **kw: Any) -> Avatar:
-        """The avatar of ``skimage.data.astronaut()`` (public-domain NASA portrait)."""
-        from skimage import data
-
-        img = np.ascontiguousarray(data.astronaut())
-        return cls.from_photo(img, **kw)
+        """The avatar of :func:`astronaut_photo` (public-domain NASA portrait)."""
+        return cls.from_photo(astronaut_photo(), **kw)
 
     def _check_bg(self, bg: np.ndarray) -> np.ndarray:
         w, h = self.size
@@ -629,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--fps", type=float, default=15.0)
     ap.add_argument("--size", default="640x480")
-    ap.add_argument("--photo", default=None, help="face photo (default: skimage astronaut)")
+    ap.add_argument("--photo", default=None, help="face photo (default: the packaged astronaut photo)")
     ap.add_argument("--no-idle", action="store_true", help="no sway or natural blinks")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)

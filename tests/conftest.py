@@ -60,6 +60,8 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int = 25, codec: str =
 
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
-    from skimage import data
+    """The package's built-in photo (parity tests against recorded model outputs use
+    scikit-image's lossless original instead: see test_models.py and test_embedding.py)."""
+    from liveness._avatar import astronaut_photo
 
-    return np.ascontiguousarray(data.astronaut())
+    return astronaut_photo()

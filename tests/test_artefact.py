@@ -109,12 +109,12 @@ def test_hf_ratio_drops_when_inner_face_is_blurred():
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def astronaut():
-    skimage = pytest.importorskip("skimage")
     try:
+        from liveness._avatar import astronaut_photo
         from liveness._detector import FaceDetector
         from liveness._mesh import FaceMesh, roi_from_detection, roi_from_landmarks
 
-        img = np.ascontiguousarray(skimage.data.astronaut())
+        img = astronaut_photo()
         det, mesh = FaceDetector(threads=1), FaceMesh(threads=1)
         d = max(det.detect(img), key=lambda d: d.score)
         res = mesh.run(img, roi_from_detection(d))

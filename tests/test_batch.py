@@ -85,9 +85,9 @@ def test_batch_review_reports_each_video_skips_the_broken_one_and_resumes(folder
 
 
 def _astronaut() -> np.ndarray:
-    from skimage import data
+    from liveness._avatar import astronaut_photo
 
-    return data.astronaut()
+    return astronaut_photo()
 
 
 def test_batch_needs_an_output_folder(folder: Path, capsys):

@@ -68,9 +68,9 @@ def _face_frames(tmp: Path, seconds: float = 6.0) -> tuple[list[np.ndarray], str
     except ImportError:
         pass
     import cv2
-    from skimage import data
+    from liveness._avatar import astronaut_photo
 
-    face = fit_4x3(data.astronaut())
+    face = fit_4x3(astronaut_photo())
     frames = []
     for i in range(n):
         m = np.float32([[1, 0, 8 * np.sin(i / 10)], [0, 1, 0]])

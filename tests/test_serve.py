@@ -449,8 +449,9 @@ def _face_frames(n: int = 60) -> list[np.ndarray]:
 
     from tests._serve_util import fit_4x3
 
-    skdata = pytest.importorskip("skimage.data")
-    face = fit_4x3(skdata.astronaut())
+    from liveness._avatar import astronaut_photo
+
+    face = fit_4x3(astronaut_photo())
     return [
         cv2.warpAffine(face, np.float32([[1, 0, 10 * np.sin(i / 8)], [0, 1, 0]]), (640, 480), borderMode=cv2.BORDER_REFLECT)
         for i in range(n)

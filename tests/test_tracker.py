@@ -1,4 +1,4 @@
-"""Tracker, landmarks and pose on a real photo (skimage's astronaut) and on dev clips."""
+"""Tracker, landmarks and pose on a real photo (the packaged astronaut) and on dev clips."""
 
 from __future__ import annotations
 

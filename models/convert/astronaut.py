@@ -1,4 +1,9 @@
-"""Model inputs cut from skimage's astronaut photo, shared by the conversion and reference scripts."""
+"""Model inputs cut from skimage's astronaut photo, shared by the conversion and reference scripts.
+
+Also writes the package's built-in demo photo from the same source (NASA, public domain)::
+
+    python models/convert/astronaut.py --write-jpeg liveness/_data/astronaut.jpg
+"""
 
 from __future__ import annotations
 
@@ -42,3 +47,24 @@ def astronaut_inputs() -> dict[str, np.ndarray]:
         "iris_u8": eye_u8,
         "mesh_crop_u8": mesh_u8,
     }
+
+
+def write_jpeg(path: str, quality: int = 90) -> None:
+    """``skimage.data.astronaut()`` as the JPEG that ``liveness._avatar.astronaut_photo`` reads."""
+    import cv2
+    from skimage import data
+
+    ok = cv2.imwrite(path, cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR),
+                     [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_OPTIMIZE, 1])
+    if not ok:
+        raise SystemExit(f"cannot write {path}")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="write the package's demo photo")
+    ap.add_argument("--write-jpeg", metavar="PATH", required=True)
+    ap.add_argument("--quality", type=int, default=90)
+    a = ap.parse_args()
+    write_jpeg(a.write_jpeg, a.quality)
