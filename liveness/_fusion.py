@@ -17,7 +17,14 @@ Labels:
   by the frame edge) — from the ``quality`` signal (unusable fraction) or, without it, from the
   observations' :class:`~liveness.FaceQuality`; also when no evidence signal has a value.
 - ``fake``: risk >= ``thresholds["fake"]``; ``suspicious``: risk >= ``thresholds["suspicious"]``;
-  otherwise ``genuine``.
+- below both: ``genuine`` only when an active check backs it — a passed challenge sequence (at
+  least ``min_challenges`` prompts, all passed) or a match with a reference photo or enrolment
+  (``reference_mismatch`` below ``reference_match``); otherwise ``no_signs``: the passive checks
+  found nothing, which is not a clearance (they miss most whole-clip swaps).
+
+``Verdict.assurance`` names the kinds of check the label rests on (``passive``, ``challenges``,
+``reference``): for an alarm, those whose signals drove the risk up; otherwise the passive checks
+when any was measured, plus each active check that passed. Inconclusive verdicts rest on none.
 
 A missing signal (``None`` value: model absent, too few frames) contributes nothing: it is
 treated as looking like a typical genuine clip (the model's centre is the mean over dev reals).
@@ -193,12 +200,14 @@ class FusionOptions:
     min_inside: float = 0.75
     max_reasons: int = 4
     min_contribution: float = 0.25  # logit units for a signal to count as driving the risk
+    min_challenges: int = 3  # prompts answered, all passed, for challenges to back "genuine"
+    reference_match: float = 0.5  # reference_mismatch below this = the face matches the reference
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_usable_fraction <= 1.0:
             raise ConfigError("min_usable_fraction must be in [0, 1]")
-        if self.min_usable_frames < 0 or self.max_reasons < 1:
-            raise ConfigError("min_usable_frames must be >= 0 and max_reasons >= 1")
+        if self.min_usable_frames < 0 or self.max_reasons < 1 or self.min_challenges < 1:
+            raise ConfigError("min_usable_frames must be >= 0, max_reasons and min_challenges >= 1")
         if self.min_brightness > self.max_brightness:
             raise ConfigError("min_brightness must be <= max_brightness")
 
@@ -277,6 +286,16 @@ def _sigmoid(z: float) -> float:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
+
+
+# signals of the active checks -> the assurance they give; every other evidence signal is passive
+_ACTIVE = {"challenge": "challenges", "challenge_breakdown": "challenges", "reference_mismatch": "reference"}
+_ASSURANCE_ORDER = ("passive", "challenges", "reference")
+
+
+def _ordered(kinds: Iterable[str]) -> tuple[Any, ...]:
+    got = set(kinds)
+    return tuple(k for k in _ASSURANCE_ORDER if k in got)
 
 
 def _fmt_range(s: Segment) -> str:
@@ -359,14 +378,35 @@ class Fusion:
         z, _ = self.contributions(values)
         return None if z is None else _sigmoid(z)
 
-    def label(self, risk: float | None) -> VerdictLabel:
+    def label(self, risk: float | None, backed: bool = False) -> VerdictLabel:
+        """The label of ``risk``; below the alarm thresholds ``genuine`` only when ``backed`` by
+        an active check (see the module docstring), else ``no_signs``."""
         if risk is None:
             return "inconclusive"
         if risk >= self.params.thresholds["fake"]:
             return "fake"
         if risk >= self.params.thresholds["suspicious"]:
             return "suspicious"
-        return "genuine"
+        return "genuine" if backed else "no_signs"
+
+    def _active_checks(self, signals: Mapping[str, Signal | None]) -> tuple[list[str], list[str]]:
+        """(active checks that passed, reasons saying so or why they cannot back "genuine")."""
+        opt = self.options
+        passed: list[str] = []
+        notes: list[str] = []
+        ch = signals.get("challenge")
+        if ch is not None and ch.value is not None and ch.n > 0:
+            if ch.value <= 0.0 and ch.n >= opt.min_challenges:
+                passed.append("challenges")
+                notes.append(f"backed by challenges: {ch.n} of {ch.n} passed")
+            elif ch.value <= 0.0:
+                notes.append(f"{ch.n} challenge{'s' if ch.n != 1 else ''} passed; a sequence of at least "
+                             f"{opt.min_challenges} is needed to back a genuine label")
+        ref = signals.get("reference_mismatch")
+        if ref is not None and ref.value is not None and ref.value < opt.reference_match:
+            passed.append("reference")
+            notes.append(f"backed by the reference: the face matches it (reference_mismatch {ref.value:.2f})")
+        return passed, notes
 
     # -- the protocol ---------------------------------------------------------------------------
     def quality(self, signals: Mapping[str, Signal | None], observations: Sequence[FaceObservation]) -> QualityAssessment:
@@ -418,12 +458,20 @@ class Fusion:
         if risk is None:
             msg = "no evidence signal has a value" + (f" (missing: {', '.join(missing)})" if missing else "")
             return Verdict("inconclusive", None, (msg,), ())
-        label = self.label(risk)
-        if not reasons:
+        passed, notes = self._active_checks(signals)
+        label = self.label(risk, backed=bool(passed))
+        if label in ("fake", "suspicious"):
+            up = [c for c in drivers if c.logit > 0] or [c for c in contrib if c.logit > 0]
+            assurance = _ordered(_ACTIVE.get(c.signal, "passive") for c in up) or ("passive",)
+        else:
+            measured = any(c.signal not in _ACTIVE for c in contrib)
+            assurance = _ordered((["passive"] if measured else []) + passed)
+            reasons[:0] = notes
+        if not drivers:
             reasons.append("no signal stands out from genuine footage")
         if missing:
             reasons.append("not measured: " + ", ".join(missing))
-        return Verdict(label, risk, tuple(reasons), tuple(segments))
+        return Verdict(label, risk, tuple(reasons), tuple(segments), assurance)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,8 +496,9 @@ def signals_from_review(doc: Mapping[str, Any]) -> dict[str, Signal]:
 
 def observations_from_review(doc: Mapping[str, Any]) -> list[FaceObservation]:
     """Light :class:`FaceObservation` records (face flag, box, quality) from a review timeline."""
-    src = doc.get("source") or {}
-    w, h = int(src.get("width") or 0), int(src.get("height") or 0)
+    src = doc.get("source") or {}  # boxes are in the analysed frames' pixels
+    w = int(src.get("analysed_width") or src.get("width") or 0)
+    h = int(src.get("analysed_height") or src.get("height") or 0)
     obs = []
     for i, r in enumerate(doc.get("timeline") or ()):
         q = r.get("face_quality")
@@ -490,13 +539,19 @@ def _num(v: Any) -> float:
 # ---------------------------------------------------------------------------------------------
 # confusion table (for ``liveness eval``)
 # ---------------------------------------------------------------------------------------------
+_LABELS = ("genuine", "no_signs", "suspicious", "fake", "inconclusive")
+
+
 def _clip_label(clip: Mapping[str, Any], thresholds: Mapping[str, float] | None) -> str:
     v = clip.get("verdict") or {}
     label = v.get("label")
     risk = _num(v.get("risk"))
+    # "genuine" needs an active check behind it; a stored "genuine" without one (documents
+    # from before ``assurance`` existed) counts as "no_signs"
+    backed = label == "genuine" and bool(set(v.get("assurance") or ()) & {"challenges", "reference"})
     if thresholds is None:
-        if label in ("genuine", "suspicious", "fake", "inconclusive"):
-            return label
+        if label in _LABELS:
+            return "no_signs" if label == "genuine" and not backed else label
         thresholds = load_params().thresholds
     if label == "inconclusive" or not math.isfinite(risk):
         return "inconclusive"
@@ -504,7 +559,7 @@ def _clip_label(clip: Mapping[str, Any], thresholds: Mapping[str, float] | None)
         return "fake"
     if risk >= thresholds["suspicious"]:
         return "suspicious"
-    return "genuine"
+    return "genuine" if backed else "no_signs"
 
 
 def confusion_table(
@@ -514,65 +569,76 @@ def confusion_table(
 
     Labels come from each clip's ``verdict.label``, or — when ``thresholds``
     (``{"suspicious", "fake"}``) are given — from ``verdict.risk`` at those thresholds
-    (``inconclusive`` stays). An alarm is ``suspicious`` or ``fake``. Rates leave inconclusive
-    clips out of the denominator and report them separately:
+    (``inconclusive`` stays; below them ``genuine`` when the clip's verdict was a backed
+    ``genuine``, else ``no_signs``). An alarm is ``suspicious`` or ``fake``; ``no_signs`` is not
+    flagged, like ``genuine``. Rates leave inconclusive clips out of the denominator and report
+    them separately:
 
-    - ``apcer``: attacks labelled genuine / decided attacks (missed alarms);
+    - ``apcer``: attacks labelled genuine or no_signs / decided attacks (missed alarms);
     - ``apcer_fake``: attacks not labelled fake / decided attacks;
     - ``bpcer``: reals with an alarm / decided reals; ``bpcer_fake``: reals labelled fake.
     """
+
+    def empty() -> dict[str, int]:
+        return {"n": 0, **dict.fromkeys(_LABELS, 0)}
+
     rows: dict[str, dict[str, int]] = {}
     for c in clips:
         real = str(c.get("label", "")).lower() == "real"
         kind = "real" if real else str(c.get("attack") or "fake")
-        lab = _clip_label(c, thresholds)
-        r = rows.setdefault(kind, {"n": 0, "genuine": 0, "suspicious": 0, "fake": 0, "inconclusive": 0})
+        r = rows.setdefault(kind, empty())
         r["n"] += 1
-        r[lab] += 1
+        r[_clip_label(c, thresholds)] += 1
 
     def rates(r: dict[str, int], real: bool) -> dict[str, Any]:
         decided = r["n"] - r["inconclusive"]
+        missed = r["genuine"] + r["no_signs"]
         out: dict[str, Any] = dict(r)
         out["inconclusive_rate"] = r["inconclusive"] / r["n"] if r["n"] else None
         if real:
             out["bpcer"] = (r["suspicious"] + r["fake"]) / decided if decided else None
             out["bpcer_fake"] = r["fake"] / decided if decided else None
         else:
-            out["apcer"] = r["genuine"] / decided if decided else None
-            out["apcer_fake"] = (r["genuine"] + r["suspicious"]) / decided if decided else None
+            out["apcer"] = missed / decided if decided else None
+            out["apcer_fake"] = (missed + r["suspicious"]) / decided if decided else None
         return out
 
     attacks = {k: rates(v, False) for k, v in sorted(rows.items()) if k != "real"}
-    tot = {"n": 0, "genuine": 0, "suspicious": 0, "fake": 0, "inconclusive": 0}
+    tot = empty()
     for k, v in rows.items():
         if k != "real":
             for f in tot:
                 tot[f] += v[f]
     return {
         "thresholds": dict(thresholds) if thresholds is not None else None,
-        "real": rates(rows.get("real", {"n": 0, "genuine": 0, "suspicious": 0, "fake": 0,
-                                         "inconclusive": 0}), True),
+        "real": rates(rows.get("real", empty()), True),
         "attacks": attacks,
         "all_attacks": rates(tot, False),
     }
 
 
 def format_confusion_table(table: Mapping[str, Any]) -> str:
-    """Plain-text rendering of :func:`confusion_table`."""
+    """Plain-text rendering of :func:`confusion_table`: one row per class, columns aligned
+    whatever the length of the attack names."""
 
     def pct(x: float | None) -> str:
-        return "   -  " if x is None else f"{100 * x:5.1f}%"
+        return "-" if x is None else f"{100 * x:.1f}%"
 
+    head = ["class", "n", "genuine", "no signs", "suspic.", "fake", "inconc.", "error (alarm)", "error (fake)"]
+    body: list[list[str]] = []
+
+    def add(name: str, r: Mapping[str, Any], e1: str, e2: str) -> None:
+        body.append([name, *(str(r.get(k, 0)) for k in ("n", *_LABELS)), pct(r.get(e1)), pct(r.get(e2))])
+
+    add("real (BPCER)", table["real"], "bpcer", "bpcer_fake")
+    for k, a in [*table["attacks"].items(), ("all attacks", table["all_attacks"])]:
+        add(f"{k} (APCER)", a, "apcer", "apcer_fake")
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
     lines = []
     th = table.get("thresholds")
     if th:
         lines.append(f"operating thresholds: suspicious >= {th['suspicious']:.3f}, fake >= {th['fake']:.3f}")
-    lines.append(f"{'class':<22}{'n':>4}{'genuine':>9}{'suspic.':>9}{'fake':>6}{'inconc.':>9}"
-                 f"{'error (alarm)':>15}{'error (fake)':>14}")
-    r = table["real"]
-    lines.append(f"{'real (BPCER)':<22}{r['n']:>4}{r['genuine']:>9}{r['suspicious']:>9}{r['fake']:>6}"
-                 f"{r['inconclusive']:>9}{pct(r['bpcer']):>15}{pct(r['bpcer_fake']):>14}")
-    for k, a in [*table["attacks"].items(), ("all attacks", table["all_attacks"])]:
-        lines.append(f"{(k + ' (APCER)'):<22}{a['n']:>4}{a['genuine']:>9}{a['suspicious']:>9}{a['fake']:>6}"
-                     f"{a['inconclusive']:>9}{pct(a['apcer']):>15}{pct(a['apcer_fake']):>14}")
+    for row in [head, *body]:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)

@@ -149,22 +149,33 @@ class Signal:
         }
 
 
-VerdictLabel = Literal["genuine", "suspicious", "fake", "inconclusive"]
+VerdictLabel = Literal["genuine", "no_signs", "suspicious", "fake", "inconclusive"]
+#: the checks a verdict can rest on (``Verdict.assurance``): passive analysis of the footage,
+#: a prompted challenge sequence, a comparison with a reference photo or enrolment
+Assurance = Literal["passive", "challenges", "reference"]
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The fused answer: a risk 0..1, a label and the reasons behind it."""
+    """The fused answer: a risk 0..1, a label and the reasons behind it.
+
+    ``label``: ``fake`` / ``suspicious`` (an alarm), ``genuine`` (no alarm and an active check
+    backs it: a passed challenge sequence or a match with a reference), ``no_signs`` (no alarm
+    from passive checks alone: nothing found, which is no clearance), ``inconclusive``.
+    ``assurance``: the kinds of check the label rests on, in the order ``passive``,
+    ``challenges``, ``reference`` (empty when inconclusive)."""
 
     label: VerdictLabel
     risk: float | None
     reasons: tuple[str, ...] = ()
     segments: tuple[Segment, ...] = ()
+    assurance: tuple[Assurance, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "risk": _f(self.risk),
+            "assurance": list(self.assurance),
             "reasons": list(self.reasons),
             "segments": [s.to_dict() for s in self.segments],
         }

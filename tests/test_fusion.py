@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -107,7 +108,8 @@ def test_labels_follow_thresholds_and_reasons_name_segments():
     hi = f.fuse({"artefact": _sig("artefact", 0.95, seg), "face_slip": _sig("face_slip", 0.3)}, obs)
     lo = f.fuse({"artefact": _sig("artefact", 0.1), "face_slip": _sig("face_slip", 0.2)}, obs)
     assert hi.label == "fake" and hi.risk >= 0.8
-    assert lo.label == "genuine" and lo.risk < 0.5
+    assert lo.label == "no_signs" and lo.risk < 0.5, "passive checks alone never clear anyone"
+    assert lo.assurance == ("passive",) and hi.assurance == ("passive",)
     assert hi.reasons[0].startswith("artefact") and "2.0-3.5s" in hi.reasons[0]
     assert hi.segments and hi.segments[0].start == 2.0 and "artefact" in hi.segments[0].reason
     assert not any("face_slip" in r for r in hi.reasons[:1])
@@ -174,7 +176,7 @@ def test_quality_signal_is_used_and_never_evidence():
     q_ok = Signal("quality", 0.05, 60, (), (("usable_fraction", 0.95),))
     a = f.fuse({"artefact": _sig("artefact", 0.1), "quality": q_ok}, obs)
     b = f.fuse({"artefact": _sig("artefact", 0.1), "quality": Signal("quality", 0.25, 60)}, obs)
-    assert a.label == b.label == "genuine" and a.risk == pytest.approx(b.risk)
+    assert a.label == b.label == "no_signs" and a.risk == pytest.approx(b.risk)
 
 
 def test_partly_usable_footage_is_judged():
@@ -248,6 +250,43 @@ def test_packaged_params_load_and_validate():
     assert f.describe()["thresholds"] == {k: pytest.approx(v) for k, v in p.thresholds.items()}
 
 
+def _challenges(n: int, failed: int = 0) -> dict[str, Signal]:
+    return {"challenge": Signal("challenge", failed / n, n),
+            "challenge_breakdown": Signal("challenge_breakdown", 0.1, n)}
+
+
+def test_genuine_only_when_an_active_check_backs_it():
+    f = Fusion(load_params())
+    obs = _obs()
+    passive = {k: _sig(k, c) for k, c in zip(f.params.features, f.params.center, strict=True)}
+    v = f.fuse(passive, obs)
+    assert v.label == "no_signs" and v.assurance == ("passive",)
+    assert v.risk < f.params.thresholds["suspicious"]
+    assert v.to_dict()["assurance"] == ["passive"] and v.to_dict()["label"] == "no_signs"
+    # a passed challenge sequence backs "genuine"
+    g = f.fuse({**passive, **_challenges(3)}, obs)
+    assert g.label == "genuine" and g.assurance == ("passive", "challenges")
+    assert g.reasons[0] == "backed by challenges: 3 of 3 passed"
+    # too short a sequence does not, and says why
+    short = f.fuse({**passive, **_challenges(2)}, obs)
+    assert short.label == "no_signs" and short.assurance == ("passive",)
+    assert any("at least 3" in r for r in short.reasons)
+    # a failed challenge raises an alarm that rests on the challenges
+    bad = f.fuse({**passive, **_challenges(3, failed=2)}, obs)
+    assert bad.label in ("suspicious", "fake") and bad.assurance == ("challenges",)
+    # a match with a reference photo or enrolment backs "genuine"; a mismatch is an alarm
+    ref = f.fuse({**passive, "reference_mismatch": _sig("reference_mismatch", 0.1)}, obs)
+    assert ref.label == "genuine" and ref.assurance == ("passive", "reference")
+    other = f.fuse({**passive, "reference_mismatch": _sig("reference_mismatch", 0.95)}, obs)
+    assert other.label == "fake" and other.assurance == ("reference",)
+    # nothing passive measured but the reference matched
+    only_ref = f.fuse({"reference_mismatch": _sig("reference_mismatch", 0.1)}, obs)
+    assert only_ref.label == "genuine" and only_ref.assurance == ("reference",)
+    # unusable footage rests on nothing
+    dark = f.fuse({**passive, **_challenges(3)}, _obs(brightness=5.0))
+    assert dark.label == "inconclusive" and dark.assurance == ()
+
+
 def test_confusion_table_counts():
     def clip(label, attack, risk, vlabel=None):
         return {"label": label, "attack": attack, "verdict": {"label": vlabel, "risk": risk}}
@@ -263,10 +302,28 @@ def test_confusion_table_counts():
     assert t["attacks"]["faceswap_realtime"]["apcer"] == 0
     assert t["attacks"]["faceswap_realtime"]["apcer_fake"] == pytest.approx(0.5)
     assert t["all_attacks"]["n"] == 4 and t["all_attacks"]["apcer"] == pytest.approx(0.25)
+    assert t["real"]["no_signs"] == 2 and t["real"]["genuine"] == 0, "no active check: no_signs"
+    assert t["attacks"]["faceswap"]["no_signs"] == 1
     text = format_confusion_table(t)
     assert "BPCER" in text and "faceswap_realtime" in text and "33.3%" in text
+    # aligned: the numbers of every row end where their header does (right-aligned columns)
+    lines = text.splitlines()[1:]  # after the thresholds line
+    head = lines[0]
+    assert head.startswith("class") and "no signs" in head
+    ends = [m.end() for m in re.finditer(r"\S+(?: \S+)*", head)][1:]  # cells are 2+ spaces apart
+    assert len(ends) == 8
+    for ln in lines[1:]:
+        assert len(ln) == len(head), (ln, head)
+        for e in ends:
+            assert ln[e - 1] != " " and (e == len(ln) or ln[e] == " "), (ln, e)
+    # a backed "genuine" verdict stays genuine at thresholds; a no_signs counts as not flagged
+    ok = {"label": "real", "attack": "none",
+          "verdict": {"label": "genuine", "risk": 0.1, "assurance": ["passive", "challenges"]}}
+    assert confusion_table([ok], {"suspicious": 0.5, "fake": 0.8})["real"]["genuine"] == 1
+    missed = {"label": "fake", "attack": "x", "verdict": {"label": "no_signs", "risk": 0.2}}
+    assert confusion_table([missed])["attacks"]["x"]["apcer"] == 1.0
     # without thresholds the stored labels are used
-    for c, lab in zip(clips, ["genuine", "suspicious", "genuine", "inconclusive", "fake", "genuine",
+    for c, lab in zip(clips, ["no_signs", "suspicious", "no_signs", "inconclusive", "fake", "no_signs",
                               "suspicious", "fake"], strict=True):
         c["verdict"]["label"] = lab
     assert confusion_table(clips)["real"]["bpcer"] == pytest.approx(1 / 3)
