@@ -15,25 +15,30 @@ from typing import Any
 
 import numpy as np
 
+from ._explain import LABEL_HEADLINE, describe_signal, split_details, typical_genuine, verdict_text
+
 __all__ = ["render_html", "signal_names", "svg_lane", "telling_times"]
 
 # timeline keys that are not signals
 _STANDARD = {"t", "face", "faces", "box", "score", "yaw", "pitch", "roll", "tvec", "quality",
-             "redetected", "index", "frame_index"}
+             "redetected", "index", "frame_index", "face_fraction"}
 
 # signals that describe the footage, not evidence of fakery (no thumbnails picked for them)
 _NON_EVIDENCE = {"quality"}
 
 _LABEL_COLOURS = {
     "genuine": "#1b7f3b",
+    "no_signs": "#3b5b7a",  # not green: nothing was found, nothing was cleared
     "suspicious": "#b26a00",
     "fake": "#b3261e",
     "inconclusive": "#5f6368",
 }
 
-# plot geometry (px)
-_W, _LEFT, _RIGHT = 980, 150, 70
+# plot geometry (px): lane names end at _NAME_X, the axis numbers sit between them and the plot
+_W, _LEFT, _RIGHT = 980, 215, 70
 _PLOT_W = _W - _LEFT - _RIGHT
+_NAME_X = _LEFT - 26
+_NAME_W = _NAME_X - 6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,8 +181,14 @@ def _xmap(t0: float, t1: float) -> Any:
     return x
 
 
-def _path(t: np.ndarray, v: np.ndarray, x: Any, y: Any) -> str:
-    """SVG path data; gaps (nan) break the line; long series keep each pixel column's max."""
+def _path(t: np.ndarray, v: np.ndarray, x: Any, y: Any) -> tuple[str, list[tuple[float, float]]]:
+    """SVG path data and the points to draw as dots.
+
+    A line joins consecutive values unless frames without a value lie between them for longer
+    than 1.5 times the series' typical spacing: signals scored on a subset of frames (every
+    other frame, every 0.5 s) draw as lines, a face lost or a gap in a per-frame signal breaks
+    them. A value with no neighbour on its line is a dot; sparse series (at most one value per
+    8 px) get a dot on every value. Long series keep each pixel column's max."""
     m = np.isfinite(t)
     t, v = t[m], v[m]
     if t.size > 2 * _PLOT_W:
@@ -188,15 +199,25 @@ def _path(t: np.ndarray, v: np.ndarray, x: Any, y: Any) -> str:
             out_t.append(t[cols == c].mean())
             out_v.append(np.nanmax(sel) if np.isfinite(sel).any() else np.nan)
         t, v = np.asarray(out_t), np.asarray(out_v)
+    have = np.flatnonzero(np.isfinite(v))
+    if have.size == 0:
+        return "", []
+    th, vh = t[have], v[have]
+    dt = np.diff(th)
+    step = float(np.median(dt)) if dt.size else 0.0
+    # a break needs both: rows without a value in between, and a gap longer than usual
+    cut = np.flatnonzero((np.diff(have) > 1) & (dt > 1.5 * step + 1e-9)) + 1
     parts: list[str] = []
-    pen = False
-    for tt, vv in zip(t, v, strict=True):
-        if not np.isfinite(vv):
-            pen = False
-            continue
-        parts.append(f"{'L' if pen else 'M'}{x(tt):.1f} {y(vv):.1f}")
-        pen = True
-    return " ".join(parts)
+    dots: list[tuple[float, float]] = []
+    for rt, rv in zip(np.split(th, cut), np.split(vh, cut), strict=True):
+        pts = [f"{x(a):.1f} {y(b):.1f}" for a, b in zip(rt, rv, strict=True)]
+        if len(pts) == 1:
+            dots.append((x(rt[0]), y(rv[0])))
+        else:
+            parts.append("M" + " L".join(pts))
+    if th.size <= _PLOT_W / 8:
+        dots = [(x(a), y(b)) for a, b in zip(th, vh, strict=True)]
+    return " ".join(parts), dots
 
 
 def svg_lane(
@@ -247,17 +268,22 @@ def svg_lane(
     for tm in markers:
         out.append(f'<line x1="{x(tm):.1f}" x2="{x(tm):.1f}" y1="{top}" y2="{bot}" class="mark"/>')
     for name, v, colour in series:
-        d = _path(t, np.asarray(v, np.float64), x, y)
+        d, dots = _path(t, np.asarray(v, np.float64), x, y)
         if d:
             out.append(f'<path d="{d}" class="line" stroke="{colour}"><title>{_esc(name)}</title></path>')
-    out.append(f'<text x="{_LEFT - 8}" y="{height / 2 - 3:.0f}" class="name">{_esc(title)}</text>')
+        if dots:
+            out.append(f'<g class="dots" fill="{colour}"><title>{_esc(name)}</title>'
+                       + "".join(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2"/>' for a, b in dots) + "</g>")
+    # the lane's name, right-aligned left of the axis numbers; squeezed if it is too long
+    fit = f' textLength="{_NAME_W}" lengthAdjust="spacingAndGlyphs"' if len(title) * 7.4 > _NAME_W else ""
+    out.append(f'<text x="{_NAME_X}" y="{height / 2 - 3:.0f}" class="name"{fit}>{_esc(title)}</text>')
     if len(series) > 1:  # colour legend under the title
         spans = " ".join(f'<tspan fill="{colour}">{_esc(name)}</tspan>' for name, _, colour in series)
-        out.append(f'<text x="{_LEFT - 8}" y="{height / 2 + 12:.0f}" class="note">{spans}</text>')
+        out.append(f'<text x="{_NAME_X}" y="{height / 2 + 12:.0f}" class="note">{spans}</text>')
     elif note:
-        out.append(f'<text x="{_LEFT - 8}" y="{height / 2 + 12:.0f}" class="note">{_esc(note)}</text>')
-    out.append(f'<text x="{top}" y="{top + 10}" class="ax">{_esc(_fmt_num(hi))}</text>')
-    out.append(f'<text x="{top}" y="{bot}" class="ax">{_esc(_fmt_num(lo))}</text>')
+        out.append(f'<text x="{_NAME_X}" y="{height / 2 + 12:.0f}" class="note">{_esc(note)}</text>')
+    out.append(f'<text x="{_LEFT - 4}" y="{top + 8}" class="ax">{_esc(_fmt_num(hi))}</text>')
+    out.append(f'<text x="{_LEFT - 4}" y="{bot}" class="ax">{_esc(_fmt_num(lo))}</text>')
     if value_text:
         out.append(f'<text x="{_W - 6}" y="{height / 2 + 4:.0f}" class="val">{_esc(value_text)}</text>')
     out.append("</svg>")
@@ -302,14 +328,22 @@ def _plots(review: Mapping[str, Any], markers: Sequence[float]) -> list[dict[str
     sigs = review.get("signals") or {}
     verdict_segs = _segments_of(review)
 
-    # face presence lane
+    # face presence lane: the tracking score, else (live reports: per-second rows) the share of
+    # frames with a face, else the face flag itself
     face = np.array([bool(r.get("face")) for r in rows], bool)
     faces = np.array([int(r.get("faces") or 0) for r in rows], np.int64)
     shade = [(a, b, "#d9d9d9", "no face") for a, b in _bands(t, ~face)]
     shade += [(a, b, "#ffd8a8", "several faces") for a, b in _bands(t, faces > 1)]
-    frac = float(face.mean()) if face.size else 0.0
+    per_second = _series(review, "face_fraction")[1]
+    if np.isfinite(per_second).any():
+        frac = float(np.nanmean(per_second))
+        face_line = ("share of frames with a face", per_second)
+    else:
+        frac = float(face.mean()) if face.size else 0.0
+        score = _series(review, "score")[1]
+        face_line = ("tracking score", score) if np.isfinite(score).any() else ("face found", face.astype(float))
     plots.append({"name": "face", "svg": svg_lane(
-        "face found", t, [("tracking score", _series(review, "score")[1], "#4a4a4a")], tr,
+        "face found", t, [(*face_line, "#4a4a4a")], tr,
         shade=shade, markers=markers, value_text=f"{frac:.0%}", height=50,
         note="grey: no face")})
     # pose lane
@@ -319,6 +353,7 @@ def _plots(review: Mapping[str, Any], markers: Sequence[float]) -> list[dict[str
         plots.append({"name": "pose", "svg": svg_lane(
             "head pose (deg)", t, pose, tr, y_range=(-90.0, 90.0), markers=markers, height=80)})
     # one lane per signal
+    typical = typical_genuine()
     for name in signal_names(review):
         sig = sigs.get(name) or {}
         val = _finite(sig.get("value"))
@@ -328,6 +363,8 @@ def _plots(review: Mapping[str, Any], markers: Sequence[float]) -> list[dict[str
                   str(s.get("reason") or ""), False) for s in sig.get("segments") or ()]
         per_frame = bool(np.isfinite(v).any())
         note = "" if per_frame else ("clip value only" if val is not None else "not measured")
+        if name in typical and val is not None:
+            note = " · ".join(x for x in (note, f"real people ≈ {typical[name]:.2f}") if x)
         plots.append({"name": name, "svg": svg_lane(
             name, t, [(name, v, "#0b5cad")], tr, segments=segs, markers=markers,
             value_text="n/a" if val is None else f"{val:.2f}", threshold=0.5, note=note)})
@@ -401,6 +438,14 @@ def render_html(review: Mapping[str, Any]) -> str:
     verdict = dict(review.get("verdict") or {})
     label = str(verdict.get("label") or "inconclusive")
     risk = _finite(verdict.get("risk"))
+    assurance = [str(a) for a in verdict.get("assurance") or ()]
+    live = review.get("schema") == "liveness.serve-report/1"
+    truncated = next((e for e in review.get("events") or () if isinstance(e, Mapping)
+                      and e.get("kind") == "input_truncated"), None)
+    incomplete = None
+    if truncated is not None or src.get("complete") is False:
+        msg = str((truncated or {}).get("message") or "the file ends early; only the decoded part was reviewed")
+        incomplete = msg[:1].upper() + msg[1:]
     thumbs = []
     for th in review.get("thumbnails") or ():
         b64 = th.get("jpeg_b64")
@@ -411,15 +456,17 @@ def render_html(review: Mapping[str, Any]) -> str:
                        "caption": th.get("caption") or _caption(review, tt)})
     markers = [th["t"] for th in thumbs]
     signals = []
+    typical = typical_genuine()
     for name in signal_names(review):
         s = (review.get("signals") or {}).get(name) or {}
+        readable, raw = split_details(name, s.get("details") or {})
         signals.append({
             "name": name, "value": _finite(s.get("value")), "n": s.get("n"),
+            "description": describe_signal(name), "typical": typical.get(name),
             "segments": [f"{_finite(g.get('start')) or 0:.2f}-{_finite(g.get('end')) or 0:.2f} s"
                          f" (peak {_finite(g.get('value')) or 0:.2f}{', ' + str(g['reason']) if g.get('reason') else ''})"
                          for g in s.get("segments") or ()],
-            "details": ", ".join(f"{k} {v:.3g}" if isinstance(v, (int, float)) else f"{k} {v}"
-                                 for k, v in (s.get("details") or {}).items() if v is not None),
+            "readable": ", ".join(readable), "raw": ", ".join(raw),
         })
     challenges = [dict(c) for c in review.get("challenges") or () if isinstance(c, Mapping)]
     ch_cols: list[str] = []
@@ -445,6 +492,8 @@ def render_html(review: Mapping[str, Any]) -> str:
     return tmpl.render(
         title=str(src.get("path") or "video").rsplit("/", 1)[-1],
         source=src, verdict=verdict, label=label, risk=risk, colour=_LABEL_COLOURS.get(label, "#5f6368"),
+        headline=LABEL_HEADLINE.get(label, label), verdict_text=verdict_text(label, assurance),
+        assurance=assurance, incomplete=incomplete, live=live,
         reasons=list(verdict.get("reasons") or ()), thresholds=th, summary=summary,
         plots=_plots(review, markers), signals=signals, challenges=challenges, ch_cols=ch_cols,
         thumbs=thumbs, events=events, models=sorted(models.items()) if isinstance(models, Mapping) else [],

@@ -219,3 +219,122 @@ def test_report_in_headless_chromium(tmp_path):
     if os.environ.get("LIVENESS_UPDATE_DOCS") == "1":
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copy(shot, ROOT / "docs" / "report_synthetic.png")
+
+
+# ---------------------------------------------------------------------------------------------
+# what a reader sees (issue 14)
+# ---------------------------------------------------------------------------------------------
+def _lane(out: str, name: str) -> str:
+    m = re.search(rf'<svg class="lane"[^>]*data-signal="{name}".*?</svg>', out)
+    assert m, name
+    return m.group(0)
+
+
+def test_signals_scored_on_a_subset_of_frames_draw_lines_and_dots():
+    doc = synthetic_review(300)
+    for i, r in enumerate(doc["timeline"]):  # artefact on every other frame, identity every 0.5 s
+        if i % 2:
+            r.pop("artefact", None)
+        if r["face"] and i % 15 == 0:
+            r["identity_change"] = 0.1 + 0.001 * i
+    out = render_html(doc)
+    art = _lane(out, "artefact")
+    d = re.search(r'<path d="([^"]+)"', art).group(1)
+    assert d.count("L") > 100, "every-other-frame values are joined into a line"
+    assert d.count("M") == 2, "broken only where the face was lost (8.0-8.5 s)"
+    ident = _lane(out, "identity_change")
+    assert "<path" in ident and ident.count("<circle") == 20, "sparse samples: a line with a dot on each"
+    # a lone value between gaps is a dot, not an invisible move
+    t = np.arange(200, dtype=float)
+    v = np.full(200, 0.2)
+    v[100:120] = np.nan
+    v[110] = 0.9
+    svg = svg_lane("x", t, [("x", v, "#000")], (0.0, 199.0))
+    assert svg.count("<circle") == 1 and re.search(r'<path d="([^"]+)"', svg).group(1).count("M") == 2
+
+
+def test_verdict_wording_follows_what_backed_it():
+    doc = synthetic_review(60)
+    doc["verdict"] = {"label": "no_signs", "risk": 0.5, "assurance": ["passive"],
+                      "reasons": ["no signal stands out from genuine footage"]}
+    out = render_html(doc)
+    assert 'id="verdict-label">no signs found<' in out
+    assert ("No signs of manipulation found — passive checks only; ask for challenges or compare with "
+            "an enrolment") in out
+    badge = re.search(r'<div class="verdict" style="background: (#[0-9a-f]+)"', out).group(1)
+    assert badge != "#1b7f3b", "no_signs is not shown in the clearance green"
+    assert "checks behind the answer: passive" in out
+    doc["verdict"] = {"label": "genuine", "risk": 0.3, "assurance": ["passive", "challenges"], "reasons": []}
+    out = render_html(doc)
+    assert 'id="verdict-label">genuine<' in out and "Genuine — backed by a passed challenge sequence" in out
+
+
+def test_signals_are_described_and_internals_folded():
+    doc = synthetic_review(60)
+    doc["signals"]["face_slip"]["details"] = {"median": 0.04, "max": 0.28, "mesh_hf_to_flow_hf": 2.58,
+                                              "flashes": 0.0}
+    doc["signals"]["opportunistic_breakdown"] = {"value": 1.0, "n": 2, "segments": [],
+                                                 "details": {"n_blink": 2.0, "median_blink": 1.0}}
+    out = render_html(doc)
+    row = re.search(r'<tr data-signal="face_slip">.*?</tr>', out, re.S).group(0)
+    assert "slides or jitters against the head" in row
+    assert "typical frame 0.04" in row and "single-frame flashes 0" in row
+    folded = re.search(r"<details>.*?</details>", row, re.S).group(0)
+    assert "mesh_hf_to_flow_hf" in folded and "typical frame" not in folded
+    row = re.search(r'<tr data-signal="opportunistic_breakdown">.*?</tr>', out, re.S).group(0)
+    assert "Real people often reach 1.00 here too" in row and "blinks 2" in row
+    assert re.search(r'<td class="num"[^>]*>0\.\d\d</td>', row), "the typical value of real people beside it"
+    assert "real people ≈" in _lane(out, "opportunistic_breakdown")
+
+
+def test_report_shows_incompleteness_and_both_frame_sizes():
+    doc = synthetic_review(60)
+    doc["source"].update(width=1920, height=1080, analysed_width=1280, analysed_height=720, complete=False)
+    doc["events"].append({"t": 1.9, "kind": "input_truncated", "message": "the file ends early: 1.9 s of its "
+                          "declared 8.0 s could be decoded (19 of 103 frames); only that part was reviewed",
+                          "data": {"decoded_s": 1.9, "declared_s": 8.0}})
+    out = render_html(doc)
+    assert "1920&times;1080 px (analysed at 1280&times;720)" in out
+    banner = re.search(r'<div class="warn" id="incomplete"[^>]*>(.*?)</div>', out).group(1)
+    assert "The file ends early: 1.9 s of its declared 8.0 s" in banner
+    assert 'class="input_truncated"' in out
+
+
+def test_live_session_report_advice_and_face_lane():
+    rows = [{"t": s + 0.5, "face": s != 3, "face_fraction": 0.0 if s == 3 else 0.9, "yaw": 1.0, "pitch": 0.0,
+             "roll": 0.0, "artefact": 0.2} for s in range(8)]
+    doc = {"schema": "liveness.serve-report/1", "source": {"path": "live session x", "width": 1280, "height": 720},
+           "timeline": rows, "signals": {"artefact": {"value": 0.2, "n": 8, "segments": [], "details": {}}},
+           "verdict": {"label": "no_signs", "risk": 0.4, "assurance": ["passive"], "reasons": []}, "events": []}
+    out = render_html(doc)
+    assert "liveness serve --thumbnails" in out and "--html" not in out.split('id="thumbnails"')[1][:300]
+    face = _lane(out, "face found")
+    assert "<path" in face, "the face-found lane draws the per-second share of frames with a face"
+    assert "1280&times;720 px" in out
+
+
+@pytest.mark.browser
+def test_lane_labels_are_not_clipped_and_clear_the_axis_numbers(tmp_path):
+    from chromium_cdp import chromium_available, open_page
+
+    if not chromium_available():
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    doc = synthetic_review(120)
+    for name in ("challenge_breakdown", "opportunistic_breakdown", "identity_instability"):
+        doc["signals"][name] = {"value": 0.4, "n": 3, "segments": [], "details": {}}
+    html_file = tmp_path / "r.html"
+    html_file.write_text(render_html(doc), encoding="utf-8")
+    res = open_page(html_file, {"lanes": """Array.from(document.querySelectorAll('#timeline svg.lane:not(.axis)')).map(svg => {
+        const n = svg.querySelector('text.name').getBBox();
+        const ax = Array.from(svg.querySelectorAll('text.ax')).map(t => t.getBBox());
+        const notes = Array.from(svg.querySelectorAll('text.note')).map(t => t.getBBox());
+        return {name: svg.dataset.signal, left: Math.min(n.x, ...notes.map(b => b.x)),
+                right: Math.max(n.x + n.width, ...notes.map(b => b.x + b.width)),
+                axis: Math.min(...ax.map(b => b.x))};
+      })"""})
+    assert res.console_errors == []
+    lanes = res.values["lanes"]
+    assert {"challenge_breakdown", "opportunistic_breakdown"} <= {ln["name"] for ln in lanes}
+    for ln in lanes:
+        assert ln["left"] >= 0, f"{ln['name']}: label clipped at the left edge"
+        assert ln["right"] <= ln["axis"] - 2, f"{ln['name']}: label runs into the axis numbers"
