@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -13,7 +14,7 @@ from typing import Any
 
 from ._errors import InputError, LivenessError
 
-__all__ = ["main"]
+__all__ = ["check_writable", "main"]
 
 
 def _progress_hook(desc: str, quiet: bool) -> Any:
@@ -34,17 +35,38 @@ def _progress_hook(desc: str, quiet: bool) -> Any:
     return hook
 
 
-def _write_json(path: str, doc: Any) -> None:
-    out = sys.stdout if path == "-" else None
-    text = json.dumps(doc, indent=1, ensure_ascii=False)
-    if out is not None:
-        out.write(text + "\n")
+def check_writable(path: str | Path | None, what: str) -> None:
+    """Create the folder of ``path`` and make sure a file can be written there, so a bad output
+    path fails at once with a clear message instead of after the whole analysis. ``None`` and
+    ``"-"`` (stdout) need nothing."""
+    if path is None or str(path) == "-":
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"cannot write {what} to {p}: it is a folder (give a file name)")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise InputError(f"cannot write {what} to {p}: {reason}") from exc
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (``-`` = stdout); the folder is created."""
+    if path == "-":
+        sys.stdout.write(text + "\n")
         return
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(text)
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, p)
+
+
+def _write_json(path: str, doc: Any) -> None:
+    _write_text(path, json.dumps(doc, indent=1, ensure_ascii=False))
 
 
 def _pipeline_options(args: argparse.Namespace) -> Any:
@@ -59,7 +81,7 @@ def _pipeline_options(args: argparse.Namespace) -> Any:
 
 def cmd_review_batch(args: argparse.Namespace) -> int:
     """Several files or folders: one report each into ``--out`` plus an index (see ``_batch``)."""
-    from ._batch import BatchOptions, print_row, review_batch
+    from ._batch import BatchOptions, BatchProgress, review_batch
 
     if not args.out:
         raise InputError("reviewing several files or a folder needs --out DIR (one JSON + HTML per video)")
@@ -67,7 +89,11 @@ def cmd_review_batch(args: argparse.Namespace) -> int:
         raise InputError("--json/--html name one report; with several videos use --out DIR")
     opts = BatchOptions(threads=args.threads, max_side=args.max_side, stride=args.stride,
                         thumbnails=args.thumbnails, references=tuple(args.reference or ()), workers=args.workers)
-    rows = review_batch(args.video, args.out, opts, progress=None if args.quiet else print_row)
+    progress = BatchProgress(quiet=args.quiet)
+    try:
+        rows = review_batch(args.video, args.out, opts, progress=progress, on_start=progress.start)
+    finally:
+        progress.close()
     failed = [r for r in rows if r.get("error")]
     reused = sum(1 for r in rows if r.get("reused"))
     print(f"{len(rows) - len(failed)} of {len(rows)} videos reviewed ({reused} unchanged and reused), "
@@ -76,44 +102,53 @@ def cmd_review_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
+    from ._explain import LABEL_HEADLINE, verdict_text
     from ._review import ReviewOptions, review_video
 
     videos = list(args.video or [])
     if len(videos) > 1 or args.out or any(Path(v).is_dir() for v in videos):
         return cmd_review_batch(args)
-    video = videos[0] if videos else None
-    if video is None:
-        from ._avatar import make_demo_clip
-
-        video = str(Path(tempfile.mkdtemp(prefix="liveness-demo-")) / "demo_avatar.mp4")
-        print(f"no VIDEO given: reviewing the built-in synthetic avatar demo ({video})", file=sys.stderr)
-        make_demo_clip(video)
+    check_writable(args.json, "the review JSON")
+    check_writable(args.html, "the HTML report")
     opts = ReviewOptions(
         pipeline=_pipeline_options(args),
         max_side=args.max_side,
         stride=args.stride,
         thumbnails=args.thumbnails if args.html else 0,
     )
-    hook = _progress_hook(Path(video).name, args.quiet)
-    try:
-        doc = review_video(video, opts, hook=hook)
-    finally:
+    with contextlib.ExitStack() as stack:
+        video = videos[0] if videos else None
+        if video is None:  # the demo clip lives in a temporary folder removed afterwards
+            from ._avatar import make_demo_clip
+
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="liveness-demo-"))
+            video = str(Path(tmp) / "demo_avatar.mp4")
+            print("no VIDEO given: reviewing the built-in synthetic avatar demo (an animated photo, "
+                  "made on the spot)", file=sys.stderr)
+            make_demo_clip(video)
+        hook = _progress_hook(Path(video).name, args.quiet)
         if hook is not None:
-            hook.close()
+            stack.callback(hook.close)
+        doc = review_video(video, opts, hook=hook)
     if args.json:
         _write_json(args.json, doc)
     if args.html:
         from ._report import render_html
 
-        Path(args.html).write_text(render_html(doc), encoding="utf-8")
+        _write_text(args.html, render_html(doc))
     v = doc["verdict"]
     s = doc["summary"]
     risk = "n/a" if v.get("risk") is None else f"{v['risk']:.2f}"
+    label = str(v.get("label"))
     print(
-        f"{Path(video).name}: verdict {v['label']} (risk {risk}); face on "
+        f"{Path(video).name}: {LABEL_HEADLINE.get(label, label)} (risk {risk}); face on "
         f"{s['face_fraction'] * 100:.1f}% of {s['frames']} frames",
         file=sys.stderr,
     )
+    print(f"  {verdict_text(label, v.get('assurance') or ())}", file=sys.stderr)
+    for e in doc["events"]:
+        if e.get("kind") == "input_truncated":
+            print(f"  warning: {e['message']}", file=sys.stderr)
     for name, sig in doc["signals"].items():
         val = "n/a" if sig["value"] is None else f"{sig['value']:.3f}"
         print(f"  {name:24s} {val}", file=sys.stderr)

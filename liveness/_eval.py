@@ -246,7 +246,12 @@ def run_eval(args: argparse.Namespace) -> int:
         rows = rows[: args.limit]
     missing = [r["file"] for r in rows if not Path(r["file"]).is_file()]
     if missing:
-        raise InputError(f"{len(missing)} manifest clips not found, first: {missing[0]}")
+        n = len(missing)
+        raise InputError(f"{n} of the manifest's {len(rows)} clips {'is' if n == 1 else 'are'} not found "
+                         f"(first: {missing[0]}); check the manifest's paths and --root")
+    from ._cli import check_writable
+
+    check_writable(args.json, "the eval JSON")
     cache = Path(args.cache or ".cache/eval")
     cache.mkdir(parents=True, exist_ok=True)
     opts = {"threads": args.threads, "max_side": args.max_side, "stride": args.stride}

@@ -18,8 +18,8 @@ from ._errors import InputError
 from ._hooks import Hook, HookEvent, TimingHook
 from ._pipeline import PipelineOptions, build_session
 from ._registry import model_hashes
-from ._session import Session
-from ._video import open_video
+from ._session import Event, Session
+from ._video import VideoSource, open_video
 
 __all__ = ["SCHEMA", "ReviewOptions", "review_video"]
 
@@ -87,23 +87,30 @@ def review_video(
 
     signals = session.signals()
     verdict = session.verdict()
+    info = src.info
+    events = [e.to_dict() for e in session.events]
+    if src.complete is False:
+        events.append(_truncated_event(src))
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "source": {
             "path": str(path),
-            "sha256": src.info.sha256,
-            "width": src.info.width,
-            "height": src.info.height,
-            "fps": round(src.info.fps, 3),
-            "duration_s": round(src.info.duration_s, 3),
+            "sha256": info.sha256,
+            "width": info.width,
+            "height": info.height,
+            "analysed_width": info.frame_width,
+            "analysed_height": info.frame_height,
+            "fps": round(info.fps, 3),
+            "duration_s": round(info.duration_s, 3),
             "frames": len(timeline),
-            "codec": src.info.codec,
-            "rotation": src.info.rotation,
+            "codec": info.codec,
+            "rotation": info.rotation,
+            "complete": src.complete is not False,
         },
         "timeline": timeline,
         "signals": {k: v.to_dict() for k, v in signals.items()},
         "verdict": verdict.to_dict(),
-        "events": [e.to_dict() for e in session.events],
+        "events": events,
         "challenges": _challenges(session),
         "summary": _summary(session),
         "timing": timing.to_dict(),
@@ -112,6 +119,19 @@ def review_video(
     if options.thumbnails:
         doc["thumbnails"] = grab_thumbnails(path, options, _telling_times(doc, options.thumbnails))
     return doc
+
+
+def _truncated_event(src: VideoSource) -> dict[str, Any]:
+    """The ``input_truncated`` event of a file that ends before its declared duration."""
+    got, declared = float(src.decoded_s or 0.0), float(src.info.duration_s)
+    n, m = src.decoded_frames, src.info.frames
+    of_frames = f"{n} of {m} frames" if m else f"{n} frames"
+    msg = (f"the file ends early: {got:.1f} s of its declared {declared:.1f} s could be decoded "
+           f"({of_frames}); only that part was reviewed") if declared > 0 else (
+           f"the file is damaged: decoding stopped after {got:.1f} s ({of_frames}); only that part was reviewed")
+    return Event(round(got, 4), "input_truncated", msg,
+                 (("decoded_s", round(got, 3)), ("declared_s", round(declared, 3)),
+                  ("decoded_frames", n), ("declared_frames", m))).to_dict()
 
 
 def _challenges(session: Session) -> list[dict[str, Any]]:

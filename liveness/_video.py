@@ -18,15 +18,26 @@ __all__ = ["VideoFrame", "VideoInfo", "VideoSource", "file_sha256", "open_video"
 
 @dataclass(frozen=True)
 class VideoInfo:
+    """What the container says about a video file. ``width``/``height`` are the file's own frame
+    size in display orientation (after rotation); ``frame_width``/``frame_height`` the size of
+    the frames a :class:`VideoSource` yields (smaller when ``max_side`` downsizes; 0 = the same)."""
+
     path: str
     sha256: str
-    width: int  # after rotation
+    width: int  # the file's own, after rotation
     height: int
     fps: float  # average frame rate reported by the stream (informative; timestamps rule)
-    duration_s: float
+    duration_s: float  # declared by the container (0 if unknown)
     frames: int  # frames in the stream as reported by the container (0 if unknown)
     codec: str
     rotation: int  # degrees counter-clockwise applied to decoded frames
+    frame_width: int = 0
+    frame_height: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.frame_width or not self.frame_height:
+            object.__setattr__(self, "frame_width", self.width)
+            object.__setattr__(self, "frame_height", self.height)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -56,6 +67,11 @@ class VideoSource:
     ``max_side`` downsizes frames whose longer side exceeds it (keeps aspect); ``stride`` keeps
     every n-th decoded frame. Timestamps are always the stream's, strictly increasing (frames
     with repeated or missing timestamps are given one just after the previous).
+
+    A file that ends early (cut off while copying or recording) yields the frames it has; after
+    a full iteration :attr:`complete` says whether the decoded part reached the declared
+    duration (within two frames or 2 %) without a decoding error, and :attr:`decoded_s` /
+    :attr:`decoded_frames` how much was decoded.
     """
 
     def __init__(self, path: str | Path, *, max_side: int | None = None, stride: int = 1) -> None:
@@ -68,10 +84,17 @@ class VideoSource:
             raise InputError("stride must be >= 1")
         self.max_side = max_side
         self.stride = stride
+        self.complete: bool | None = None  # known after a full iteration
+        self.decoded_s: float | None = None
+        self.decoded_frames = 0
         try:
+            if self.path.stat().st_size == 0:
+                raise InputError(f"{self.path}: the file is empty (0 bytes)")
             container = av.open(str(self.path))
+        except InputError:
+            raise
         except Exception as exc:  # PyAV raises many FFmpeg error types
-            raise InputError(f"{self.path}: not a readable video ({_short(exc)})") from exc
+            raise InputError(f"{self.path}: not a readable video: {_reason(exc)}") from exc
         try:
             if not container.streams.video:
                 raise InputError(f"{self.path}: contains no video stream")
@@ -96,12 +119,15 @@ class VideoSource:
             container.close()
         if rotation % 180:
             w, h = h, w
+        fw, fh = w, h
         if max_side and max(w, h) > max_side:
             s = max_side / max(w, h)
-            w, h = int(round(w * s)) // 2 * 2, int(round(h * s)) // 2 * 2
-        self.info = VideoInfo(
-            str(self.path), file_sha256(self.path), w, h, fps, duration, frames, codec, rotation
-        )
+            fw, fh = int(round(w * s)) // 2 * 2, int(round(h * s)) // 2 * 2
+        try:
+            sha = file_sha256(self.path)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot be read: {_reason(exc)}") from exc
+        self.info = VideoInfo(str(self.path), sha, w, h, fps, duration, frames, codec, rotation, fw, fh)
 
     def __iter__(self) -> Iterator[VideoFrame]:
         import av
@@ -116,6 +142,7 @@ class VideoSource:
             idx = 0
             kept = 0
             step = 1.0 / self.info.fps if self.info.fps else 1 / 30
+            broken = False
             try:
                 for frame in container.decode(stream):
                     if frame.pts is None:
@@ -134,15 +161,20 @@ class VideoSource:
                     idx += 1
             except av.error.FFmpegError as exc:
                 if kept == 0:
-                    raise InputError(f"{self.path}: cannot decode video ({_short(exc)})") from exc
-                # a truncated file: keep what was decoded
+                    raise InputError(f"{self.path}: cannot decode the video: {_reason(exc)}") from exc
+                broken = True  # a damaged or cut-off file: keep what was decoded
             if kept == 0:
                 raise InputError(f"{self.path}: no decodable video frames")
+            self.decoded_frames = idx
+            self.decoded_s = float(last_t + step)  # the last frame lasts one frame interval
+            declared = self.info.duration_s
+            short = declared > 0 and self.decoded_s < declared - max(2 * step, 0.02 * declared)
+            self.complete = not (broken or short)
         finally:
             container.close()
 
     def _convert(self, frame: Any) -> np.ndarray:
-        w, h = self.info.width, self.info.height
+        w, h = self.info.frame_width, self.info.frame_height
         rot = self.info.rotation
         if rot % 180:
             w, h = h, w
@@ -163,9 +195,20 @@ def _stream_rotation(container: Any) -> int:
     return 0
 
 
-def _short(exc: BaseException) -> str:
-    s = str(exc).strip().splitlines()
-    return s[0][:200] if s else type(exc).__name__
+def _reason(exc: BaseException) -> str:
+    """A plain reason for an FFmpeg or OS error: no error numbers, no repeated path."""
+    import av
+
+    if isinstance(exc, av.error.InvalidDataError):
+        return "its data is not in a video format FFmpeg knows, or the file is damaged"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    text = getattr(exc, "strerror", None)
+    if not text:
+        lines = str(exc).strip().splitlines()
+        text = lines[0] if lines else type(exc).__name__
+    text = str(text).strip()
+    return (text[:1].lower() + text[1:])[:200]
 
 
 def open_video(path: str | Path, *, max_side: int | None = None, stride: int = 1) -> VideoSource:

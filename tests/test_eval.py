@@ -73,3 +73,23 @@ def test_non_finite_scores_are_ignored_everywhere():
     neg, pos = [0.1, float("nan"), 0.2], [0.8, float("inf"), 0.9, None]
     assert auc(neg, pos) == 1.0 and eer(neg, pos) == 0.0
     assert bpcer_at_apcer(neg, pos)[0] == 0.0
+
+
+def test_missing_clips_message_reads_well(tmp_path: Path, capsys):
+    from liveness._cli import main
+
+    (tmp_path / "real.mp4").write_bytes(b"x")
+    p = tmp_path / "m.csv"
+    p.write_text("path,label\nreal.mp4,real\nnope.mp4,fake\n")
+    assert main(["eval", str(p), "-q", "--cache", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "1 of the manifest's 2 clips is not found (first: " in err and "nope.mp4" in err and "--root" in err
+    p.write_text("path,label\na.mp4,real\nb.mp4,fake\n")
+    assert main(["eval", str(p), "-q", "--cache", str(tmp_path / "c")]) == 2
+    assert "2 of the manifest's 2 clips are not found" in capsys.readouterr().err
+    # an output that cannot be written fails before any clip is reviewed
+    p.write_text("path,label\nreal.mp4,real\n")
+    (tmp_path / "blocker").write_text("a file")
+    assert main(["eval", str(p), "-q", "--cache", str(tmp_path / "c"), "--json", str(tmp_path / "blocker" / "e.json")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the eval JSON" in err and not list((tmp_path / "c").glob("*.json"))

@@ -52,9 +52,14 @@ def test_rotation_metadata_is_honoured(tmp_path: Path):
 
 def test_stride_and_max_side(tmp_path: Path):
     p = write_clip(tmp_path / "b.mp4", _frames(9, 320, 240))
-    frames = list(open_video(p, stride=3, max_side=160))
+    src = open_video(p, stride=3, max_side=160)
+    frames = list(src)
     assert [f.index for f in frames] == [0, 3, 6]
     assert frames[0].image.shape == (120, 160, 3)
+    # the file's own size, and the size of the frames handed out, apart
+    assert (src.info.width, src.info.height) == (320, 240)
+    assert (src.info.frame_width, src.info.frame_height) == (160, 120)
+    assert src.complete is True and src.decoded_frames == 9
 
 
 @pytest.mark.parametrize("content", [b"", b"not a video at all" * 10, bytes(range(256)) * 40])
