@@ -5,13 +5,15 @@ plus an index sorted by risk. Resumable, parallel, and one bad file never stops 
 Output, all written atomically (a crash or Ctrl-C leaves only finished files):
 
 - ``DIR/<name>.json`` — the ``liveness.review/1`` document of each video, ``DIR/<name>.html`` its
-  report (``<name>`` is the path below the input folder with ``/`` turned into ``__``);
+  report (``<name>`` is the path below the input folder without its extension, ``/`` turned into
+  ``__``: ``interview.mp4`` -> ``interview.json``; see :func:`collect_videos` for clashes);
 - ``DIR/index.json`` — schema ``liveness.batch/1``: one row per input file (verdict, risk,
   reasons, face fraction, sha256, or the error that stopped it), rewritten after every file;
 - ``DIR/index.html`` — the same rows as a table, most suspicious first, linking the reports.
 
 A second run over the same folder reuses every review whose input file (sha256), models, package
-version and options are unchanged, and retries the files that failed.
+version and options are unchanged, and retries the files that failed. A path that does not exist
+is listed with its error like a file that cannot be read; the others are reviewed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -27,9 +30,10 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from ._errors import InputError
+from ._errors import InputError, LivenessError
+from ._explain import LABEL_HEADLINE, LABEL_TEXT
 
-__all__ = ["BATCH_SCHEMA", "VIDEO_SUFFIXES", "BatchOptions", "collect_videos", "review_batch"]
+__all__ = ["BATCH_SCHEMA", "VIDEO_SUFFIXES", "BatchOptions", "BatchProgress", "collect_videos", "review_batch"]
 
 BATCH_SCHEMA = "liveness.batch/1"
 VIDEO_SUFFIXES = frozenset(
@@ -58,14 +62,21 @@ class BatchOptions:
                 "thumbnails": self.thumbnails, "references": list(self.references)}
 
 
+_RESERVED = {"index"}  # DIR/index.json and DIR/index.html are the batch's own
+
+
 def collect_videos(inputs: Sequence[str | Path]) -> list[tuple[Path, str]]:
     """(file, output name) for every input: folders are walked recursively for files with a
-    video suffix (hidden ones skipped, sorted); files are taken as given, whatever their suffix.
-    Names are unique: the path below the input folder with ``/`` -> ``__``; a clash between
-    files given directly gets a short hash of the full path."""
-    out: list[tuple[Path, str]] = []
+    video suffix (hidden ones skipped, sorted); files are taken as given, whatever their suffix,
+    and so are paths that do not exist (the batch lists them with their error).
+
+    A name is the path below the input folder without its extension, ``/`` -> ``__``
+    (``week2/a.mp4`` -> ``week2__a``). Names stay unique: files whose names would clash (``a.mp4``
+    beside ``a.webm``) or would be ``index`` keep their extension (``a.mp4``, ``a.webm``); files
+    given directly from different folders with the same name get a short hash of their full
+    path in front. Names depend only on the set of inputs, so a rerun finds its reports."""
+    found: list[tuple[Path, tuple[str, ...]]] = []
     seen: set[Path] = set()
-    names: set[str] = set()
     for item in inputs:
         p = Path(item)
         if p.is_dir():
@@ -74,20 +85,27 @@ def collect_videos(inputs: Sequence[str | Path]) -> list[tuple[Path, str]]:
                 if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
             )
-            pairs = [(f, "__".join(f.relative_to(p).parts)) for f in files]
-        elif p.is_file():
-            pairs = [(p, p.name)]
+            pairs = [(f, f.relative_to(p).parts) for f in files]
         else:
-            raise InputError(f"{p}: no such file or folder")
-        for f, name in pairs:
+            pairs = [(p, (p.name,))]
+        for f, parts in pairs:
             r = f.resolve()
-            if r in seen:
-                continue
-            seen.add(r)
-            if name in names:
-                name = f"{hashlib.sha256(str(r).encode()).hexdigest()[:8]}__{name}"
-            names.add(name)
-            out.append((f, name))
+            if r not in seen:
+                seen.add(r)
+                found.append((f, parts))
+
+    def stem(parts: tuple[str, ...]) -> str:
+        return "__".join((*parts[:-1], Path(parts[-1]).stem or parts[-1]))
+
+    stems = Counter(stem(parts) for _, parts in found)
+    fulls = Counter("__".join(parts) for _, parts in found)
+    out: list[tuple[Path, str]] = []
+    for f, parts in found:
+        name = stem(parts)
+        if stems[name] > 1 or name.lower() in _RESERVED:
+            full = "__".join(parts)
+            name = full if fulls[full] == 1 else f"{hashlib.sha256(str(f.resolve()).encode()).hexdigest()[:8]}__{name}"
+        out.append((f, name))
     return out
 
 
@@ -161,7 +179,9 @@ def _review_file(file: str, name: str, out_dir: str, options_json: str) -> dict[
         _write_atomic(out / f"{name}.html", render_html(doc))
         _write_atomic(out / f"{name}.json", json.dumps(doc, indent=1, ensure_ascii=False))
         return _row(path, name, doc, None)
-    except Exception as exc:  # one bad file must not stop the batch
+    except LivenessError as exc:  # one bad file must not stop the batch
+        return _row(path, name, None, str(exc))
+    except Exception as exc:
         return _row(path, name, None, f"{type(exc).__name__}: {exc}")
 
 
@@ -186,32 +206,43 @@ def _write_index(out: Path, rows: list[dict[str, Any]], options: BatchOptions, i
         key = "error" if r.get("error") else str(r.get("label") or "inconclusive")
         counts[key] = counts.get(key, 0) + 1
     html = env.get_template("batch_index.html.j2").render(rows=ordered, counts=counts, version=__version__,
-                                                          inputs=doc["inputs"])
+                                                          inputs=doc["inputs"], headlines=LABEL_HEADLINE,
+                                                          texts=LABEL_TEXT)
     _write_atomic(out / "index.html", html)
 
 
 def review_batch(
     inputs: Sequence[str | Path], out_dir: str | Path, options: BatchOptions | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Review every video of ``inputs`` into ``out_dir``; returns the index rows (an ``error``
-    on each file that could not be reviewed). ``progress(row)`` is called as each file ends."""
+    on each file that could not be reviewed or does not exist). ``on_start(total, done)`` is
+    called once the unchanged reviews are found (``done`` of the ``total`` files need no work),
+    ``progress(row)`` as each file ends (reused ones first, with ``row["reused"]``)."""
+    from ._cli import check_writable
+
     options = options or BatchOptions()
     files = collect_videos(inputs)
     if not files:
         raise InputError("no video files found in " + ", ".join(str(i) for i in inputs))
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out / "index.json", "the batch reports")
     rows: dict[str, dict[str, Any]] = {}
     todo: list[tuple[Path, str]] = []
     for f, name in files:
-        doc = _reusable(out / f"{name}.json", f, options)
+        doc = _reusable(out / f"{name}.json", f, options) if f.is_file() else None
         if doc is not None:
             rows[name] = _row(f, name, doc, None, reused=True)
-            if progress is not None:
-                progress(rows[name])
+        elif not f.exists():
+            rows[name] = _row(f, name, None, f"{f}: no such file or folder")
         else:
             todo.append((f, name))
+    if on_start is not None:
+        on_start(len(files), len(files) - len(todo))
+    if progress is not None:
+        for row in rows.values():
+            progress(row)
     _write_index(out, list(rows.values()), options, [str(i) for i in inputs])
     opts_json = json.dumps({**options.review_key(), "workers": options.workers})
 
@@ -237,13 +268,41 @@ def review_batch(
     return sorted(rows.values(), key=_sort_key)
 
 
-def print_row(row: dict[str, Any]) -> None:
-    """One stderr line per finished file (the CLI's progress)."""
+def row_line(row: dict[str, Any]) -> str:
+    """One line about a finished file."""
     if row.get("error"):
-        print(f"{row['file']}: error: {row['error']}", file=sys.stderr)
-        return
+        return f"{row['file']}: error: {row['error']}"
     risk = "n/a" if row.get("risk") is None else f"{row['risk']:.2f}"
     face = "n/a" if row.get("face_fraction") is None else f"{row['face_fraction'] * 100:.1f}%"
     note = " (unchanged, reused)" if row.get("reused") else ""
-    print(f"{row['file']}: verdict {row.get('label')} (risk {risk}); face on {face} of {row.get('frames')} frames{note}",
-          file=sys.stderr)
+    label = LABEL_HEADLINE.get(str(row.get("label")), str(row.get("label")))
+    return f"{row['file']}: {label} (risk {risk}); face on {face} of {row.get('frames')} frames{note}"
+
+
+class BatchProgress:
+    """The command line's batch progress on stderr: a bar over the files with the time left
+    (tqdm; files reused from an earlier run are counted as done and do not skew the estimate)
+    and one line per finished file above it. ``quiet`` keeps only the error lines."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def start(self, total: int, done: int) -> None:
+        if not self.quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=done, desc="videos", unit="video", file=sys.stderr,
+                            dynamic_ncols=True)
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.write(row_line(row), file=sys.stderr)
+            if not row.get("reused"):
+                self.bar.update(1)
+        elif row.get("error"):
+            print(row_line(row), file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

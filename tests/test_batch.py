@@ -4,6 +4,7 @@ risk, a bad file reported and skipped, reruns reuse unchanged reviews."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +40,20 @@ def folder(tmp_path: Path, astronaut: np.ndarray) -> Path:
 def test_collect_walks_folders_and_keeps_names_unique(folder: Path, tmp_path: Path):
     got = collect_videos([folder, folder / "a.mp4"])
     names = [n for _, n in got]
-    assert names == ["a.mp4", "broken.mp4", "week2__a.mp4"], "hidden and non-video files skipped, no duplicates"
+    assert names == ["a", "broken", "week2__a"], "hidden and non-video files skipped, no duplicates"
     other = tmp_path / "other"
     other.mkdir()
     (other / "a.mp4").write_bytes(b"x")
     both = collect_videos([folder / "a.mp4", other / "a.mp4"])
     assert len({n for _, n in both}) == 2, "two files called a.mp4 get different names"
-    with pytest.raises(InputError, match="no such file"):
-        collect_videos([tmp_path / "missing"])
+    assert all(n.endswith("__a") for _, n in both)
+    # same stem in one folder, or the stem of the batch's own index: the extension stays
+    (other / "a.webm").write_bytes(b"x")
+    (other / "index.mp4").write_bytes(b"x")
+    (other / "talk.mov").write_bytes(b"x")
+    assert [n for _, n in collect_videos([other])] == ["a.mp4", "a.webm", "index.mp4", "talk"]
+    # a path that does not exist is kept (the batch lists it with its error)
+    assert collect_videos([tmp_path / "missing.mp4"]) == [(tmp_path / "missing.mp4", "missing")]
 
 
 def test_batch_review_reports_each_video_skips_the_broken_one_and_resumes(folder: Path, tmp_path: Path, capsys):
@@ -58,11 +65,13 @@ def test_batch_review_reports_each_video_skips_the_broken_one_and_resumes(folder
     index = json.loads((out / "index.json").read_text())
     assert index["schema"] == "liveness.batch/1"
     rows = {r["name"]: r for r in index["files"]}
-    assert set(rows) == {"a.mp4", "week2__a.mp4", "broken.mp4"}
-    assert rows["broken.mp4"]["error"] and index["files"][0]["name"] == "broken.mp4", "errors listed first"
-    for name in ("a.mp4", "week2__a.mp4"):
+    assert set(rows) == {"a", "week2__a", "broken"}
+    assert rows["broken"]["error"] and index["files"][0]["name"] == "broken", "errors listed first"
+    assert "Error" not in rows["broken"]["error"] and "broken.mp4: not a readable video" in rows["broken"]["error"]
+    for name in ("a", "week2__a"):
         r = rows[name]
-        assert r["error"] is None and r["label"] in {"genuine", "suspicious", "fake", "inconclusive"}
+        assert r["error"] is None and r["label"] in {"no_signs", "suspicious", "fake", "inconclusive"}
+        assert r["json"] == f"{name}.json" and r["html"] == f"{name}.html", "README: <name>.json, <name>.html"
         doc = json.loads((out / f"{name}.json").read_text())
         assert doc["schema"] == "liveness.review/1" and doc["source"]["frames"] == 8
         assert r["sha256"] == doc["source"]["sha256"] and r["face_fraction"] == doc["summary"]["face_fraction"]
@@ -70,18 +79,18 @@ def test_batch_review_reports_each_video_skips_the_broken_one_and_resumes(folder
     risks = [r["risk"] for r in index["files"] if r["risk"] is not None]
     assert risks == sorted(risks, reverse=True), "most suspicious first"
     html = (out / "index.html").read_text()
-    assert 'href="a.mp4.html"' in html and "broken.mp4" in html
+    assert 'href="a.html"' in html and "broken.mp4" in html
     assert not list(out.glob("*.tmp"))
 
     # a rerun reuses both reviews, retries the broken file; a changed file is reviewed again
-    mtime = (out / "a.mp4.json").stat().st_mtime_ns
+    mtime = (out / "a.json").stat().st_mtime_ns
     _astro_clip(folder / "week2" / "a.mp4", np.ascontiguousarray(np.flipud(_astronaut())), dx=1)
     rc = main(["review", str(folder), "--out", str(out), "--workers", "1", "--thumbnails", "2", "-q"])
     assert rc == 1
     index2 = {r["name"]: r for r in json.loads((out / "index.json").read_text())["files"]}
-    assert index2["a.mp4"]["reused"] is True and (out / "a.mp4.json").stat().st_mtime_ns == mtime
-    assert index2["week2__a.mp4"]["reused"] is False
-    assert index2["week2__a.mp4"]["sha256"] != rows["week2__a.mp4"]["sha256"]
+    assert index2["a"]["reused"] is True and (out / "a.json").stat().st_mtime_ns == mtime
+    assert index2["week2__a"]["reused"] is False
+    assert index2["week2__a"]["sha256"] != rows["week2__a"]["sha256"]
 
 
 def _astronaut() -> np.ndarray:
@@ -100,5 +109,47 @@ def test_batch_review_in_parallel_workers(folder: Path, tmp_path: Path):
     out = tmp_path / "par"
     assert main(["review", str(folder), "--out", str(out), "--workers", "2", "--thumbnails", "0", "-q"]) == 1
     rows = {r["name"]: r for r in json.loads((out / "index.json").read_text())["files"]}
-    assert rows["broken.mp4"]["error"] and rows["a.mp4"]["error"] is None and rows["week2__a.mp4"]["error"] is None
-    assert (out / "a.mp4.html").is_file() and (out / "week2__a.mp4.json").is_file()
+    assert rows["broken"]["error"] and rows["a"]["error"] is None and rows["week2__a"]["error"] is None
+    assert (out / "a.html").is_file() and (out / "week2__a.json").is_file()
+
+
+def test_missing_path_is_an_error_row_and_the_rest_is_reviewed(astronaut: np.ndarray, tmp_path: Path, capsys):
+    out = tmp_path / "d"
+    good = _astro_clip(tmp_path / "a.mp4", astronaut, n=14)
+    rc = main(["review", str(good), str(tmp_path / "nope.mp4"), "--out", str(out),
+               "--workers", "1", "--thumbnails", "0"])
+    assert rc == 1, "the README: exit code 1 if any failed"
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "nope.mp4: error:" in err and "no such file" in err
+    rows = {r["name"]: r for r in json.loads((out / "index.json").read_text())["files"]}
+    assert rows["nope"]["error"] and rows["nope"]["json"] is None
+    assert rows["a"]["error"] is None and (out / "a.json").is_file() and (out / "a.html").is_file()
+    assert "1 of 2 videos reviewed" in err
+    # the index says what a passive-only answer means, in the report's words
+    assert rows["a"]["label"] == "no_signs"
+    html = (out / "index.html").read_text()
+    assert ">no signs found<" in html and ">genuine<" not in html
+    assert "No signs of manipulation found — passive checks only" in html
+
+
+def test_batch_shows_a_progress_bar_over_files(folder: Path, tmp_path: Path, capsys):
+    out = tmp_path / "p"
+    assert main(["review", str(folder / "a.mp4"), str(folder / "week2" / "a.mp4"), "--out", str(out),
+                 "--workers", "1", "--thumbnails", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "videos: 100%" in err and "2/2" in err, err
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", err), "elapsed<remaining (ETA) is shown"
+    assert len(re.findall(r"a\.mp4: [a-z ]+ \(risk \d\.\d\d\); face on", err)) == 2, "one line per finished file"
+    # a rerun reuses both: they count as done at once
+    assert main(["review", str(folder / "a.mp4"), str(folder / "week2" / "a.mp4"), "--out", str(out),
+                 "--workers", "1", "--thumbnails", "0"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("(unchanged, reused)") == 2 and "2/2" in err
+
+
+def test_unwritable_output_folder_fails_before_any_analysis(folder: Path, tmp_path: Path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    assert main(["review", str(folder), "--out", str(blocker / "reports"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the batch reports" in err and "Traceback" not in err
