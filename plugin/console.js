@@ -6,6 +6,9 @@
   const video = $("video"), canvas = $("overlay"), ctx = canvas.getContext("2d");
   let conn = null, ws = null, session = null, last = null, crop = null, drag = null, nCmd = 0;
   let clipSignals = {};
+  /* plain-language texts (label wording, one line per signal), from the same tables as the report */
+  const T = (() => { try { return JSON.parse($("liveness-texts").textContent); } catch (e) { return {}; } })();
+  const TL = T.labels || {}, TH = T.headlines || {}, TS = T.signals || {}, TY = T.typical || {};
 
   function setConn(s) { const el = $("conn"); el.textContent = s; el.className = "pill " + s; }
   function fmt(x, d) { return (x === null || x === undefined) ? "–" : Number(x).toFixed(d === undefined ? 1 : d); }
@@ -31,15 +34,17 @@
     $("events").innerHTML = ""; $("challenges").innerHTML = ""; $("prompt").hidden = true;
     $("signals").innerHTML = '<p class="muted">waiting for results…</p>';
     $("risk").textContent = "–"; $("label").textContent = "no verdict yet"; $("label").className = "pill";
-    $("invite").hidden = true; $("report-link").hidden = true;
+    $("label-text").textContent = "";
+    $("invite").hidden = true; $("report-links").hidden = true;
     for (const id of ["start-challenges", "stop", "clear-crop"]) $(id).disabled = true;
     document.querySelectorAll(".controls button.active").forEach((b) => b.classList.remove("active"));
   }
 
   async function newSession(label) {
     session = await api("/api/sessions", { label });
-    $("report-link").href = "/api/sessions/" + session.id + "/report";
-    $("report-link").hidden = false;
+    $("report-link").href = "/api/sessions/" + session.id + "/report.html";
+    $("report-json").href = "/api/sessions/" + session.id + "/report";
+    $("report-links").hidden = false;
     $("stop").disabled = false; $("start-challenges").disabled = false;
     return session;
   }
@@ -93,14 +98,20 @@
   function showVerdict(v) {
     if (!v) return;
     $("risk").textContent = v.risk === null || v.risk === undefined ? "–" : Math.round(v.risk * 100) + "%";
-    const l = $("label"); l.textContent = v.label; l.className = "pill " + v.label;
+    const l = $("label"); l.textContent = TH[v.label] || v.label; l.className = "pill " + v.label;
+    l.title = TL[v.label] || v.label;
+    $("label-text").textContent = TL[v.label] || "";
   }
+
+  function esc(s) { return String(s).replace(/[&<>"']/g, (c) => "&#" + c.charCodeAt(0) + ";"); }
 
   function bar(name, value, clip) {
     const v = value === null || value === undefined ? null : Math.max(0, Math.min(1, value));
     const cls = v === null ? "" : v > 0.66 ? "high" : v > 0.33 ? "mid" : "";
-    return '<div class="row" data-signal="' + name + '"><span title="' + name + '">' + name + '</span><span class="bar"><i class="' + cls + '" style="width:' +
-      (v === null ? 0 : Math.round(v * 100)) + '%"></i></span><span title="clip value ' + fmt(clip, 2) + '">' + fmt(v, 2) + "</span></div>";
+    const typical = name in TY ? "; real people ≈ " + fmt(TY[name], 2) : "";
+    const desc = TS[name] ? '<div class="desc">' + esc(TS[name]) + "</div>" : "";
+    return '<div class="row" data-signal="' + esc(name) + '"><span title="' + esc(name) + '">' + esc(name) + '</span><span class="bar"><i class="' + cls + '" style="width:' +
+      (v === null ? 0 : Math.round(v * 100)) + '%"></i></span><span title="clip value ' + fmt(clip, 2) + esc(typical) + '">' + fmt(v, 2) + "</span></div>" + desc;
   }
 
   function showSignals(frameSignals) {

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liveness import InputError
 from liveness._batch import collect_videos
 from liveness._cli import main
 from tests.conftest import write_clip

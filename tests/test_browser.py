@@ -68,6 +68,7 @@ def _face_frames(tmp: Path, seconds: float = 6.0) -> tuple[list[np.ndarray], str
     except ImportError:
         pass
     import cv2
+
     from liveness._avatar import astronaut_photo
 
     face = fit_4x3(astronaut_photo())
@@ -204,6 +205,14 @@ def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_p
                 assert "Please" in con.text_content("#prompt")
             time.sleep(1.5)
             assert con.text_content("#face") == "yes"
+            assert con.is_visible("#signout"), "signed in with a key: sign out is offered"
+            if not what.startswith("stand-in"):  # the default analysers: each signal with its plain line
+                assert _wait_js(con, "document.querySelectorAll('#signals .desc').length >= 5", 20)
+                assert "slides or jitters" in con.text_content("#signals")
+                assert _wait_js(con, "document.getElementById('label').textContent !== 'no verdict yet'", 20)
+                assert con.text_content("#label") in ("no signs found", "genuine", "suspicious", "fake",
+                                                      "inconclusive")
+                assert con.text_content("#label") != "no_signs"
             assert con.text_content("#yaw").endswith("°") and con.text_content("#yaw") != "–°"
             shot = tmp_path / "console.png"
             con.screenshot(path=str(shot))
@@ -255,6 +264,16 @@ def test_console_screen_share_and_tile_marking(browser_env, tmp_path):
             assert _wait_js(con, "window.livenessConsole.last.crop === null", 20)
             con.click("#stop")
             assert _wait_js(con, "document.getElementById('conn').textContent === 'ended'", 20)
+            # the console links the session's HTML report (and its JSON); the link opens it
+            assert con.is_visible("#report-link")
+            href = con.get_attribute("#report-link", "href")
+            assert href == f"/api/sessions/{sid}/report.html", href
+            assert con.get_attribute("#report-json", "href") == f"/api/sessions/{sid}/report"
+            rep = con.context.new_page()
+            resp = rep.goto(srv.base + href)
+            assert resp is not None and resp.status == 200
+            assert "Liveness review" in rep.text_content("h1") and "size unknown" not in rep.text_content("#source-facts")
+            rep.close()
             assert not errors, errors
         finally:
             browser.close()

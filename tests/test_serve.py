@@ -105,6 +105,19 @@ def test_results_over_data_channel(tmp_path):
             assert "centre" in rep["session"]["signals"]
             assert any(e["kind"] == "session.ended" for e in rep["events"])
             assert not {"token", "token_hash", "token_used", "token_expires"} & set(rep["session"])
+            c = rep["session"]["counters"]
+            assert (c["width"], c["height"]) == (640, 480), "the received frame size is kept"
+            assert (c["analysed_width"], c["analysed_height"]) == (320, 480), "the last frames had the crop"
+
+            # the HTML report of the session: the real frame size, a drawn face lane, and advice
+            # that fits a live session (thumbnails are off in this server)
+            async with http.get(f"{base}/api/sessions/{s['id']}/report.html", headers=AUTH) as r:
+                assert r.status == 200
+                page = await r.text()
+            assert "640&times;480 px" in page and "size unknown" not in page
+            face_lane = page.split('data-signal="face found"', 1)[1].split("</svg>", 1)[0]
+            assert '<path d="M' in face_lane, "the face-found lane draws the per-second face share"
+            assert "liveness serve --thumbnails" in page and "--html</code>" not in page
 
     run(main())
 
@@ -342,9 +355,11 @@ def test_access_control_cors_and_openapi(tmp_path):
         jar = aiohttp.CookieJar(unsafe=True)  # the default jar ignores cookies of IP hosts
         async with running_server(opts, disc_factory()) as (base, app), aiohttp.ClientSession(cookie_jar=jar) as http:
             async with http.post(f"{base}/api/sessions", json={}) as r:
-                assert r.status == 401
+                assert r.status == 401 and (await r.json())["error"].startswith("API key required")
             async with http.post(f"{base}/api/sessions", json={}, headers={"X-API-Key": "wrong-key-123"}) as r:
-                assert r.status == 401
+                assert r.status == 401 and (await r.json())["error"] == "invalid API key"
+            async with http.get(f"{base}/api/sessions", headers={"Authorization": "Bearer wrong-key-123"}) as r:
+                assert r.status == 401 and (await r.json())["error"] == "invalid API key"
             async with http.post(f"{base}/api/sessions", json={}, headers={"Authorization": f"Bearer {KEY}"}) as r:
                 assert r.status == 201
                 sid = (await r.json())["id"]
@@ -358,7 +373,13 @@ def test_access_control_cors_and_openapi(tmp_path):
                 assert r.status == 400
             # console: login page without the key, console after signing in (cookie, not the key)
             async with http.get(f"{base}/") as r:
-                assert 'name="key"' in await r.text()
+                text = await r.text()
+                assert 'name="key"' in text and "Wrong API key" not in text and "{{" not in text
+            async with http.post(f"{base}/login", data={"key": "wrong-key-123"}, allow_redirects=False) as r:
+                assert r.status == 401, "a wrong key is said, not a silent reload"
+                text = await r.text()
+                assert 'id="login-error"' in text and "Wrong API key" in text and 'name="key"' in text
+                assert "liveness_console" not in r.cookies
             async with http.post(f"{base}/login", data={"key": KEY}, allow_redirects=False) as r:
                 assert r.status == 302
                 cookie = r.cookies["liveness_console"].value
@@ -366,6 +387,12 @@ def test_access_control_cors_and_openapi(tmp_path):
             async with http.get(f"{base}/") as r:
                 text = await r.text()
                 assert "Share call window" in text and "script-src 'self'" in r.headers["Content-Security-Policy"]
+                assert 'href="/logout"' in text and "{{" not in text
+                # the plain-language tables the console shows (same as the report's)
+                blob = text.split('<script type="application/json" id="liveness-texts">', 1)[1].split("</script>", 1)[0]
+                tables = json.loads(blob)
+                assert tables["labels"]["no_signs"].startswith("No signs of manipulation found")
+                assert "slides or jitters" in tables["signals"]["face_slip"]
             # CORS for the embedding origin only
             pre = {"Origin": "https://platform.example", "Access-Control-Request-Method": "POST"}
             async with http.options(f"{base}/api/join/x/offer", headers=pre) as r:
@@ -382,6 +409,18 @@ def test_access_control_cors_and_openapi(tmp_path):
                 assert r.status == 200 and "LivenessEmbed" in await r.text()
             async with http.get(f"{base}/plugin/..%2Fpyproject.toml") as r:
                 assert r.status == 404
+
+    run(main())
+
+
+def test_console_without_a_key_has_no_sign_out(tmp_path):
+    async def main() -> None:
+        opts = ServeOptions(api_key=None, db=str(tmp_path / "serve.sqlite3"), threads=1)
+        async with running_server(opts, disc_factory()) as (base, _), aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/") as r:
+                text = await r.text()
+            assert r.status == 200 and "Share call window" in text
+            assert "sign out" not in text and "/logout" not in text and "{{" not in text
 
     run(main())
 
@@ -447,9 +486,8 @@ def _real_factory():
 def _face_frames(n: int = 60) -> list[np.ndarray]:
     import cv2
 
-    from tests._serve_util import fit_4x3
-
     from liveness._avatar import astronaut_photo
+    from tests._serve_util import fit_4x3
 
     face = fit_4x3(astronaut_photo())
     return [

@@ -23,6 +23,7 @@ from ._auth import (
     console_cookie_value,
     hash_token,
     is_authorised,
+    key_status,
     new_session_id,
     new_token,
 )
@@ -89,11 +90,11 @@ def _state(request: web.Request) -> _State:
 
 def _require_key(request: web.Request) -> None:
     st = _state(request)
-    if not is_authorised(request, st.options.api_key):
-        raise web.HTTPUnauthorized(
-            text=json.dumps({"error": "API key required (X-API-Key or Authorization: Bearer)"}),
-            content_type="application/json",
-        )
+    status = key_status(request, st.options.api_key)
+    if status != "ok":
+        text = ("invalid API key" if status == "invalid"
+                else "API key required (X-API-Key or Authorization: Bearer)")
+        raise web.HTTPUnauthorized(text=json.dumps({"error": text}), content_type="application/json")
 
 
 async def _read_json(request: web.Request, limit: int = 256 * 1024) -> dict[str, Any]:
@@ -172,11 +173,20 @@ def _page(request: web.Request, name: str, frame_ancestors: str = "'self'", **su
 
 
 # -- pages ---------------------------------------------------------------------------------------
+_LOGIN_ERROR = '<p class="error" id="login-error" role="alert">Wrong API key: try again.</p>'
+
+
 async def console_page(request: web.Request) -> web.Response:
     st = _state(request)
     if not is_authorised(request, st.options.api_key):
-        return _page(request, "login.html")
-    return _page(request, "console.html", version=__version__)
+        return _page(request, "login.html", error="")
+    from .._explain import console_tables
+
+    # the console's plain-language texts (label wording, one line per signal) come from the
+    # same tables as the HTML report, as JSON in a non-executed script element
+    tables = json.dumps(console_tables(), ensure_ascii=False).replace("<", "\\u003c")
+    signout = '<a href="/logout" id="signout">sign out</a>' if st.options.auth_enabled else ""
+    return _page(request, "console.html", version=__version__, signout=signout, tables=tables)
 
 
 async def login(request: web.Request) -> web.Response:
@@ -189,7 +199,9 @@ async def login(request: web.Request) -> web.Response:
 
     if not hmac.compare_digest(key.encode("utf-8"), st.options.api_key.encode("utf-8")):
         await asyncio.sleep(0.5)  # slow down guessing
-        return _page(request, "login.html")
+        resp = _page(request, "login.html", error=_LOGIN_ERROR)
+        resp.set_status(401)
+        return resp
     resp = web.HTTPFound("/")
     resp.set_cookie(COOKIE, console_cookie_value(st.options.api_key), httponly=True, samesite="Strict", path="/")
     raise resp
@@ -361,14 +373,18 @@ async def session_report_html(request: web.Request) -> web.Response:
         jpeg = await st.store.call(st.store.thumbnail, ses["id"], t["id"])
         if jpeg:
             thumbs.append({"t": t["t"], "jpeg_b64": base64.b64encode(jpeg).decode(), "caption": t["reason"]})
+    counters = ses.get("counters") or {}
     review = {
         "schema": "liveness.serve-report/1",
         "source": {"path": f"live session {ses['id']} {ses.get('label') or ''}".strip(),
+                   "width": counters.get("width"), "height": counters.get("height"),
+                   "analysed_width": counters.get("analysed_width"),
+                   "analysed_height": counters.get("analysed_height"),
                    "duration_s": (doc["seconds"][-1]["second"] + 1) if doc["seconds"] else None,
-                   "frames": (ses.get("counters") or {}).get("analysed")},
+                   "frames": counters.get("analysed")},
         "timeline": [
-            {"t": r["second"] + 0.5, "face": r["face_fraction"] >= 0.5, "yaw": r["yaw"], "pitch": r["pitch"],
-             "roll": r["roll"], **r["signals"]}
+            {"t": r["second"] + 0.5, "face": r["face_fraction"] >= 0.5, "face_fraction": r["face_fraction"],
+             "yaw": r["yaw"], "pitch": r["pitch"], "roll": r["roll"], **r["signals"]}
             for r in doc["seconds"]
         ],
         "signals": ses.get("signals") or {},

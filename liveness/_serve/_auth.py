@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Literal
 
 from aiohttp import web
 
@@ -13,6 +14,7 @@ __all__ = [
     "console_cookie_value",
     "hash_token",
     "is_authorised",
+    "key_status",
     "new_session_id",
     "new_token",
 ]
@@ -39,19 +41,26 @@ def console_cookie_value(api_key: str) -> str:
     return hmac.new(api_key.encode("utf-8"), b"liveness-console-v1", hashlib.sha256).hexdigest()
 
 
-def is_authorised(request: web.Request, api_key: str | None) -> bool:
-    """True when no key is configured, or the request presents it as ``X-API-Key``,
-    ``Authorization: Bearer <key>``, or the console cookie."""
+def key_status(request: web.Request, api_key: str | None) -> Literal["ok", "missing", "invalid"]:
+    """``ok`` when no key is configured, or the request presents it as ``X-API-Key``,
+    ``Authorization: Bearer <key>``, or the console cookie; ``missing`` when it presents none of
+    them; ``invalid`` when what it presents is wrong (a wrong key, or a cookie from another key)."""
     if api_key is None:
-        return True
+        return "ok"
     given = request.headers.get("X-API-Key")
     if given is None:
         auth = request.headers.get("Authorization", "")
         if auth.startswith("Bearer "):
             given = auth[7:].strip()
     if given is not None:
-        return hmac.compare_digest(given.encode("utf-8"), api_key.encode("utf-8"))
+        return "ok" if hmac.compare_digest(given.encode("utf-8"), api_key.encode("utf-8")) else "invalid"
     cookie = request.cookies.get(COOKIE)
     if cookie is not None:
-        return hmac.compare_digest(cookie.encode("utf-8"), console_cookie_value(api_key).encode("utf-8"))
-    return False
+        ok = hmac.compare_digest(cookie.encode("utf-8"), console_cookie_value(api_key).encode("utf-8"))
+        return "ok" if ok else "invalid"
+    return "missing"
+
+
+def is_authorised(request: web.Request, api_key: str | None) -> bool:
+    """:func:`key_status` is ``ok``."""
+    return key_status(request, api_key) == "ok"

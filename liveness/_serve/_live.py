@@ -40,7 +40,9 @@ _RESULT_BURST_S = 1.0  # result-rate credit: up to result_hz x this many results
 
 @dataclass
 class Counters:
-    """Per-session media counters. ``latency`` holds recent receive→result-sent times (ms)."""
+    """Per-session media counters. ``latency`` holds recent receive→result-sent times (ms);
+    ``width``/``height`` the size of the latest received frame, ``analysed_width``/
+    ``analysed_height`` the size it was analysed at (after the tile crop and ``max_side``)."""
 
     received: int = 0
     analysed: int = 0
@@ -48,6 +50,10 @@ class Counters:
     skipped: int = 0  # frames with a non-increasing timestamp
     errors: int = 0
     sent: int = 0
+    width: int | None = None
+    height: int | None = None
+    analysed_width: int | None = None
+    analysed_height: int | None = None
     latency: deque[float] = field(default_factory=lambda: deque(maxlen=600))
     analyse_ms: deque[float] = field(default_factory=lambda: deque(maxlen=600))
     _in_times: deque[float] = field(default_factory=lambda: deque(maxlen=120))
@@ -71,6 +77,10 @@ class Counters:
             "skipped": self.skipped,
             "errors": self.errors,
             "results_sent": self.sent,
+            "width": self.width,
+            "height": self.height,
+            "analysed_width": self.analysed_width,
+            "analysed_height": self.analysed_height,
             "fps_received": round(self._rate(self._in_times, now), 2),
             "fps_analysed": round(self._rate(self._out_times, now), 2),
             "latency_ms_p50": round(float(np.percentile(lat, 50)), 2) if lat.size else None,
@@ -394,6 +404,8 @@ class LiveSession:
             scale = self.options.max_side / side
             img = cv2.resize(img, (max(1, int(img.shape[1] * scale)), max(1, int(img.shape[0] * scale))), interpolation=cv2.INTER_AREA)
         img = np.ascontiguousarray(img)
+        c = self.counters
+        c.width, c.height, c.analysed_height, c.analysed_width = W, H, *img.shape[:2]
 
         fr = core.process(img, t)
         obs = fr.obs
