@@ -402,10 +402,17 @@ class Fusion:
             elif ch.value <= 0.0:
                 notes.append(f"{ch.n} challenge{'s' if ch.n != 1 else ''} passed; a sequence of at least "
                              f"{opt.min_challenges} is needed to back a genuine label")
+            else:
+                failed = int(round(ch.value * ch.n))
+                notes.append(f"{failed} of {ch.n} challenges failed: not enough for an alarm, and no "
+                             "backing for a genuine label")
         ref = signals.get("reference_mismatch")
-        if ref is not None and ref.value is not None and ref.value < opt.reference_match:
-            passed.append("reference")
-            notes.append(f"backed by the reference: the face matches it (reference_mismatch {ref.value:.2f})")
+        if ref is not None and ref.value is not None:
+            if ref.value < opt.reference_match:
+                passed.append("reference")
+                notes.append(f"backed by the reference: the face matches it (reference_mismatch {ref.value:.2f})")
+            else:
+                notes.append(f"the face does not clearly match the reference (reference_mismatch {ref.value:.2f})")
         return passed, notes
 
     # -- the protocol ---------------------------------------------------------------------------

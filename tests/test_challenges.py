@@ -298,3 +298,35 @@ def test_prompt_waits_for_the_face_at_rest(avatar):
                     prompts[wait] = ev.t
     assert prompts[0.0] == pytest.approx(1.0, abs=0.1)
     assert 2.0 <= prompts[3.0] <= 4.0 + 0.1
+
+
+def test_a_passed_sequence_backs_a_genuine_verdict_and_a_failed_one_does_not(avatar):
+    """End to end through the engine's own signals: the avatar answers each prompt as it comes
+    (passes all three) or ignores them (fails); fusion with passive signals at the typical
+    values of real people says genuine only for the answered sequence."""
+    from liveness._fusion import Fusion
+    from liveness._types import Signal
+
+    fusion = Fusion()
+    passive = {k: Signal(k, float(c), 50) for k, c in zip(fusion.params.features, fusion.params.center,
+                                                            strict=True)}
+    obs = [avatar.observation(AvatarState(), i / FPS, i) for i in range(30)]
+    verdicts = {}
+    for answer in (True, False):
+        eng = ChallengeEngine(EngineOptions(gap_s=(1.0, 1.0)), rng=random.Random(3))
+        eng.start(0.0, kinds=["turn_left", "blink_twice", "smile"])  # answered from the mesh alone
+        actions: list[Action] = []
+        for i in range(int(40 * FPS)):
+            t = i / FPS
+            eng.update(avatar.observation(AvatarScript(actions).state_at(t), t, i))
+            for e in eng.events():
+                if answer and e.kind == "challenge.prompt":
+                    actions.append(Action(dict(e.data)["kind"], t + 0.5))
+            if eng.pending == 0:
+                break
+        signals = {**passive, "challenge_breakdown": eng.summary(), "challenge": ChallengeResponse(eng).summary()}
+        verdicts[answer] = fusion.fuse(signals, obs)
+    ok, ignored = verdicts[True], verdicts[False]
+    assert ok.label == "genuine" and ok.assurance == ("passive", "challenges"), ok
+    assert "3 of 3 passed" in ok.reasons[0]
+    assert ignored.label in ("suspicious", "fake") and "challenges" in ignored.assurance, ignored

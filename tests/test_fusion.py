@@ -282,6 +282,14 @@ def test_genuine_only_when_an_active_check_backs_it():
     # nothing passive measured but the reference matched
     only_ref = f.fuse({"reference_mismatch": _sig("reference_mismatch", 0.1)}, obs)
     assert only_ref.label == "genuine" and only_ref.assurance == ("reference",)
+    # a failure the fusion does not alarm on (nothing broke down) backs nothing, and says so
+    lenient = Fusion(_params(intercept=0.0, coef=np.zeros(3), thresholds={"suspicious": 0.6, "fake": 0.8}))
+    one = lenient.fuse({"artefact": _sig("artefact", 0.2), "challenge": Signal("challenge", 1 / 3, 3),
+                        "challenge_breakdown": Signal("challenge_breakdown", 0.0, 3)}, obs)
+    assert one.label == "no_signs" and one.assurance == ("passive",) and one.risk < 0.6
+    assert one.reasons[0] == "1 of 3 challenges failed: not enough for an alarm, and no backing for a genuine label"
+    near = lenient.fuse({"artefact": _sig("artefact", 0.2), "reference_mismatch": _sig("reference_mismatch", 0.52)}, obs)
+    assert near.label == "no_signs" and "does not clearly match the reference" in near.reasons[0]
     # unusable footage rests on nothing
     dark = f.fuse({**passive, **_challenges(3)}, _obs(brightness=5.0))
     assert dark.label == "inconclusive" and dark.assurance == ()

@@ -55,5 +55,5 @@ def test_readme_python_example_runs(tmp_path: Path) -> None:
     assert isinstance(session, liveness.Session)
     verdict = session.verdict()
     assert isinstance(verdict, liveness.Verdict)
-    assert verdict.label in {"genuine", "suspicious", "fake", "inconclusive"}
+    assert verdict.label in {"no_signs", "suspicious", "fake", "inconclusive"}, "passive checks only: never genuine"
     assert ns["result"].obs.face  # the last frame's face was found
