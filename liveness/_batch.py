@@ -97,16 +97,20 @@ def collect_videos(inputs: Sequence[str | Path]) -> list[tuple[Path, str]]:
     def stem(parts: tuple[str, ...]) -> str:
         return "__".join((*parts[:-1], Path(parts[-1]).stem or parts[-1]))
 
+    def hashed(f: Path, name: str) -> str:
+        return f"{hashlib.sha256(str(f.resolve()).encode()).hexdigest()[:8]}__{name}"
+
     stems = Counter(stem(parts) for _, parts in found)
     fulls = Counter("__".join(parts) for _, parts in found)
-    out: list[tuple[Path, str]] = []
+    named: list[tuple[Path, str]] = []
     for f, parts in found:
         name = stem(parts)
         if stems[name] > 1 or name.lower() in _RESERVED:
             full = "__".join(parts)
-            name = full if fulls[full] == 1 else f"{hashlib.sha256(str(f.resolve()).encode()).hexdigest()[:8]}__{name}"
-        out.append((f, name))
-    return out
+            name = full if fulls[full] == 1 else hashed(f, name)
+        named.append((f, name))
+    taken = Counter(n for _, n in named)  # a kept extension can still meet another's stem
+    return [(f, hashed(f, n) if taken[n] > 1 else n) for f, n in named]
 
 
 def _write_atomic(path: Path, text: str) -> None:

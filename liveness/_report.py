@@ -320,7 +320,8 @@ def _bands(t: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
 # ---------------------------------------------------------------------------------------------
 # rendering
 # ---------------------------------------------------------------------------------------------
-def _plots(review: Mapping[str, Any], markers: Sequence[float]) -> list[dict[str, str]]:
+def _plots(review: Mapping[str, Any], markers: Sequence[float],
+           typical: Mapping[str, float] | None = None) -> list[dict[str, str]]:
     rows = review.get("timeline") or ()
     tr = _time_range(review)
     t = np.array([_finite(r.get("t")) if _finite(r.get("t")) is not None else np.nan for r in rows], np.float64)
@@ -353,7 +354,7 @@ def _plots(review: Mapping[str, Any], markers: Sequence[float]) -> list[dict[str
         plots.append({"name": "pose", "svg": svg_lane(
             "head pose (deg)", t, pose, tr, y_range=(-90.0, 90.0), markers=markers, height=80)})
     # one lane per signal
-    typical = typical_genuine()
+    typical = typical or {}
     for name in signal_names(review):
         sig = sigs.get(name) or {}
         val = _finite(sig.get("value"))
@@ -495,7 +496,7 @@ def render_html(review: Mapping[str, Any]) -> str:
         headline=LABEL_HEADLINE.get(label, label), verdict_text=verdict_text(label, assurance),
         assurance=assurance, incomplete=incomplete, live=live,
         reasons=list(verdict.get("reasons") or ()), thresholds=th, summary=summary,
-        plots=_plots(review, markers), signals=signals, challenges=challenges, ch_cols=ch_cols,
+        plots=_plots(review, markers, typical), signals=signals, challenges=challenges, ch_cols=ch_cols,
         thumbs=thumbs, events=events, models=sorted(models.items()) if isinstance(models, Mapping) else [],
         prov=_flatten(prov), options=json.dumps(options, indent=1, ensure_ascii=False, default=str)
         if options is not None else "", fusion=_flatten(fusion) if fusion else [],

@@ -51,6 +51,9 @@ def test_collect_walks_folders_and_keeps_names_unique(folder: Path, tmp_path: Pa
     (other / "index.mp4").write_bytes(b"x")
     (other / "talk.mov").write_bytes(b"x")
     assert [n for _, n in collect_videos([other])] == ["a.mp4", "a.webm", "index.mp4", "talk"]
+    (other / "a.mp4.mkv").write_bytes(b"x")  # its stem is another file's kept name
+    names = [n for _, n in collect_videos([other])]
+    assert len(set(names)) == len(names) == 5 and "a.webm" in names and "talk" in names
     # a path that does not exist is kept (the batch lists it with its error)
     assert collect_videos([tmp_path / "missing.mp4"]) == [(tmp_path / "missing.mp4", "missing")]
 
