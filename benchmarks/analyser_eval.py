@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from liveness import FaceObservation, FaceQuality  # noqa: E402
-from liveness._eval import auc  # noqa: E402
-from liveness._face_slip import FaceSlipAnalyser, FaceSmoothnessAnalyser  # noqa: E402
-from liveness._pose_consistency import PoseConsistencyAnalyser  # noqa: E402
-from liveness._quality import QualityMonitor  # noqa: E402
-from liveness._video import open_video  # noqa: E402
+from liveness.apps.eval import auc  # noqa: E402
+from liveness.signals.face_slip import FaceSlipAnalyser, FaceSmoothnessAnalyser  # noqa: E402
+from liveness.signals.pose_consistency import PoseConsistencyAnalyser  # noqa: E402
+from liveness.signals.quality import QualityMonitor  # noqa: E402
+from liveness.sources.video import open_video  # noqa: E402
 
 
 def _shared() -> Path:
@@ -49,7 +49,7 @@ def track_clip(path: Path, tracker_kind: str) -> dict[str, np.ndarray]:
     t, faces, boxes, lms, q = [], [], [], [], []
     w = h = 0
     if tracker_kind == "ours":
-        from liveness._tracker import FaceTracker, TrackerOptions
+        from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
         tracker = FaceTracker.from_options(TrackerOptions())
         for fr in open_video(path):
@@ -71,7 +71,7 @@ def track_clip(path: Path, tracker_kind: str) -> dict[str, np.ndarray]:
 
         fm = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=3,
                                              refine_landmarks=True)
-        from liveness._tracker import face_quality
+        from liveness.tracking.tracker import face_quality
 
         for fr in open_video(path):
             img = fr.image

@@ -25,8 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from liveness._artefact import hf_energy_ratio  # noqa: E402
-from liveness._crop import CROP_TEMPLATE, align_crop, transform_points  # noqa: E402
+from liveness.signals.artefact import hf_energy_ratio  # noqa: E402
+from liveness.tracking.crop import CROP_TEMPLATE, align_crop, transform_points  # noqa: E402
 
 
 def _frame_and_landmarks(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
@@ -34,8 +34,8 @@ def _frame_and_landmarks(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
 
     img = np.ascontiguousarray(astronaut())
     try:
-        from liveness._detector import FaceDetector
-        from liveness._mesh import FaceMesh, roi_from_detection, roi_from_landmarks
+        from liveness.tracking.detector import FaceDetector
+        from liveness.tracking.mesh import FaceMesh, roi_from_detection, roi_from_landmarks
 
         frame = cv2.resize(img, (w, h))
         d = max(FaceDetector(threads=1).detect(frame), key=lambda d: d.score)
@@ -66,7 +66,7 @@ def main() -> None:
     import onnxruntime as ort
 
     if a.model is None:
-        from liveness._registry import ort_session
+        from liveness.core.registry import ort_session
 
         sess = ort_session("artefact", 1)
     else:

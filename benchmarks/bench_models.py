@@ -21,9 +21,9 @@ from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from liveness._detector import FaceDetector  # noqa: E402
-from liveness._mesh import FaceMesh, roi_from_detection, roi_from_landmarks  # noqa: E402
-from liveness._registry import MODELS, ort_session  # noqa: E402
+from liveness.core.registry import MODELS, ort_session  # noqa: E402
+from liveness.tracking.detector import FaceDetector  # noqa: E402
+from liveness.tracking.mesh import FaceMesh, roi_from_detection, roi_from_landmarks  # noqa: E402
 
 
 def median_ms(fn, n: int) -> tuple[float, float]:

@@ -14,7 +14,7 @@
         [--threads 2] [--standin] [--json OUT]
 
 ``--standin`` uses the tests' stand-in tracker (transport cost only). Without it the server
-runs the full default pipeline (``liveness._pipeline.build_session``).
+runs the full default pipeline (``liveness.pipeline.build_session``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def serve(port: int, standin: bool, threads: int, max_fps: float) -> None:
     """Run the server (in the benchmark's child process)."""
     from aiohttp import web
 
-    from liveness._serve import ServeOptions, create_app
+    from liveness.apps.serve import ServeOptions, create_app
 
     factory = None
     if standin:
@@ -76,7 +76,7 @@ def frames_640(standin: bool, n: int = 90) -> list[np.ndarray]:
 
         import av
 
-        from liveness._avatar import make_demo_clip
+        from liveness.testing.avatar import make_demo_clip
 
         with tempfile.TemporaryDirectory() as d:
             clip = make_demo_clip(Path(d) / "a.mp4", seconds=n / 15, fps=15, size=(640, 480))

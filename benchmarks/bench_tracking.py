@@ -55,7 +55,7 @@ def source_frames(n: int) -> list[np.ndarray]:
         cands = sorted((shared / "video" / "real").glob("*.mp4")) if shared.is_dir() else []
         clip = cands[0] if cands else None
     if clip is not None:
-        from liveness._video import open_video
+        from liveness.sources.video import open_video
 
         print(f"frames from {clip.name}", file=sys.stderr)
         out = []
@@ -93,8 +93,8 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) ->
     before it on odd ones (ours, MP, MP, ours, ours, MP, ...): neither side always runs second,
     and a steady drift of the machine's speed cancels."""
     from liveness import _tracker
-    from liveness._tracker import FaceTracker, TrackerOptions
-    from liveness._video import open_video
+    from liveness.sources.video import open_video
+    from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
     tr = FaceTracker(TrackerOptions(threads=1))
     det, mesh, pose = tr.detector, tr.mesh, tr.pose

@@ -33,9 +33,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from liveness._avatar import Action, Avatar, AvatarScript  # noqa: E402
-from liveness._challenge_engine import ChallengeEngine  # noqa: E402
-from liveness._challenges import CHALLENGES, frame_features  # noqa: E402
+from liveness.challenges.engine import ChallengeEngine  # noqa: E402
+from liveness.challenges.verifiers import CHALLENGES, frame_features  # noqa: E402
+from liveness.testing.avatar import Action, Avatar, AvatarScript  # noqa: E402
 
 AV_FPS = 15.0
 LEAD_S = 0.8  # neutral lead-in before the action in each rendered performance
@@ -49,7 +49,7 @@ def shared_data() -> Path | None:
 
 def track_frames(frames) -> np.ndarray:
     """Rows of frame_features for (image, t) pairs through a fresh real tracker."""
-    from liveness._tracker import FaceTracker, TrackerOptions
+    from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
     tr = FaceTracker.from_options(TrackerOptions())
     rows = [frame_features(tr.process(img, t, i)) for i, (img, t) in enumerate(frames)]
@@ -57,7 +57,7 @@ def track_frames(frames) -> np.ndarray:
 
 
 def real_rows(path: Path, cache: Path) -> np.ndarray:
-    from liveness._video import open_video
+    from liveness.sources.video import open_video
 
     key = cache / f"real_{path.stem}_{path.stat().st_size}.npy"
     if key.is_file():

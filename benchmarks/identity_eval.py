@@ -38,10 +38,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from liveness._embedding import FaceEmbedder  # noqa: E402
-from liveness._identity import IdentityAnalyser, IdentityOptions, good_sample  # noqa: E402
-from liveness._tracker import FaceTracker, TrackerOptions  # noqa: E402
-from liveness._video import open_video  # noqa: E402
+from liveness.signals.embedding import FaceEmbedder  # noqa: E402
+from liveness.signals.identity import IdentityAnalyser, IdentityOptions, good_sample  # noqa: E402
+from liveness.sources.video import open_video  # noqa: E402
+from liveness.tracking.tracker import FaceTracker, TrackerOptions  # noqa: E402
 
 #: Clips showing the same person, checked by eye on a contact sheet of all real clips. The
 #: ``dfl_<Name>_<k>`` prefix names DeepFaceLive's *swap face model*, not the person in the real
@@ -250,7 +250,7 @@ def main() -> None:
                                   "rows": [[p, v, dm] for p, v, dm in pair_rows]}
 
     # identity signals on every clip (information)
-    from liveness._identity import replay_signals
+    from liveness.signals.identity import replay_signals
 
     print(f"\n{'clip':44s} {'label':5s} {'change':>7s} {'instab':>7s}")
     sig_rows = []
@@ -261,7 +261,7 @@ def main() -> None:
         out["clips"].setdefault(r["path"], {}).update({"signals": s})
         print(f"{r['path']:44s} {r['label']:5s} {_fmt(s['identity_change'])} {_fmt(s['identity_instability'])}")
     try:
-        from liveness._eval import auc
+        from liveness.apps.eval import auc
 
         for name in ("identity_change", "identity_instability"):
             neg = [s[name] for lab, s in sig_rows if lab == "real" and s[name] is not None]
@@ -288,7 +288,7 @@ def main() -> None:
 def bench_cost(embedder: FaceEmbedder, repeats: int = 30) -> dict[str, float]:
     import skimage.data
 
-    from liveness._tracker import FaceTracker, TrackerOptions
+    from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
     im = np.ascontiguousarray(skimage.data.astronaut())
     tr = FaceTracker.from_options(TrackerOptions(keep_image=False))

@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def clip_cues(path: Path, frames: int) -> tuple[float, float, float]:
-    from liveness._crop import face_oval
-    from liveness._tracker import FaceTracker, TrackerOptions
-    from liveness._video import open_video
+    from liveness.sources.video import open_video
+    from liveness.tracking.crop import face_oval
+    from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
     oval = face_oval()
     tr = FaceTracker(TrackerOptions())
@@ -66,7 +66,7 @@ def clip_cues(path: Path, frames: int) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    from liveness._eval import auc
+    from liveness.apps.eval import auc
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=150)

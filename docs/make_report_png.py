@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from chromium_cdp import chromium_available, open_page
 
-    from liveness._report import render_html
-    from liveness._review import ReviewOptions, review_video
+    from liveness.apps.review import ReviewOptions, review_video
+    from liveness.verdict.report import render_html
 
     if not chromium_available():
         print("Debian chromium is not installed (apt-get install -y chromium)", file=sys.stderr)
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     video = a.video
     tmp = Path(tempfile.mkdtemp(prefix="liveness-docs-"))
     if video is None:
-        from liveness._avatar import make_demo_clip
+        from liveness.testing.avatar import make_demo_clip
 
         video = str(tmp / "demo_avatar.mp4")
         make_demo_clip(video)

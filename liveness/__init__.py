@@ -10,60 +10,60 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._analyser import Analyser, ScoreSeries
-from ._errors import ConfigError, InputError, LivenessError, ModelError, TimestampError
-from ._hooks import Hook, HookEvent, TimingHook
-from ._session import Event, FrameResult, Session
-from ._types import FaceObservation, FaceQuality, HeadPose, Score, Segment, Signal, Verdict
+from .core.analyser import Analyser, ScoreSeries
+from .core.errors import ConfigError, InputError, LivenessError, ModelError, TimestampError
+from .core.hooks import Hook, HookEvent, TimingHook
+from .core.session import Event, FrameResult, Session
+from .core.types import FaceObservation, FaceQuality, HeadPose, Score, Segment, Signal, Verdict
 
 __version__ = "0.1.0"
 
-# public name -> private module that defines it (loaded on first access)
+# public name -> module (below liveness) that defines it (loaded on first access)
 _LAZY = {
-    "build_session": "_pipeline", "PipelineOptions": "_pipeline", "default_analysers": "_pipeline",
-    "open_video": "_video", "VideoFrame": "_video", "VideoInfo": "_video",
-    "review_video": "_review", "ReviewOptions": "_review",
-    "FaceTracker": "_tracker", "TrackerOptions": "_tracker",
-    "Fusion": "_fusion", "FusionOptions": "_fusion",
-    "ArtefactAnalyser": "_artefact", "ArtefactOptions": "_artefact",
-    "SharpnessGapAnalyser": "_artefact", "SharpnessGapOptions": "_artefact",
-    "FaceSlipAnalyser": "_face_slip", "FaceSlipOptions": "_face_slip",
-    "FaceSmoothnessAnalyser": "_face_slip", "FaceSmoothnessOptions": "_face_slip",
-    "PoseConsistencyAnalyser": "_pose_consistency", "PoseConsistencyOptions": "_pose_consistency",
-    "QualityMonitor": "_quality", "QualityOptions": "_quality",
-    "IdentityAnalyser": "_identity", "IdentityOptions": "_identity", "Enrollment": "_identity",
-    "load_references": "_identity",
-    "ChallengeEngine": "_challenge_engine", "EngineOptions": "_challenge_engine",
-    "OpportunisticAnalyser": "_challenge_engine", "OpportunisticOptions": "_challenge_engine",
+    "build_session": "pipeline", "PipelineOptions": "pipeline", "default_analysers": "pipeline",
+    "open_video": "sources.video", "VideoFrame": "sources.video", "VideoInfo": "sources.video",
+    "review_video": "apps.review", "ReviewOptions": "apps.review",
+    "FaceTracker": "tracking.tracker", "TrackerOptions": "tracking.tracker",
+    "Fusion": "verdict.fusion", "FusionOptions": "verdict.fusion",
+    "ArtefactAnalyser": "signals.artefact", "ArtefactOptions": "signals.artefact",
+    "SharpnessGapAnalyser": "signals.artefact", "SharpnessGapOptions": "signals.artefact",
+    "FaceSlipAnalyser": "signals.face_slip", "FaceSlipOptions": "signals.face_slip",
+    "FaceSmoothnessAnalyser": "signals.face_slip", "FaceSmoothnessOptions": "signals.face_slip",
+    "PoseConsistencyAnalyser": "signals.pose_consistency", "PoseConsistencyOptions": "signals.pose_consistency",
+    "QualityMonitor": "signals.quality", "QualityOptions": "signals.quality",
+    "IdentityAnalyser": "signals.identity", "IdentityOptions": "signals.identity", "Enrollment": "signals.identity",
+    "load_references": "signals.identity",
+    "ChallengeEngine": "challenges.engine", "EngineOptions": "challenges.engine",
+    "OpportunisticAnalyser": "challenges.engine", "OpportunisticOptions": "challenges.engine",
 }  # fmt: skip
 
 if TYPE_CHECKING:
-    from ._artefact import (
-        ArtefactAnalyser,
-        ArtefactOptions,
-        SharpnessGapAnalyser,
-        SharpnessGapOptions,
-    )
-    from ._challenge_engine import (
+    from .apps.review import ReviewOptions, review_video
+    from .challenges.engine import (
         ChallengeEngine,
         EngineOptions,
         OpportunisticAnalyser,
         OpportunisticOptions,
     )
-    from ._face_slip import (
+    from .pipeline import PipelineOptions, build_session, default_analysers
+    from .signals.artefact import (
+        ArtefactAnalyser,
+        ArtefactOptions,
+        SharpnessGapAnalyser,
+        SharpnessGapOptions,
+    )
+    from .signals.face_slip import (
         FaceSlipAnalyser,
         FaceSlipOptions,
         FaceSmoothnessAnalyser,
         FaceSmoothnessOptions,
     )
-    from ._fusion import Fusion, FusionOptions
-    from ._identity import Enrollment, IdentityAnalyser, IdentityOptions, load_references
-    from ._pipeline import PipelineOptions, build_session, default_analysers
-    from ._pose_consistency import PoseConsistencyAnalyser, PoseConsistencyOptions
-    from ._quality import QualityMonitor, QualityOptions
-    from ._review import ReviewOptions, review_video
-    from ._tracker import FaceTracker, TrackerOptions
-    from ._video import VideoFrame, VideoInfo, open_video
+    from .signals.identity import Enrollment, IdentityAnalyser, IdentityOptions, load_references
+    from .signals.pose_consistency import PoseConsistencyAnalyser, PoseConsistencyOptions
+    from .signals.quality import QualityMonitor, QualityOptions
+    from .sources.video import VideoFrame, VideoInfo, open_video
+    from .tracking.tracker import FaceTracker, TrackerOptions
+    from .verdict.fusion import Fusion, FusionOptions
 
 
 def __getattr__(name: str) -> Any:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ._analyser import Analyser
-from ._hooks import Hook
-from ._session import Session
-from ._tracker import FaceTracker, TrackerOptions
+from liveness.core.analyser import Analyser
+from liveness.core.hooks import Hook
+from liveness.core.session import Session
+from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
 __all__ = ["PipelineOptions", "build_session", "default_analysers"]
 
@@ -32,19 +32,19 @@ def default_analysers(options: PipelineOptions | None = None) -> list[Analyser]:
     """Every analyser of the default pipeline, in the order they run."""
     options = options or PipelineOptions()
     analysers: list[Analyser] = []
-    from ._face_slip import FaceSlipAnalyser, FaceSmoothnessAnalyser
-    from ._pose_consistency import PoseConsistencyAnalyser
-    from ._quality import QualityMonitor
+    from liveness.signals.face_slip import FaceSlipAnalyser, FaceSmoothnessAnalyser
+    from liveness.signals.pose_consistency import PoseConsistencyAnalyser
+    from liveness.signals.quality import QualityMonitor
 
     slip = FaceSlipAnalyser()
     analysers += [QualityMonitor(), PoseConsistencyAnalyser(), slip, FaceSmoothnessAnalyser(slip)]
-    from ._identity import IdentityAnalyser, IdentityOptions, load_references
+    from liveness.signals.identity import IdentityAnalyser, IdentityOptions, load_references
 
     threads = options.tracker.threads
     refs = load_references(options.references, threads) if options.references else None
     identity = IdentityAnalyser(IdentityOptions(threads=threads), references=refs)
     analysers += identity.analysers()  # identity_change, identity_instability[, reference_mismatch]
-    from ._artefact import (
+    from liveness.signals.artefact import (
         ArtefactAnalyser,
         ArtefactOptions,
         SharpnessGapAnalyser,
@@ -56,7 +56,7 @@ def default_analysers(options: PipelineOptions | None = None) -> list[Analyser]:
         ArtefactAnalyser(ArtefactOptions(rate_hz=rate, threads=threads)),
         SharpnessGapAnalyser(SharpnessGapOptions(rate_hz=rate)),
     ]
-    from ._challenge_engine import ChallengeEngine, ChallengeResponse, OpportunisticAnalyser
+    from liveness.challenges.engine import ChallengeEngine, ChallengeResponse, OpportunisticAnalyser
 
     engine = ChallengeEngine()  # prompts only when started (serve console / Session API)
     analysers += [engine, ChallengeResponse(engine), OpportunisticAnalyser()]
@@ -67,7 +67,7 @@ def build_session(options: PipelineOptions | None = None, hook: Hook | None = No
     """A ready :class:`Session` with the default tracker, analysers and fusion."""
     options = options or PipelineOptions()
     tracker = FaceTracker.from_options(options.tracker)
-    from ._fusion import Fusion
+    from liveness.verdict.fusion import Fusion
 
     fusion = Fusion()
     return Session(tracker, default_analysers(options), fusion=fusion, hook=hook)

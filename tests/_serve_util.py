@@ -84,7 +84,7 @@ class CentreAnalyser:
 
 class FakeChallenges:
     """Stand-in challenge engine: prompts each planned kind on the next frame after the last
-    decision and passes it 0.3 s later (the real engine lives in liveness._challenge_engine)."""
+    decision and passes it 0.3 s later (the real engine lives in liveness.challenges.engine)."""
 
     name = "challenge_breakdown"
 
@@ -233,7 +233,7 @@ async def running_server(options: Any, factory: Callable[[], Session] | None):  
     """The app on a free loopback port; yields (base_url, app)."""
     from aiohttp import web
 
-    from liveness._serve import create_app
+    from liveness.apps.serve import create_app
 
     app = create_app(options, factory)
     runner = web.AppRunner(app)
@@ -276,7 +276,7 @@ class ServerThread:
     async def _start(self) -> None:
         from aiohttp import web
 
-        from liveness._serve import create_app
+        from liveness.apps.serve import create_app
 
         self.runner = web.AppRunner(create_app(self.options, self.factory))
         await self.runner.setup()

@@ -11,7 +11,7 @@ from liveness import FaceObservation, ModelError
 
 def canonical_vertices() -> np.ndarray:
     try:
-        from liveness._pose import canonical_face
+        from liveness.tracking.pose import canonical_face
 
         return canonical_face().vertices
     except (ModelError, ImportError, OSError) as exc:  # pragma: no cover - packaging problem

@@ -13,14 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from liveness import ConfigError, FaceObservation  # noqa: E402
-from liveness._artefact import (  # noqa: E402
+from liveness.signals.artefact import (  # noqa: E402
     ArtefactAnalyser,
     ArtefactOptions,
     SharpnessGapAnalyser,
     SharpnessGapOptions,
     hf_energy_ratio,
 )
-from liveness._crop import align_crop, face_oval, transform_points  # noqa: E402
+from liveness.tracking.crop import align_crop, face_oval, transform_points  # noqa: E402
 from models.train.sbi_data import _BROW_TOP, SelfBlend  # noqa: E402
 
 
@@ -110,9 +110,9 @@ def test_hf_ratio_drops_when_inner_face_is_blurred():
 @pytest.fixture(scope="module")
 def astronaut():
     try:
-        from liveness._avatar import astronaut_photo
-        from liveness._detector import FaceDetector
-        from liveness._mesh import FaceMesh, roi_from_detection, roi_from_landmarks
+        from liveness.testing.avatar import astronaut_photo
+        from liveness.tracking.detector import FaceDetector
+        from liveness.tracking.mesh import FaceMesh, roi_from_detection, roi_from_landmarks
 
         img = astronaut_photo()
         det, mesh = FaceDetector(threads=1), FaceMesh(threads=1)

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from liveness import ConfigError, InputError
-from liveness._avatar import (
+from liveness.challenges.engine import ChallengeEngine, EngineOptions
+from liveness.challenges.verifiers import CHALLENGES
+from liveness.testing.avatar import (
     Action,
     Avatar,
     AvatarScript,
@@ -19,8 +21,6 @@ from liveness._avatar import (
     make_demo_clip,
     write_clip,
 )
-from liveness._challenge_engine import ChallengeEngine, EngineOptions
-from liveness._challenges import CHALLENGES
 
 FPS = 15.0
 
@@ -33,7 +33,7 @@ def avatar() -> Avatar:
 @pytest.fixture(scope="module")
 def tracker_factory():
     try:
-        from liveness._tracker import FaceTracker, TrackerOptions
+        from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
         FaceTracker.from_options(TrackerOptions())
     except Exception as exc:  # models missing in a stripped checkout
@@ -97,7 +97,7 @@ def test_script_parse_and_states():
 
 
 def test_write_clip_with_ground_truth(tmp_path, avatar):
-    from liveness._video import open_video
+    from liveness.sources.video import open_video
 
     p = write_clip(tmp_path / "a.mp4", avatar, AvatarScript.parse("smile@0.3"), seconds=1.0, fps=10)
     gt = json.loads((tmp_path / "a.mp4.json").read_text())

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liveness._batch import collect_videos
-from liveness._cli import main
+from liveness.apps.batch import collect_videos
+from liveness.apps.cli import main
 from tests.conftest import write_clip
 
 
@@ -96,7 +96,7 @@ def test_batch_review_reports_each_video_skips_the_broken_one_and_resumes(folder
 
 
 def _astronaut() -> np.ndarray:
-    from liveness._avatar import astronaut_photo
+    from liveness.testing.avatar import astronaut_photo
 
     return astronaut_photo()
 

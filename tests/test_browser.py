@@ -61,7 +61,7 @@ def _face_frames(tmp: Path, seconds: float = 6.0) -> tuple[list[np.ndarray], str
             if len(frames) >= FPS:
                 return frames, f"dev clip {rows[0]['path']}"
     try:
-        from liveness._avatar import make_demo_clip
+        from liveness.testing.avatar import make_demo_clip
 
         clip = make_demo_clip(tmp / "avatar.mp4", seconds=seconds, fps=FPS, size=(640, 480))
         return _decode(Path(clip), n), "synthetic avatar"
@@ -69,7 +69,7 @@ def _face_frames(tmp: Path, seconds: float = 6.0) -> tuple[list[np.ndarray], str
         pass
     import cv2
 
-    from liveness._avatar import astronaut_photo
+    from liveness.testing.avatar import astronaut_photo
 
     face = fit_4x3(astronaut_photo())
     frames = []
@@ -81,7 +81,7 @@ def _face_frames(tmp: Path, seconds: float = 6.0) -> tuple[list[np.ndarray], str
 
 def _real_factory():  # noqa: ANN202
     try:
-        from liveness._serve._app import default_factory
+        from liveness.apps.serve.app import default_factory
 
         default_factory()  # loads the models once; fails when they are not installed
         return default_factory
@@ -131,7 +131,7 @@ def _wait_js(page, expr: str, timeout: float):  # noqa: ANN001, ANN202
 
 
 def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_path):
-    from liveness._serve import ServeOptions
+    from liveness.apps.serve import ServeOptions
 
     pw, factory, y4m, what, tmp = browser_env
     opts = ServeOptions(api_key=KEY, db=str(tmp_path / "serve.sqlite3"), threads=2)
@@ -230,7 +230,7 @@ def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_p
 def test_console_screen_share_and_tile_marking(browser_env, tmp_path):
     """Share a screen (Chromium's fake display capture), drag the candidate's tile on the
     picture: the server analyses only that region from then on."""
-    from liveness._serve import ServeOptions
+    from liveness.apps.serve import ServeOptions
 
     pw, factory, y4m, _what, tmp = browser_env
     opts = ServeOptions(api_key=KEY, db=str(tmp_path / "serve.sqlite3"), threads=2)

@@ -2,7 +2,7 @@
 
 Observations come from the synthetic avatar's ground truth (``Avatar.observation``: mesh points
 and pose as scripted, no tracker), so each challenge is shown to pass when performed and to
-fail when not, with the thresholds documented in ``liveness._challenges``. The same checks
+fail when not, with the thresholds documented in ``liveness.challenges.verifiers``. The same checks
 through the real tracker on rendered video are in ``tests/test_avatar.py``.
 """
 
@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from liveness import ConfigError, FaceObservation, Score
-from liveness._avatar import Action, Avatar, AvatarScript, AvatarState
-from liveness._challenge_engine import (
+from liveness.challenges.engine import (
     ChallengeEngine,
     ChallengeResponse,
     EngineOptions,
@@ -25,7 +24,8 @@ from liveness._challenge_engine import (
     ScoreHistory,
     breakdown_scores,
 )
-from liveness._challenges import CHALLENGES, ChallengeThresholds, frame_features
+from liveness.challenges.verifiers import CHALLENGES, ChallengeThresholds, frame_features
+from liveness.testing.avatar import Action, Avatar, AvatarScript, AvatarState
 
 FPS = 15.0
 KINDS = sorted(CHALLENGES)
@@ -239,7 +239,7 @@ def test_opportunistic_mode_finds_turns_and_blinks_and_scores_breakdown(avatar):
 
 
 def test_frame_features_without_face_and_pose():
-    from liveness._challenges import FEATURES, feature_index
+    from liveness.challenges.verifiers import FEATURES, feature_index
 
     row = frame_features(_no_face(1.0, 3))
     assert row[0] == 1.0 and row[1] == 0.0
@@ -304,8 +304,8 @@ def test_a_passed_sequence_backs_a_genuine_verdict_and_a_failed_one_does_not(ava
     """End to end through the engine's own signals: the avatar answers each prompt as it comes
     (passes all three) or ignores them (fails); fusion with passive signals at the typical
     values of real people says genuine only for the answered sequence."""
-    from liveness._fusion import Fusion
-    from liveness._types import Signal
+    from liveness.core.types import Signal
+    from liveness.verdict.fusion import Fusion
 
     fusion = Fusion()
     passive = {k: Signal(k, float(c), 50) for k, c in zip(fusion.params.features, fusion.params.center,

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liveness._cli import main
+from liveness.apps.cli import main
 from tests.conftest import write_clip
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "liveness._cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "liveness.apps.cli", *args], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1])
 
 

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from liveness import InputError
-from liveness._crop import ALIGN_POINTS, CROP_TEMPLATE, align_crop, align_matrix, transform_points
+from liveness.tracking.crop import (
+    ALIGN_POINTS,
+    CROP_TEMPLATE,
+    align_crop,
+    align_matrix,
+    transform_points,
+)
 
 
 def _scene(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -82,9 +88,9 @@ def test_bad_input():
 def test_astronaut_rotation_with_mesh():
     """On a real face: the mesh of the photo rotated by 25 degrees gives the same aligned crop."""
     try:
-        from liveness._avatar import astronaut_photo
-        from liveness._detector import FaceDetector
-        from liveness._mesh import FaceMesh, roi_from_detection, roi_from_landmarks
+        from liveness.testing.avatar import astronaut_photo
+        from liveness.tracking.detector import FaceDetector
+        from liveness.tracking.mesh import FaceMesh, roi_from_detection, roi_from_landmarks
 
         det, mesh = FaceDetector(threads=1), FaceMesh(threads=1)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from liveness import InputError
-from liveness._embedding import (
+from liveness.signals.embedding import (
     CHIP_SIZE,
     FaceEmbedder,
     chip_transform,
@@ -35,7 +35,7 @@ def _photos() -> dict[str, np.ndarray]:
 
 
 def _landmarks(rgb: np.ndarray) -> np.ndarray:
-    from liveness._tracker import FaceTracker, TrackerOptions
+    from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
     tr = FaceTracker.from_options(TrackerOptions(keep_image=False))
     tr.process(rgb, 0.0, 0)

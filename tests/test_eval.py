@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from liveness import InputError
-from liveness._eval import auc, bpcer_at_apcer, eer, load_manifest, metrics
+from liveness.apps.eval import auc, bpcer_at_apcer, eer, load_manifest, metrics
 
 
 def brute_auc(neg, pos):
@@ -76,7 +76,7 @@ def test_non_finite_scores_are_ignored_everywhere():
 
 
 def test_missing_clips_message_reads_well(tmp_path: Path, capsys):
-    from liveness._cli import main
+    from liveness.apps.cli import main
 
     (tmp_path / "real.mp4").write_bytes(b"x")
     p = tmp_path / "m.csv"

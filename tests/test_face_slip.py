@@ -14,14 +14,14 @@ import pytest
 from _synthetic_face import canonical_vertices, observation, project, rotation
 
 from liveness import ConfigError, FaceObservation, ModelError
-from liveness._face_slip import (
+from liveness.signals.face_slip import (
     FaceSlipAnalyser,
     FaceSlipOptions,
     FaceSmoothnessAnalyser,
     FaceSmoothnessOptions,
     SlipMeter,
 )
-from liveness._regions import CONTOUR
+from liveness.tracking.regions import CONTOUR
 
 W, H, FPS = 320, 240, 25.0
 T0 = np.array([0.0, 0.0, 40.0])
@@ -213,15 +213,15 @@ def test_real_clip_runs_and_scores_within_range():
     if not (root / "manifest.csv").is_file():
         pytest.skip(f"no dev data at {root}")
     try:
-        from liveness._tracker import FaceTracker, TrackerOptions
-        from liveness._video import open_video
+        from liveness.sources.video import open_video
+        from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
         tracker = FaceTracker.from_options(TrackerOptions())
     except Exception as exc:  # models not converted in this checkout
         pytest.skip(f"tracker unavailable: {exc}")
     rows = [r for r in csv.DictReader((root / "manifest.csv").open()) if r["label"] == "real"]
-    from liveness._pose_consistency import PoseConsistencyAnalyser
-    from liveness._quality import QualityMonitor
+    from liveness.signals.pose_consistency import PoseConsistencyAnalyser
+    from liveness.signals.quality import QualityMonitor
 
     analysers = [FaceSlipAnalyser(), PoseConsistencyAnalyser(), QualityMonitor()]
     for i, fr in enumerate(open_video(root / rows[0]["path"])):

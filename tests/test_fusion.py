@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from liveness import FaceObservation, FaceQuality, Segment, Session, Signal
-from liveness._errors import ConfigError
-from liveness._fusion import (
+from liveness.core.errors import ConfigError
+from liveness.verdict.fusion import (
     Fusion,
     FusionOptions,
     FusionParams,

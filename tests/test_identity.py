@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from liveness import ConfigError, FaceObservation, FaceQuality, HeadPose, InputError
-from liveness._embedding import FaceEmbedder
-from liveness._identity import (
+from liveness.signals.embedding import FaceEmbedder
+from liveness.signals.identity import (
     ENROLLMENT_SCHEMA,
     Enrollment,
     IdentityAnalyser,
@@ -167,8 +167,8 @@ def test_bad_options():
 @pytest.mark.shared
 def test_real_clip_same_person_and_a_spliced_takeover(shared, manifest, embedder):
     """A real clip stays one person; the same clip followed by another person's clip is flagged."""
-    from liveness._tracker import FaceTracker, TrackerOptions
-    from liveness._video import open_video
+    from liveness.sources.video import open_video
+    from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
     paths = {r["path"] for r in manifest}
     a_path, b_path = "video/real/dfl_Kim_Jarrey_0.mp4", "video/real/dfl_Tim_Norland_0.mp4"
@@ -197,8 +197,8 @@ def test_real_clip_same_person_and_a_spliced_takeover(shared, manifest, embedder
 
 
 def test_enroll_command_and_pipeline_wiring(faces, tmp_path):
-    from liveness._cli import main
-    from liveness._pipeline import PipelineOptions, default_analysers
+    from liveness.apps.cli import main
+    from liveness.pipeline import PipelineOptions, default_analysers
 
     photo = tmp_path / "astronaut.png"
     cv2.imwrite(str(photo), cv2.cvtColor(faces["astronaut"][0], cv2.COLOR_RGB2BGR))
@@ -215,8 +215,8 @@ def test_enroll_command_and_pipeline_wiring(faces, tmp_path):
 def test_real_swap_fails_the_reference_from_its_genuine_half(shared, manifest, embedder):
     """'Compare across meetings': enrol from the genuine half of a DeepFaceLive demo, then the
     swapped half of the same footage does not match the reference; the genuine half does."""
-    from liveness._tracker import FaceTracker, TrackerOptions
-    from liveness._video import open_video
+    from liveness.sources.video import open_video
+    from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
     real, fake = "video/real/dfl_Ewon_Spice_0.mp4", "video/fake/dfl_Ewon_Spice_0.mp4"
     if not {real, fake} <= {r["path"] for r in manifest}:

@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liveness._detector import FaceDetector, ssd_anchors
-from liveness._errors import InputError
-from liveness._mesh import (
+from liveness.core.errors import InputError
+from liveness.core.registry import MODELS, data_path, model_path, ort_session
+from liveness.tracking.detector import FaceDetector, ssd_anchors
+from liveness.tracking.mesh import (
     FaceMesh,
     MeshResult,
     Roi,
     roi_from_detection,
     roi_from_landmarks,
 )
-from liveness._registry import MODELS, data_path, model_path, ort_session
 
 REF = Path(__file__).resolve().parents[1] / "models" / "reference"
 
@@ -206,7 +206,7 @@ def test_mesh_follows_rotation(detector, mesh, astronaut):
 def test_mesh_crop_mapping_roundtrip():
     roi = Roi(cx=300.0, cy=200.0, size=150.0, angle=0.4)
     m = roi.crop_matrix()
-    from liveness._mesh import crop_to_image
+    from liveness.tracking.mesh import crop_to_image
 
     pts = np.array([[0, 0, 0], [96, 96, 0], [191, 10, 5]], np.float32)
     img_pts = crop_to_image(pts, roi)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from liveness._pose import PoseEstimator, canonical_face, euler_from_rvec, project, rvec_from_euler
+from liveness.tracking.pose import (
+    PoseEstimator,
+    canonical_face,
+    euler_from_rvec,
+    project,
+    rvec_from_euler,
+)
 
 
 def landmarks_for(yaw: float, pitch: float, roll: float, w: int = 640, h: int = 480, dist: float = 60.0):
@@ -47,7 +53,7 @@ def test_canonical_face_shape():
 def test_refine_pose_reaches_the_solvepnp_optimum_on_noisy_points():
     import cv2
 
-    from liveness._pose import camera_matrix, refine_pose
+    from liveness.tracking.pose import camera_matrix, refine_pose
 
     rng = np.random.default_rng(1)
     obj = canonical_face().object_points
@@ -68,7 +74,7 @@ def test_refine_pose_reaches_the_solvepnp_optimum_on_noisy_points():
 
 
 def test_refine_pose_refuses_a_pose_behind_the_camera():
-    from liveness._pose import camera_matrix, refine_pose
+    from liveness.tracking.pose import camera_matrix, refine_pose
 
     obj = canonical_face().object_points
     lm = landmarks_for(0, 0, 0)[:, :2].astype(np.float64)

@@ -7,12 +7,12 @@ import pytest
 from _synthetic_face import canonical_vertices, observation, project, rotation
 
 from liveness import ConfigError
-from liveness._pose_consistency import (
+from liveness.signals.pose_consistency import (
     PoseConsistencyAnalyser,
     PoseConsistencyOptions,
     PoseDisagreementEstimator,
 )
-from liveness._regions import CENTRAL, CONTOUR
+from liveness.tracking.regions import CENTRAL, CONTOUR
 
 W, H, FPS = 640, 480, 25.0
 T0 = np.array([0.0, 0.0, 45.0])

@@ -33,14 +33,14 @@ def test_unknown_name_is_an_attribute_error() -> None:
 def test_import_stays_light() -> None:
     """``import liveness`` loads neither OpenCV, ONNX Runtime nor the pipeline."""
     code = ("import sys, liveness; "
-            "print(sorted(m for m in ('cv2', 'onnxruntime', 'av', 'liveness._pipeline') if m in sys.modules))")
+            "print(sorted(m for m in ('cv2', 'onnxruntime', 'av', 'liveness.pipeline') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
 
 
 def test_readme_python_example_runs(tmp_path: Path) -> None:
     """The README's Python example, on the built-in demo clip instead of interview.mp4."""
-    from liveness._avatar import make_demo_clip
+    from liveness.testing.avatar import make_demo_clip
 
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"```python\n(.*?)```", readme, re.S)

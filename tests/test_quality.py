@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from liveness import ConfigError, FaceObservation, FaceQuality
-from liveness._quality import QualityMonitor, QualityOptions, frame_quality
+from liveness.signals.quality import QualityMonitor, QualityOptions, frame_quality
 
 FPS = 25.0
 

@@ -42,7 +42,7 @@ def test_demo_runs_without_dev_extras_and_cleans_up(tmp_path: Path):
     code = (
         "import sys\n"
         f"for m in {DEV_ONLY!r}: sys.modules[m] = None\n"
-        "from liveness._cli import main\n"
+        "from liveness.apps.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     out = tmp_path / "out"
@@ -63,7 +63,7 @@ def test_demo_runs_without_dev_extras_and_cleans_up(tmp_path: Path):
 
 
 def test_readme_batch_names_are_what_the_batch_writes(tmp_path: Path):
-    from liveness._batch import collect_videos
+    from liveness.apps.batch import collect_videos
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     m = re.search(r"\(`recordings/(\S+)` → `reports/(\S+)\.json`", text)
@@ -79,7 +79,7 @@ def test_readme_says_what_remote_serving_needs():
     para = text[text.index("`liveness serve` alone"):text.index("## Status")]
     for need in ("HTTPS", "reverse proxy", "--api-key", "--public-url", "TURN", "symmetric NAT"):
         assert need in para, need
-    from liveness._cli import build_parser
+    from liveness.apps.cli import build_parser
 
     serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # the options exist
     flags = {s for a in serve._actions for s in a.option_strings}
@@ -89,7 +89,7 @@ def test_readme_says_what_remote_serving_needs():
 def test_readme_documents_the_verdict_labels_and_fields():
     from typing import get_args
 
-    from liveness._types import Assurance, VerdictLabel
+    from liveness.core.types import Assurance, VerdictLabel
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     line = next(ln for ln in text.splitlines() if '"verdict":' in ln)

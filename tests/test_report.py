@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from liveness._report import _PLOT_W, render_html, signal_names, svg_lane, telling_times
+from liveness.verdict.report import _PLOT_W, render_html, signal_names, svg_lane, telling_times
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("aiortc")
 
 from liveness import InputError  # noqa: E402
-from liveness._serve import PROTOCOL, ServeOptions  # noqa: E402
-from liveness._serve._protocol import parse_command  # noqa: E402
-from liveness._serve._store import Store  # noqa: E402
+from liveness.apps.serve import PROTOCOL, ServeOptions  # noqa: E402
+from liveness.apps.serve.protocol import parse_command  # noqa: E402
+from liveness.apps.serve.store import Store  # noqa: E402
 from tests._serve_util import Client, FrameTrack, disc_factory, disc_frame, running_server  # noqa: E402
 
 KEY = "test-key-0123456789"
@@ -475,7 +475,7 @@ def test_store_tokens_and_records(tmp_path):
 
 def _real_factory():
     try:
-        from liveness._serve._app import default_factory
+        from liveness.apps.serve.app import default_factory
 
         default_factory()
         return default_factory
@@ -486,7 +486,7 @@ def _real_factory():
 def _face_frames(n: int = 60) -> list[np.ndarray]:
     import cv2
 
-    from liveness._avatar import astronaut_photo
+    from liveness.testing.avatar import astronaut_photo
     from tests._serve_util import fit_4x3
 
     face = fit_4x3(astronaut_photo())
@@ -533,7 +533,7 @@ def test_cli_serve_starts_and_stops(tmp_path):
         so.bind(("127.0.0.1", 0))
         port = so.getsockname()[1]
     env = {**os.environ, "LIVENESS_API_KEY": KEY}
-    code = "import sys; from liveness._cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from liveness.apps.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "--port", str(port), "--db", str(tmp_path / "cli.sqlite3")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -562,7 +562,7 @@ def test_cli_serve_starts_and_stops(tmp_path):
 def test_marker_jitter_buffer_completes_frames_at_the_marker():
     from aiortc.rtp import RtpPacket
 
-    from liveness._serve._rtp import _make
+    from liveness.apps.serve.rtp import _make
 
     def pkt(seq: int, ts: int, marker: bool, data: bytes) -> RtpPacket:
         p = RtpPacket(payload_type=96, sequence_number=seq, timestamp=ts, marker=int(marker))
@@ -590,8 +590,8 @@ def test_real_challenge_engine_over_webrtc(tmp_path):
     """The real tracker and challenge engine behind the server: a still photo that never
     answers gets the prompt and a failed result, as events on the data channel."""
     _real_factory()
-    from liveness._challenge_engine import ChallengeEngine, EngineOptions
-    from liveness._pipeline import PipelineOptions, build_session
+    from liveness.challenges.engine import ChallengeEngine, EngineOptions
+    from liveness.pipeline import PipelineOptions, build_session
 
     def factory():
         s = build_session(PipelineOptions(live=True))
@@ -649,7 +649,7 @@ def test_candidate_link_survives_a_malformed_offer(tmp_path):
 
 
 def test_failing_store_keeps_the_analysis_and_the_data(tmp_path, monkeypatch):
-    from liveness._serve import _store
+    from liveness.apps.serve import _store
 
     real = _store.Store.add_seconds
     fails = {"n": 0}

@@ -12,7 +12,7 @@ from liveness import (
     Signal,
     TimestampError,
 )
-from liveness._hooks import TimingHook
+from liveness.core.hooks import TimingHook
 
 
 class FakeTracker:
@@ -147,7 +147,7 @@ def test_event_data_never_overwrites_its_kind():
 @pytest.mark.parametrize("t0", [0.0, 1.7e9])  # stream time, or a wall clock (float64 needed)
 def test_start_challenges_needs_an_engine_and_prompts_arrive_as_events(t0):
     from liveness import ConfigError
-    from liveness._challenge_engine import ChallengeEngine, EngineOptions
+    from liveness.challenges.engine import ChallengeEngine, EngineOptions
 
     with pytest.raises(ConfigError):
         Session(FakeTracker()).start_challenges()

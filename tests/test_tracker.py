@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from liveness._tracker import FaceTracker, TrackerOptions, face_quality
+from liveness.tracking.tracker import FaceTracker, TrackerOptions, face_quality
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_face_quality_partial_and_dark():
 
 
 def _clip_face_fraction(path, until: float = float("inf")) -> tuple[float, int]:
-    from liveness._video import open_video
+    from liveness.sources.video import open_video
 
     tr = FaceTracker(TrackerOptions())
     n = found = 0
@@ -143,7 +143,7 @@ def test_face_found_on_98_percent_of_real_clip_frames(shared, manifest):
 @pytest.mark.shared
 def test_covered_face_is_reported_as_no_face(shared):
     """Where the helmet's face plate covers the face, no face is reported (not a false track)."""
-    from liveness._video import open_video
+    from liveness.sources.video import open_video
 
     path, start = next(iter(COVERED.items()))
     tr = FaceTracker(TrackerOptions())

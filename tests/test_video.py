@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from liveness import InputError
-from liveness._video import open_video
+from liveness.sources.video import open_video
 from tests.conftest import write_clip
 
 

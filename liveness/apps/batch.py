@@ -30,8 +30,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from ._errors import InputError, LivenessError
-from ._explain import LABEL_HEADLINE, LABEL_TEXT
+from liveness.core.errors import InputError, LivenessError
+from liveness.verdict.explain import LABEL_HEADLINE, LABEL_TEXT
 
 __all__ = ["BATCH_SCHEMA", "VIDEO_SUFFIXES", "BatchOptions", "BatchProgress", "collect_videos", "review_batch"]
 
@@ -140,9 +140,9 @@ def _row(file: Path, name: str, doc: dict[str, Any] | None, error: str | None, r
 
 def _reusable(json_path: Path, file: Path, options: BatchOptions) -> dict[str, Any] | None:
     """The earlier review at ``json_path`` if it still stands for ``file`` as it is now."""
-    from . import __version__
-    from ._registry import model_hashes
-    from ._video import file_sha256
+    from liveness import __version__
+    from liveness.core.registry import model_hashes
+    from liveness.sources.video import file_sha256
 
     if not json_path.is_file() or not json_path.with_suffix(".html").is_file():
         return None
@@ -162,15 +162,15 @@ def _reusable(json_path: Path, file: Path, options: BatchOptions) -> dict[str, A
 
 def _review_file(file: str, name: str, out_dir: str, options_json: str) -> dict[str, Any]:
     """Worker: review one file and write its JSON and HTML; never raises."""
-    from ._cli import single_threaded_opencv
+    from liveness.apps.cli import single_threaded_opencv
 
     single_threaded_opencv()
     path, out = Path(file), Path(out_dir)
     try:
-        from ._pipeline import PipelineOptions
-        from ._report import render_html
-        from ._review import ReviewOptions, review_video
-        from ._tracker import TrackerOptions
+        from liveness.apps.review import ReviewOptions, review_video
+        from liveness.pipeline import PipelineOptions
+        from liveness.tracking.tracker import TrackerOptions
+        from liveness.verdict.report import render_html
 
         raw = json.loads(options_json)
         o = BatchOptions(**{**raw, "references": tuple(raw["references"])})
@@ -197,7 +197,7 @@ def _sort_key(row: dict[str, Any]) -> tuple[int, float, str]:
 def _write_index(out: Path, rows: list[dict[str, Any]], options: BatchOptions, inputs: Sequence[str]) -> None:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    from . import __version__
+    from liveness import __version__
 
     ordered = sorted(rows, key=_sort_key)
     doc = {"schema": BATCH_SCHEMA, "version": __version__, "inputs": [str(i) for i in inputs],
@@ -224,7 +224,7 @@ def review_batch(
     on each file that could not be reviewed or does not exist). ``on_start(total, done)`` is
     called once the unchanged reviews are found (``done`` of the ``total`` files need no work),
     ``progress(row)`` as each file ends (reused ones first, with ``row["reused"]``)."""
-    from ._cli import check_writable
+    from liveness.apps.cli import check_writable
 
     options = options or BatchOptions()
     files = collect_videos(inputs)

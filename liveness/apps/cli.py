@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._errors import InputError, LivenessError
+from liveness.core.errors import InputError, LivenessError
 
 __all__ = ["check_writable", "main"]
 
@@ -70,8 +70,8 @@ def _write_json(path: str, doc: Any) -> None:
 
 
 def _pipeline_options(args: argparse.Namespace) -> Any:
-    from ._pipeline import PipelineOptions
-    from ._tracker import TrackerOptions
+    from liveness.pipeline import PipelineOptions
+    from liveness.tracking.tracker import TrackerOptions
 
     return PipelineOptions(
         tracker=TrackerOptions(threads=args.threads),
@@ -81,7 +81,7 @@ def _pipeline_options(args: argparse.Namespace) -> Any:
 
 def cmd_review_batch(args: argparse.Namespace) -> int:
     """Several files or folders: one report each into ``--out`` plus an index (see ``_batch``)."""
-    from ._batch import BatchOptions, BatchProgress, review_batch
+    from liveness.apps.batch import BatchOptions, BatchProgress, review_batch
 
     if not args.out:
         raise InputError("reviewing several files or a folder needs --out DIR (one JSON + HTML per video)")
@@ -102,8 +102,8 @@ def cmd_review_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from ._explain import LABEL_HEADLINE, verdict_text
-    from ._review import ReviewOptions, review_video
+    from liveness.apps.review import ReviewOptions, review_video
+    from liveness.verdict.explain import LABEL_HEADLINE, verdict_text
 
     videos = list(args.video or [])
     if len(videos) > 1 or args.out or any(Path(v).is_dir() for v in videos):
@@ -119,7 +119,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         video = videos[0] if videos else None
         if video is None:  # the demo clip lives in a temporary folder removed afterwards
-            from ._avatar import make_demo_clip
+            from liveness.testing.avatar import make_demo_clip
 
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="liveness-demo-"))
             video = str(Path(tmp) / "demo_avatar.mp4")
@@ -133,7 +133,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     if args.json:
         _write_json(args.json, doc)
     if args.html:
-        from ._report import render_html
+        from liveness.verdict.report import render_html
 
         _write_text(args.html, render_html(doc))
     v = doc["verdict"]
@@ -156,7 +156,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ._eval import run_eval
+    from liveness.apps.eval import run_eval
 
     return run_eval(args)
 
@@ -199,13 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     try:
-        from ._serve import add_serve_parser
+        from liveness.apps.serve import add_serve_parser
 
         add_serve_parser(sub)
     except ImportError:
         pass
     try:
-        from ._identity import add_enroll_parser
+        from liveness.signals.identity import add_enroll_parser
 
         add_enroll_parser(sub)
     except ImportError:
@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from . import __version__
+        from liveness import __version__
 
         print(__version__)
         return 0

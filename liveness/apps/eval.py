@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import InputError
+from liveness.core.errors import InputError
 
 __all__ = ["Metrics", "auc", "bpcer_at_apcer", "eer", "load_manifest", "metrics", "run_eval"]
 
@@ -131,10 +131,10 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[dict
 
 
 def _review_one(file: str, opts_json: str, cache_file: str) -> tuple[str, dict[str, Any] | None, str | None]:
-    from ._cli import single_threaded_opencv
-    from ._pipeline import PipelineOptions
-    from ._review import ReviewOptions, review_video
-    from ._tracker import TrackerOptions
+    from liveness.apps.cli import single_threaded_opencv
+    from liveness.apps.review import ReviewOptions, review_video
+    from liveness.pipeline import PipelineOptions
+    from liveness.tracking.tracker import TrackerOptions
 
     single_threaded_opencv()  # spawned workers do not inherit the parent's setting
     o = json.loads(opts_json)
@@ -156,7 +156,7 @@ def _review_one(file: str, opts_json: str, cache_file: str) -> tuple[str, dict[s
 
 def _clip_entry(row: dict[str, str], doc: dict[str, Any]) -> dict[str, Any]:
     try:  # fuse again with the current fusion parameters (cached reviews may predate a refit)
-        from ._fusion import verdict_from_review
+        from liveness.verdict.fusion import verdict_from_review
 
         doc = {**doc, "verdict": verdict_from_review(doc).to_dict()}
     except ImportError:
@@ -249,18 +249,18 @@ def run_eval(args: argparse.Namespace) -> int:
         n = len(missing)
         raise InputError(f"{n} of the manifest's {len(rows)} clips {'is' if n == 1 else 'are'} not found "
                          f"(first: {missing[0]}); check the manifest's paths and --root")
-    from ._cli import check_writable
+    from liveness.apps.cli import check_writable
 
     check_writable(args.json, "the eval JSON")
     cache = Path(args.cache or ".cache/eval")
     cache.mkdir(parents=True, exist_ok=True)
     opts = {"threads": args.threads, "max_side": args.max_side, "stride": args.stride}
-    from . import __version__
+    from liveness import __version__
 
     okey = hashlib.sha256(json.dumps([opts, __version__, _models_key()], sort_keys=True).encode()).hexdigest()[:12]
     todo, docs = [], {}
     for r in rows:
-        from ._video import file_sha256
+        from liveness.sources.video import file_sha256
 
         cf = cache / f"{file_sha256(r['file'])[:16]}_{okey}.json"
         r["cache"] = str(cf)
@@ -308,7 +308,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"{c['path'][-52:]:52s} {c['label']:5s} {c['attack'][:18]:18s} {vals}")
     confusion = None
     try:
-        from ._fusion import Fusion, confusion_table, format_confusion_table
+        from liveness.verdict.fusion import Fusion, confusion_table, format_confusion_table
 
         confusion = confusion_table(clips, Fusion().thresholds)
         print()
@@ -337,10 +337,11 @@ def run_eval(args: argparse.Namespace) -> int:
 def _models_key() -> list[str]:
     """Model hashes and a hash of the package's code: a cached review is reused only when
     neither changed (fusion parameters are excluded: cached reviews are re-fused)."""
-    from ._registry import MODELS
+    from liveness.core.registry import MODELS
 
     code = hashlib.sha256()
-    for p in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        code.update(p.name.encode())
+    pkg = Path(__file__).resolve().parent.parent
+    for p in sorted(pkg.rglob("*.py")):
+        code.update(str(p.relative_to(pkg)).encode())
         code.update(p.read_bytes())
     return sorted(f"{k}:{v.sha256}" for k, v in MODELS.items()) + [f"code:{code.hexdigest()}"]

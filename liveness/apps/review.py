@@ -14,12 +14,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ._errors import InputError
-from ._hooks import Hook, HookEvent, TimingHook
-from ._pipeline import PipelineOptions, build_session
-from ._registry import model_hashes
-from ._session import Event, Session
-from ._video import VideoSource, open_video
+from liveness.core.errors import InputError
+from liveness.core.hooks import Hook, HookEvent, TimingHook
+from liveness.core.registry import model_hashes
+from liveness.core.session import Event, Session
+from liveness.pipeline import PipelineOptions, build_session
+from liveness.sources.video import VideoSource, open_video
 
 __all__ = ["SCHEMA", "ReviewOptions", "review_video"]
 
@@ -44,7 +44,7 @@ class ReviewOptions:
 
 
 def _provenance(options: ReviewOptions, session: Session) -> dict[str, Any]:
-    from . import __version__
+    from liveness import __version__
 
     models = model_hashes()
     return {
@@ -166,7 +166,7 @@ def _summary(session: Session) -> dict[str, Any]:
 
 def _telling_times(doc: dict[str, Any], k: int) -> list[float]:
     try:
-        from ._report import telling_times
+        from liveness.verdict.report import telling_times
 
         return list(telling_times(doc, k=k))
     except ImportError:

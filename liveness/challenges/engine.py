@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ._challenges import (
+from liveness.challenges.verifiers import (
     CHALLENGES,
     FEATURES,
     NFEAT,
@@ -45,9 +45,9 @@ from ._challenges import (
     frame_features,
     make_verifier,
 )
-from ._errors import ConfigError
-from ._session import Event
-from ._types import FaceObservation, Score, Segment, Signal
+from liveness.core.errors import ConfigError
+from liveness.core.session import Event
+from liveness.core.types import FaceObservation, Score, Segment, Signal
 
 __all__ = [
     "ChallengeEngine",
@@ -273,7 +273,7 @@ class ChallengeEngine:
         return self.update_features(frame_features(obs))
 
     def update_features(self, row: np.ndarray) -> Score | None:
-        """Advance on one :func:`~liveness._challenges.frame_features` row (replays use this)."""
+        """Advance on one :func:`~liveness.challenges.verifiers.frame_features` row (replays use this)."""
         t = float(row[_T])
         if self._last_t is not None and t <= self._last_t:
             return None  # out-of-order frames are ignored (the Session enforces order)

@@ -9,7 +9,7 @@ corners (points 33 and 263, "IOD"), so they hold at every head angle and distanc
 Measures (one row of :func:`frame_features` per frame):
 
 ========================  ===================================================================
-``yaw``, ``pitch``        head pose in degrees (``liveness._pose`` conventions: yaw > 0 = nose
+``yaw``, ``pitch``        head pose in degrees (``liveness.tracking.pose`` conventions: yaw > 0 = nose
                           toward the image's right = the candidate turns to *their* left on an
                           unmirrored camera; pitch > 0 = head tilts up)
 ``ear``                   eye aspect ratio, mean of both eyes: (|160-144| + |158-153|) /
@@ -70,8 +70,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ._errors import ConfigError
-from ._types import FaceObservation
+from liveness.core.errors import ConfigError
+from liveness.core.types import FaceObservation
 
 __all__ = [
     "CHALLENGES",

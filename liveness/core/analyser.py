@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ._types import FaceObservation, Score, Segment, Signal
+from liveness.core.types import FaceObservation, Score, Segment, Signal
 
 __all__ = ["Analyser", "ScoreSeries"]
 

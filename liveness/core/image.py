@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import InputError
+from liveness.core.errors import InputError
 
 __all__ = ["check_rgb"]
 

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._errors import ModelError
+from liveness.core.errors import ModelError
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -85,7 +85,7 @@ MODELS["artefact"] = ModelSpec(
     sha256="0dac00c74ce5a9bad49c4ae31a671d561ec2cd38107c8953e87519146372299e",
     input_name="input",
     input_shape=(1, 128, 128, 3),
-    input_layout="NHWC RGB float32 [0,255], liveness._crop.align_crop(rgb, landmarks, 128)",
+    input_layout="NHWC RGB float32 [0,255], liveness.tracking.crop.align_crop(rgb, landmarks, 128)",
     description="face-swap artefact CNN (self-blended images, real faces only); output logit "
     "(N,1), sigmoid = probability the face was blended in",
 )
@@ -97,7 +97,7 @@ DATA_FILES: dict[str, str] = {
 
 
 def _search_dirs() -> list[Path]:
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the package folder
     return [here / "_weights", here.parent / "models" / "onnx"]
 
 

@@ -9,10 +9,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ._analyser import Analyser
-from ._errors import InputError, TimestampError
-from ._hooks import Hook, HookEvent
-from ._types import FaceObservation, Score, Signal, Verdict
+from liveness.core.analyser import Analyser
+from liveness.core.errors import InputError, TimestampError
+from liveness.core.hooks import Hook, HookEvent
+from liveness.core.types import FaceObservation, Score, Signal, Verdict
 
 __all__ = ["Event", "FrameResult", "Fusion", "Session", "Tracker"]
 
@@ -183,8 +183,8 @@ class Session:
         (default: the last frame's timestamp). Prompts and results then arrive as ``Event``s
         ("challenge.prompt", "challenge.result") in each :class:`FrameResult` and in
         :attr:`events`. Raises :class:`ConfigError` when the session has no challenge engine."""
-        from ._challenge_engine import ChallengeEngine
-        from ._errors import ConfigError
+        from liveness.challenges.engine import ChallengeEngine
+        from liveness.core.errors import ConfigError
 
         engine = next((a for a in self.analysers if isinstance(a, ChallengeEngine)), None)
         if engine is None:

@@ -19,10 +19,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ._analyser import ScoreSeries
-from ._crop import align_crop, face_oval, transform_points
-from ._errors import ConfigError
-from ._types import FaceObservation, Score, Signal
+from liveness.core.analyser import ScoreSeries
+from liveness.core.errors import ConfigError
+from liveness.core.types import FaceObservation, Score, Signal
+from liveness.tracking.crop import align_crop, face_oval, transform_points
 
 __all__ = [
     "ArtefactAnalyser",
@@ -51,7 +51,7 @@ def _usable(obs: FaceObservation, min_face_px: float) -> bool:
 
 def artefact_logits(crops: np.ndarray, threads: int = 1) -> np.ndarray:
     """Raw network logits for (N, 128, 128, 3) uint8/float crops (``align_crop`` at 128 px)."""
-    from ._registry import ort_session
+    from liveness.core.registry import ort_session
 
     x = np.asarray(crops, np.float32)
     if x.ndim == 3:
@@ -114,7 +114,7 @@ class ArtefactAnalyser:
     def score_crop(self, crop: np.ndarray) -> float:
         """Probability (0..1) for one aligned 128-px crop."""
         if self._sess is None:
-            from ._registry import ort_session
+            from liveness.core.registry import ort_session
 
             self._sess = ort_session("artefact", self.options.threads)
         self._x[0] = crop

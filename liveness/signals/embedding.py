@@ -16,8 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ._errors import InputError
-from ._image import check_rgb
+from liveness.core.errors import InputError
+from liveness.core.image import check_rgb
 
 __all__ = [
     "CHIP_SIZE",
@@ -103,7 +103,7 @@ class FaceEmbedder:
 
     def _session(self) -> Any:
         if self._sess is None:
-            from ._registry import ort_session
+            from liveness.core.registry import ort_session
 
             self._sess = ort_session(self.model_name, self.threads)
         return self._sess
@@ -158,7 +158,7 @@ def load_reference(
     """(128,) embedding of the largest face in a reference photo (path or RGB array).
 
     Raises :class:`InputError` when the photo cannot be read or shows no face."""
-    from ._tracker import FaceTracker, TrackerOptions
+    from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
     if isinstance(photo, np.ndarray):
         rgb, label = photo, "reference image"

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ._analyser import ScoreSeries, runs_above
-from ._errors import ConfigError
-from ._history import History
-from ._regions import CONTOUR, INNER_RIGID, head_ring
-from ._types import FaceObservation, Score, Segment, Signal
+from liveness.core.analyser import ScoreSeries, runs_above
+from liveness.core.errors import ConfigError
+from liveness.core.history import History
+from liveness.core.types import FaceObservation, Score, Segment, Signal
+from liveness.tracking.regions import CONTOUR, INNER_RIGID, head_ring
 
 __all__ = [
     "FaceSlipAnalyser",

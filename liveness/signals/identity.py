@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from ._analyser import Analyser, ScoreSeries, runs_above
-from ._errors import ConfigError, InputError
-from ._types import FaceObservation, Score, Signal
+from liveness.core.analyser import Analyser, ScoreSeries, runs_above
+from liveness.core.errors import ConfigError, InputError
+from liveness.core.types import FaceObservation, Score, Signal
 
 __all__ = [
     "ENROLLMENT_SCHEMA",
@@ -213,7 +213,7 @@ class IdentityAnalyser:
 
     def _embedder_(self) -> Any:
         if self._embedder is None:
-            from ._embedding import FaceEmbedder
+            from liveness.signals.embedding import FaceEmbedder
 
             self._embedder = FaceEmbedder(self.options.threads)
         return self._embedder
@@ -391,7 +391,7 @@ class Enrollment:
             raise InputError(f"{p}: cannot read the enrolment file ({exc})") from exc
         if not isinstance(d, dict) or d.get("schema") != ENROLLMENT_SCHEMA:
             raise InputError(f"{p}: not a {ENROLLMENT_SCHEMA} enrolment file")
-        from ._registry import MODELS
+        from liveness.core.registry import MODELS
 
         want = MODELS["face_embedding"].sha256 if "face_embedding" in MODELS else None
         if want is not None and d.get("model_sha256") != want:
@@ -408,7 +408,7 @@ class Enrollment:
 
     @classmethod
     def from_embeddings(cls, embeddings: np.ndarray, source: str = "") -> Enrollment:
-        from ._registry import MODELS
+        from liveness.core.registry import MODELS
 
         spec = MODELS.get("face_embedding")
         return cls(
@@ -428,7 +428,7 @@ def enroll(
     """Build an :class:`Enrollment` from photos and/or videos of one person (e.g. the first
     meeting's recording): each photo gives its face; each video gives up to ``max_per_video`` good
     frontal samples spread over it. Raises :class:`InputError` when nothing usable is found."""
-    from ._embedding import FaceEmbedder, load_reference
+    from liveness.signals.embedding import FaceEmbedder, load_reference
 
     opts = options or IdentityOptions()
     embedder = FaceEmbedder(opts.threads)
@@ -450,8 +450,8 @@ def enroll(
 
 
 def _video_samples(path: Path, opts: IdentityOptions, embedder: Any, n_max: int) -> list[np.ndarray]:
-    from ._tracker import FaceTracker, TrackerOptions
-    from ._video import open_video
+    from liveness.sources.video import open_video
+    from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
     tracker = FaceTracker.from_options(TrackerOptions(threads=opts.threads))
     out: list[tuple[float, np.ndarray]] = []
@@ -472,7 +472,7 @@ def _video_samples(path: Path, opts: IdentityOptions, embedder: Any, n_max: int)
 
 def load_references(paths: Sequence[str | Path], threads: int = 1) -> np.ndarray:
     """(K, 128) reference embeddings from enrolment files (``.json``) and photos."""
-    from ._embedding import FaceEmbedder, load_reference
+    from liveness.signals.embedding import FaceEmbedder, load_reference
 
     embedder = FaceEmbedder(threads)
     out: list[np.ndarray] = []

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ._analyser import ScoreSeries
-from ._errors import ConfigError
-from ._history import History
-from ._regions import CENTRAL, CONTOUR
-from ._types import FaceObservation, Score, Signal
+from liveness.core.analyser import ScoreSeries
+from liveness.core.errors import ConfigError
+from liveness.core.history import History
+from liveness.core.types import FaceObservation, Score, Signal
+from liveness.tracking.regions import CENTRAL, CONTOUR
 
 __all__ = [
     "PoseConsistencyAnalyser",
@@ -92,7 +92,7 @@ class PoseDisagreementEstimator:
 
     def __init__(self, vertices: np.ndarray | None = None) -> None:
         if vertices is None:
-            from ._pose import canonical_face
+            from liveness.tracking.pose import canonical_face
 
             vertices = canonical_face().vertices
         v = np.asarray(vertices, np.float64)

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ._analyser import runs_above
-from ._errors import ConfigError
-from ._session import Event
-from ._types import FaceObservation, FaceQuality, Score, Segment, Signal
+from liveness.core.analyser import runs_above
+from liveness.core.errors import ConfigError
+from liveness.core.session import Event
+from liveness.core.types import FaceObservation, FaceQuality, Score, Segment, Signal
 
 __all__ = ["QUALITY_KINDS", "QualityMonitor", "QualityOptions", "QualityRange"]
 
@@ -99,7 +99,7 @@ def frame_quality(obs: FaceObservation) -> FaceQuality | None:
     if obs.quality is not None:
         return obs.quality
     if obs.image is not None:
-        from ._tracker import face_quality
+        from liveness.tracking.tracker import face_quality
 
         return face_quality(obs.image, obs.box)
     x, y, w, h = (float(v) for v in obs.box)

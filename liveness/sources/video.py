@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import InputError
+from liveness.core.errors import InputError
 
 __all__ = ["VideoFrame", "VideoInfo", "VideoSource", "file_sha256", "open_video"]
 

@@ -4,7 +4,7 @@ The photo's 478-point face mesh (from our own detector + mesh, or given) becomes
 face: the 468 mesh points plus two rings of head points around the face oval (hair, ears, neck
 from the photo), triangulated once in the photo plane. Each frame the points are deformed
 (blinks, jaw drop, smile, raised brows), rotated about a neck pivot (yaw/pitch/roll in the
-``liveness._pose`` convention), moved (lean closer) and projected with a pinhole camera; a
+``liveness.tracking.pose`` convention), moved (lean closer) and projected with a pinhole camera; a
 vectorised rasteriser fills a triangle-id map back to front (cv2.fillConvexPoly), maps every
 covered pixel to the photo through its triangle's affine map and samples it with one
 ``cv2.remap``. The mouth cavity is painted dark; a hand (palm and fingers) can cover half the
@@ -13,9 +13,9 @@ per frame beside the video.
 
 Script syntax (``--script``): space-separated ``ACTION@START`` items, e.g.
 ``"turn_left@1 blink_twice@4 open_mouth@6.5 cover_half_face@9"``; ACTION is a challenge kind
-(see :data:`liveness._challenges.CHALLENGES`) or ``blink``.
+(see :data:`liveness.challenges.verifiers.CHALLENGES`) or ``blink``.
 
-    python -m liveness._avatar OUT.mp4 --script "turn_left@1 smile@4" --seconds 7
+    python -m liveness.testing.avatar OUT.mp4 --script "turn_left@1 smile@4" --seconds 7
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ._errors import ConfigError, InputError
+from liveness.core.errors import ConfigError, InputError
 
 __all__ = [
     "ACTIONS",
@@ -93,7 +93,7 @@ def astronaut_photo() -> np.ndarray:
 # -- state and script -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class AvatarState:
-    """What the avatar does in one frame. Angles in degrees (``liveness._pose`` convention:
+    """What the avatar does in one frame. Angles in degrees (``liveness.tracking.pose`` convention:
     yaw > 0 = nose toward the image's right, pitch > 0 = up); ``blink`` 0 open .. 1 closed;
     ``mouth`` 0 .. 1 wide open; ``smile``, ``brows`` 0 .. 1; ``hand`` 0 (away) .. 1 (covering
     half the face), ``hand_side`` +1 = image-right half, -1 = image-left; ``lean`` 0 .. 1
@@ -248,8 +248,8 @@ class AvatarScript:
 # -- the model ------------------------------------------------------------------------------
 def photo_landmarks(rgb: np.ndarray) -> np.ndarray:
     """478 mesh landmarks (pixels) of the largest face in a photo, by our detector + mesh."""
-    from ._detector import FaceDetector
-    from ._mesh import FaceMesh, roi_from_detection, roi_from_landmarks
+    from liveness.tracking.detector import FaceDetector
+    from liveness.tracking.mesh import FaceMesh, roi_from_detection, roi_from_landmarks
 
     dets = FaceDetector(threads=1, min_score=0.5).detect(rgb)
     if not dets:
@@ -282,7 +282,7 @@ class _Deform:
 
 
 def _rot(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Rotation (object → camera, OpenCV axes) matching ``liveness._pose`` conventions."""
+    """Rotation (object → camera, OpenCV axes) matching ``liveness.tracking.pose`` conventions."""
     b, a, g = np.radians(-yaw), np.radians(-pitch), np.radians(-roll)
     rz = np.array([[np.cos(g), -np.sin(g), 0], [np.sin(g), np.cos(g), 0], [0, 0, 1]])
     ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
@@ -476,7 +476,7 @@ class Avatar:
         """A :class:`~liveness.FaceObservation` straight from the ground truth (no tracker):
         landmarks, box, pose = the scripted angles, score 0.99; with the rendered frame when
         ``image`` (needed by the occlusion check)."""
-        from ._types import FaceObservation, HeadPose
+        from liveness.core.types import FaceObservation, HeadPose
 
         lm = self.landmarks(s)
         w, h = self.size
@@ -635,7 +635,7 @@ def make_demo_clip(path: str | Path, seconds: float = 12.0, fps: float = 15.0,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m liveness._avatar", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m liveness.testing.avatar", description=__doc__.split("\n\n")[0])
     ap.add_argument("out", help="output video (.mp4)")
     ap.add_argument("--script", default="", help='e.g. "turn_left@1 blink_twice@4"; empty = demo plan')
     ap.add_argument("--seconds", type=float, default=None)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ._errors import InputError
-from ._image import check_rgb
+from liveness.core.errors import InputError
+from liveness.core.image import check_rgb
 
 __all__ = [
     "ALIGN_POINTS",

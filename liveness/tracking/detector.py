@@ -15,9 +15,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ._errors import ConfigError
-from ._image import check_rgb
-from ._registry import ort_session
+from liveness.core.errors import ConfigError
+from liveness.core.image import check_rgb
+from liveness.core.registry import ort_session
 
 __all__ = ["Detection", "DetectorOptions", "FaceDetector", "KEYPOINT_NAMES", "ssd_anchors"]
 

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from ._errors import ConfigError, InputError
-from ._image import check_rgb
-from ._registry import ort_session
+from liveness.core.errors import ConfigError, InputError
+from liveness.core.image import check_rgb
+from liveness.core.registry import ort_session
 
 if TYPE_CHECKING:
-    from ._detector import Detection
+    from liveness.tracking.detector import Detection
 
 __all__ = [
     "FaceMesh",

@@ -17,9 +17,9 @@ from functools import cache
 import cv2
 import numpy as np
 
-from ._errors import InputError
-from ._registry import data_path
-from ._types import HeadPose
+from liveness.core.errors import InputError
+from liveness.core.registry import data_path
+from liveness.core.types import HeadPose
 
 __all__ = ["CanonicalFace", "PoseEstimator", "canonical_face", "euler_from_rvec", "refine_pose"]
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ._errors import ConfigError
-from ._types import FaceObservation, FaceQuality
+from liveness.core.errors import ConfigError
+from liveness.core.types import FaceObservation, FaceQuality
 
 __all__ = ["FaceTracker", "TrackerOptions", "face_quality"]
 
@@ -88,9 +88,9 @@ class FaceTracker:
     other detected faces are reported in ``other_boxes`` and counted in ``faces``."""
 
     def __init__(self, options: TrackerOptions | None = None) -> None:
-        from ._detector import FaceDetector
-        from ._mesh import FaceMesh
-        from ._pose import PoseEstimator
+        from liveness.tracking.detector import FaceDetector
+        from liveness.tracking.mesh import FaceMesh
+        from liveness.tracking.pose import PoseEstimator
 
         self.options = options or TrackerOptions()
         self.detector = FaceDetector(threads=self.options.threads, min_score=self.options.min_candidate_score)
@@ -136,7 +136,7 @@ class FaceTracker:
         return cands
 
     def process(self, image: np.ndarray, t: float, frame_index: int = -1) -> FaceObservation:
-        from ._mesh import roi_from_detection, roi_from_landmarks
+        from liveness.tracking.mesh import roi_from_detection, roi_from_landmarks
 
         h, w = image.shape[:2]
         o = self.options

@@ -147,7 +147,7 @@ def typical_genuine() -> dict[str, float]:
     model's centre), for reading a value against what real footage gives; empty when the
     packaged fusion parameters cannot be read."""
     try:
-        from ._fusion import load_params
+        from liveness.verdict.fusion import load_params
 
         p = load_params()
     except Exception:  # a report must render without fusion parameters

@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import ConfigError
-from ._types import FaceObservation, FaceQuality, Segment, Signal, Verdict, VerdictLabel
+from liveness.core.errors import ConfigError
+from liveness.core.types import FaceObservation, FaceQuality, Segment, Signal, Verdict, VerdictLabel
 
 __all__ = [
     "Contribution",
@@ -303,7 +303,7 @@ def _fmt_range(s: Segment) -> str:
 
 
 class Fusion:
-    """Implements the :class:`~liveness._session.Fusion` protocol."""
+    """Implements the :class:`~liveness.core.session.Fusion` protocol."""
 
     def __init__(self, params: FusionParams | None = None, options: FusionOptions | None = None) -> None:
         self.options = options or FusionOptions()

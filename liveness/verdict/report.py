@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from ._explain import LABEL_HEADLINE, describe_signal, split_details, typical_genuine, verdict_text
+from liveness.verdict.explain import (
+    LABEL_HEADLINE,
+    describe_signal,
+    split_details,
+    typical_genuine,
+    verdict_text,
+)
 
 __all__ = ["render_html", "signal_names", "svg_lane", "telling_times"]
 
@@ -404,7 +410,7 @@ def _thresholds(review: Mapping[str, Any]) -> dict[str, float] | None:
     if isinstance(th, Mapping) and _finite(th.get("suspicious")) is not None and _finite(th.get("fake")) is not None:
         return {"suspicious": float(th["suspicious"]), "fake": float(th["fake"])}
     try:
-        from ._fusion import load_params
+        from liveness.verdict.fusion import load_params
 
         return dict(load_params().thresholds)
     except Exception:  # the report must render even without fusion params

@@ -50,7 +50,7 @@ def astronaut_inputs() -> dict[str, np.ndarray]:
 
 
 def write_jpeg(path: str, quality: int = 90) -> None:
-    """``skimage.data.astronaut()`` as the JPEG that ``liveness._avatar.astronaut_photo`` reads."""
+    """``skimage.data.astronaut()`` as the JPEG that ``liveness.testing.avatar.astronaut_photo`` reads."""
     import cv2
     from skimage import data
 

@@ -39,9 +39,9 @@ def clip_key(row: dict[str, str]) -> str:
 
 
 def cache_clip(data: Path, row: dict[str, str], out: Path, stride: int) -> Path:
-    from liveness._crop import align_crop, transform_points
-    from liveness._tracker import FaceTracker, TrackerOptions
-    from liveness._video import open_video
+    from liveness.sources.video import open_video
+    from liveness.tracking.crop import align_crop, transform_points
+    from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
     p = out / f"{clip_key(row)}.npz"
     if p.is_file():
@@ -74,8 +74,8 @@ def score_crops(sess, crops: np.ndarray) -> np.ndarray:  # noqa: ANN001
 
 
 def clip_summary(t: np.ndarray, p: np.ndarray, quantile: float, smooth_s: float) -> float:
-    from liveness._analyser import ScoreSeries
-    from liveness._types import Score
+    from liveness.core.analyser import ScoreSeries
+    from liveness.core.types import Score
 
     s = ScoreSeries("artefact", quantile=quantile, smooth_s=smooth_s, min_n=1)
     for ti, v in zip(t, p, strict=True):
@@ -86,8 +86,8 @@ def clip_summary(t: np.ndarray, p: np.ndarray, quantile: float, smooth_s: float)
 def sharpness_clip(t: np.ndarray, crops: np.ndarray, lm_crop: np.ndarray) -> tuple[float, float]:
     """``SharpnessGapAnalyser`` over the cached 128-px crops (the analyser itself measures on a
     192-px crop of the frame): (clip value, median raw log energy ratio)."""
-    from liveness._artefact import SharpnessGapAnalyser, SharpnessGapOptions
-    from liveness._types import FaceObservation
+    from liveness.core.types import FaceObservation
+    from liveness.signals.artefact import SharpnessGapAnalyser, SharpnessGapOptions
 
     a = SharpnessGapAnalyser(SharpnessGapOptions(rate_hz=None, crop=128, min_face_px=0))
     lm = np.zeros((len(lm_crop), 478, 3), np.float32)

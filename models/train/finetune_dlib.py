@@ -44,7 +44,7 @@ def build(torch):  # noqa: ANN001, ANN201
     import onnx2torch
     from onnx.utils import Extractor
 
-    from liveness._registry import model_path
+    from liveness.core.registry import model_path
 
     m = onnx.shape_inference.infer_shapes(onnx.load(str(model_path("face_embedding"))))
     flat = next(n.output[0] for n in m.graph.node if n.op_type == "Flatten")

@@ -47,7 +47,7 @@ from scipy.optimize import minimize
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from liveness._fusion import PARAMS_SCHEMA, FusionParams  # noqa: E402
+from liveness.verdict.fusion import PARAMS_SCHEMA, FusionParams  # noqa: E402
 
 DEFAULT_RULES = {
     "challenge": {"weight": 4.0, "center": 0.0, "reason": "fraction of challenges failed"},
@@ -305,7 +305,7 @@ def run(eval_path: Path, *, exclude: Sequence[str] = ("quality", "verdict"), min
         lines.append("WARNING: no signal carries evidence on these clips (every coefficient is 0): "
                      "the fused risk is constant")
     # the confusion table of the fitted fusion, in-sample (clips judged inconclusive stay so)
-    from liveness._fusion import Fusion, confusion_table, format_confusion_table
+    from liveness.verdict.fusion import Fusion, confusion_table, format_confusion_table
 
     fusion = Fusion(FusionParams.from_dict(params))
     doc = json.loads(eval_path.read_text("utf-8"))

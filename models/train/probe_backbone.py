@@ -67,7 +67,7 @@ def _with_stage_outputs(name: str, stop: int | None, min_hw: int = 2):  # noqa: 
     import onnxruntime as ort
     from onnx import shape_inference
 
-    from liveness._registry import model_path
+    from liveness.core.registry import model_path
 
     m = onnx.load(str(model_path(name)))
     info = shape_inference.infer_shapes(m)
@@ -93,8 +93,8 @@ class DlibFeatures:
     """Frozen dlib face-recognition ResNet: its five stage outputs, pooled."""
 
     def __init__(self) -> None:
-        from liveness._crop import face_oval
-        from liveness._embedding import FaceEmbedder
+        from liveness.signals.embedding import FaceEmbedder
+        from liveness.tracking.crop import face_oval
 
         self.sess, self.names = _with_stage_outputs("face_embedding", None)
         self.inp = self.sess.get_inputs()[0].name
@@ -102,7 +102,7 @@ class DlibFeatures:
         self.oval = face_oval()
 
     def __call__(self, crops: list[np.ndarray] | np.ndarray, lms: np.ndarray) -> np.ndarray:
-        from liveness._embedding import CHIP_SIZE, chip_transform
+        from liveness.signals.embedding import CHIP_SIZE, chip_transform
 
         out = []
         for c, lm in zip(crops, lms, strict=True):
@@ -120,7 +120,7 @@ class MeshFeatures:
     """Frozen face-mesh backbone: the six stage outputs as extra graph outputs."""
 
     def __init__(self) -> None:
-        from liveness._crop import face_oval
+        from liveness.tracking.crop import face_oval
 
         # the backbone ends before node 137 (the heads and the attention branches follow)
         self.sess, self.names = _with_stage_outputs("face_mesh", 137, min_hw=3)

@@ -2,7 +2,7 @@
 
 Two parts:
 
-* ``build_cache`` turns real face images into aligned crops (``liveness._crop.align_crop``, the
+* ``build_cache`` turns real face images into aligned crops (``liveness.tracking.crop.align_crop``, the
   same crop the analyser uses at run time) plus the 478 mesh landmarks in crop coordinates, and
   stores them as ``.npy`` files in an ignored cache folder (never in the repository). Sources:
   UTKFace crops (``../shared/data/faces/utkface``) and frames sampled from the REAL clips of
@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from liveness._crop import align_crop, face_oval, transform_points  # noqa: E402
+from liveness.tracking.crop import align_crop, face_oval, transform_points  # noqa: E402
 
 CROP = 128
 
@@ -55,8 +55,8 @@ class MeshLandmarker:
     """Detector + mesh on a still image; returns (478, 3) landmarks in image pixels or None."""
 
     def __init__(self, refine: bool = False) -> None:
-        from liveness._detector import FaceDetector
-        from liveness._mesh import FaceMesh, roi_from_detection, roi_from_landmarks
+        from liveness.tracking.detector import FaceDetector
+        from liveness.tracking.mesh import FaceMesh, roi_from_detection, roi_from_landmarks
 
         self.det = FaceDetector(threads=1, min_score=0.5)
         self.mesh = FaceMesh(threads=1)
@@ -92,7 +92,7 @@ def _real_clips(data: Path) -> list[dict[str, str]]:
 
 def _clip_frames(path: Path, n: int) -> list[np.ndarray]:
     """``n`` frames spread evenly over a clip (RGB)."""
-    from liveness._video import open_video
+    from liveness.sources.video import open_video
 
     frames = [f.image for f in open_video(path)]
     if not frames:

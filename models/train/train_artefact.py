@@ -10,7 +10,7 @@ The network (``--arch hf``, the shipped one) is a fixed block-statistics front e
 trainable CNN behind it, built for CPU real time (``--arch plain``: a plain 3x3-conv CNN on the
 pixels). Its ONNX input is
 ``input``: (N, 128, 128, 3) float32 RGB in [0, 255] — the aligned crop of
-``liveness._crop.align_crop(rgb, landmarks, 128)`` as is; the layout change and normalisation
+``liveness.tracking.crop.align_crop(rgb, landmarks, 128)`` as is; the layout change and normalisation
 are inside the graph. Output ``logit``: (N, 1); sigmoid(logit) = probability of a blended face.
 
 Validation: self-blended pairs of held-out people/clips (fixed seed) every epoch → AUC; the

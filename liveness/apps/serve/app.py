@@ -15,10 +15,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .. import __version__
-from .._errors import InputError
-from .._session import Session
-from ._auth import (
+from liveness import __version__
+from liveness.apps.serve.auth import (
     COOKIE,
     console_cookie_value,
     hash_token,
@@ -27,11 +25,13 @@ from ._auth import (
     new_session_id,
     new_token,
 )
-from ._live import LiveSession, Sink
-from ._openapi import openapi_spec
-from ._options import ServeOptions
-from ._protocol import PROTOCOL, command_id, dumps, message, parse_command
-from ._store import Store
+from liveness.apps.serve.live import LiveSession, Sink
+from liveness.apps.serve.openapi import openapi_spec
+from liveness.apps.serve.options import ServeOptions
+from liveness.apps.serve.protocol import PROTOCOL, command_id, dumps, message, parse_command
+from liveness.apps.serve.store import Store
+from liveness.core.errors import InputError
+from liveness.core.session import Session
 
 __all__ = ["create_app", "plugin_dir"]
 
@@ -45,7 +45,7 @@ _KEY_STATE: web.AppKey[_State] = web.AppKey("state")
 
 def plugin_dir() -> Path:
     """The browser files: ``liveness/_plugin`` in an installed package, ``plugin/`` in a checkout."""
-    here = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parent.parent.parent  # the package folder
     for d in (here / "_plugin", here.parent / "plugin"):
         if (d / "console.html").is_file():
             return d
@@ -54,7 +54,7 @@ def plugin_dir() -> Path:
 
 def default_factory() -> Session:
     """The full default pipeline in live mode."""
-    from .._pipeline import PipelineOptions, build_session
+    from liveness.pipeline import PipelineOptions, build_session
 
     try:
         opts = PipelineOptions(live=True)
@@ -180,7 +180,7 @@ async def console_page(request: web.Request) -> web.Response:
     st = _state(request)
     if not is_authorised(request, st.options.api_key):
         return _page(request, "login.html", error="")
-    from .._explain import console_tables
+    from liveness.verdict.explain import console_tables
 
     # the console's plain-language texts (label wording, one line per signal) come from the
     # same tables as the HTML report, as JSON in a non-executed script element
@@ -398,7 +398,7 @@ async def session_report_html(request: web.Request) -> web.Response:
                        "counters": json.dumps(ses.get("counters")),
                        "note": "timeline rows are per-second means of the live analysis"},
     }
-    from .._report import render_html
+    from liveness.verdict.report import render_html
 
     html = await asyncio.get_running_loop().run_in_executor(st.pool, render_html, review)
     resp = web.Response(text=html, content_type="text/html")
@@ -666,10 +666,10 @@ async def _on_cleanup(app: web.Application) -> None:
 
 def create_app(options: ServeOptions | None = None, factory: SessionFactory | None = None) -> web.Application:
     """The server application. ``factory`` builds one core :class:`liveness.Session` per live
-    session (default: the full pipeline of ``liveness._pipeline.build_session``)."""
+    session (default: the full pipeline of ``liveness.pipeline.build_session``)."""
     options = options or ServeOptions()
     if options.marker_jitter:
-        from ._rtp import install
+        from liveness.apps.serve.rtp import install
 
         install()
     st = _State(options, factory or default_factory)

@@ -7,8 +7,8 @@ import logging
 import os
 import sys
 
-from .._errors import LivenessError
-from ._options import ServeOptions, default_db_path
+from liveness.apps.serve.options import ServeOptions, default_db_path
+from liveness.core.errors import LivenessError
 
 __all__ = ["add_serve_parser", "run_serve"]
 
@@ -67,7 +67,7 @@ def run_serve(args: argparse.Namespace) -> int:
         options = options_from_args(args)
         from aiohttp import web
 
-        from ._app import create_app
+        from liveness.apps.serve.app import create_app
 
         app = create_app(options)
     except LivenessError as exc:

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import LivenessError
-from .._session import Event, Session
-from ._options import ServeOptions
-from ._protocol import PROTOCOL, Command, dumps, message
-from ._store import Store
+from liveness.apps.serve.options import ServeOptions
+from liveness.apps.serve.protocol import PROTOCOL, Command, dumps, message
+from liveness.apps.serve.store import Store
+from liveness.core.errors import LivenessError
+from liveness.core.session import Event, Session
 
 __all__ = ["Counters", "FrameSlot", "LiveSession", "Sink", "event_dict"]
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._errors import ConfigError
+from liveness.core.errors import ConfigError
 
 __all__ = ["ServeOptions", "default_db_path"]
 

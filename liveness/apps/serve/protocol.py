@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .._errors import InputError
+from liveness.core.errors import InputError
 
 __all__ = [
     "COMMANDS",

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._errors import ConfigError
+from liveness.core.errors import ConfigError
 
 __all__ = ["Store"]
 
