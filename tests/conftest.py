@@ -62,6 +62,6 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int = 25, codec: str =
 def astronaut() -> np.ndarray:
     """The package's built-in photo (parity tests against recorded model outputs use
     scikit-image's lossless original instead: see test_models.py and test_embedding.py)."""
-    from liveness.testing.avatar import astronaut_photo
+    from liveness.testing import astronaut_photo
 
     return astronaut_photo()

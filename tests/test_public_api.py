@@ -40,7 +40,7 @@ def test_import_stays_light() -> None:
 
 def test_readme_python_example_runs(tmp_path: Path) -> None:
     """The README's Python example, on the built-in demo clip instead of interview.mp4."""
-    from liveness.testing.avatar import make_demo_clip
+    from liveness.testing import make_demo_clip
 
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"```python\n(.*?)```", readme, re.S)

@@ -61,7 +61,7 @@ def _face_frames(tmp: Path, seconds: float = 6.0) -> tuple[list[np.ndarray], str
             if len(frames) >= FPS:
                 return frames, f"dev clip {rows[0]['path']}"
     try:
-        from liveness.testing.avatar import make_demo_clip
+        from liveness.testing import make_demo_clip
 
         clip = make_demo_clip(tmp / "avatar.mp4", seconds=seconds, fps=FPS, size=(640, 480))
         return _decode(Path(clip), n), "synthetic avatar"
@@ -69,7 +69,7 @@ def _face_frames(tmp: Path, seconds: float = 6.0) -> tuple[list[np.ndarray], str
         pass
     import cv2
 
-    from liveness.testing.avatar import astronaut_photo
+    from liveness.testing import astronaut_photo
 
     face = fit_4x3(astronaut_photo())
     frames = []

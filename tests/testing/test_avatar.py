@@ -12,7 +12,7 @@ import pytest
 from liveness import ConfigError, InputError
 from liveness.challenges.engine import ChallengeEngine, EngineOptions
 from liveness.challenges.verifiers import CHALLENGES
-from liveness.testing.avatar import (
+from liveness.testing import (
     Action,
     Avatar,
     AvatarScript,

@@ -25,7 +25,7 @@ from liveness.challenges.engine import (
     breakdown_scores,
 )
 from liveness.challenges.verifiers import CHALLENGES, ChallengeThresholds, frame_features
-from liveness.testing.avatar import Action, Avatar, AvatarScript, AvatarState
+from liveness.testing import Action, Avatar, AvatarScript, AvatarState
 
 FPS = 15.0
 KINDS = sorted(CHALLENGES)

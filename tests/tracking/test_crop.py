@@ -88,7 +88,7 @@ def test_bad_input():
 def test_astronaut_rotation_with_mesh():
     """On a real face: the mesh of the photo rotated by 25 degrees gives the same aligned crop."""
     try:
-        from liveness.testing.avatar import astronaut_photo
+        from liveness.testing import astronaut_photo
         from liveness.tracking.detector import FaceDetector
         from liveness.tracking.mesh import FaceMesh, roi_from_detection, roi_from_landmarks
 

@@ -110,7 +110,7 @@ def test_hf_ratio_drops_when_inner_face_is_blurred():
 @pytest.fixture(scope="module")
 def astronaut():
     try:
-        from liveness.testing.avatar import astronaut_photo
+        from liveness.testing import astronaut_photo
         from liveness.tracking.detector import FaceDetector
         from liveness.tracking.mesh import FaceMesh, roi_from_detection, roi_from_landmarks
 

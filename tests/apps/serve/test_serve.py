@@ -486,7 +486,7 @@ def _real_factory():
 def _face_frames(n: int = 60) -> list[np.ndarray]:
     import cv2
 
-    from liveness.testing.avatar import astronaut_photo
+    from liveness.testing import astronaut_photo
     from tests._serve_util import fit_4x3
 
     face = fit_4x3(astronaut_photo())

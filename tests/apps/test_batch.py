@@ -96,7 +96,7 @@ def test_batch_review_reports_each_video_skips_the_broken_one_and_resumes(folder
 
 
 def _astronaut() -> np.ndarray:
-    from liveness.testing.avatar import astronaut_photo
+    from liveness.testing import astronaut_photo
 
     return astronaut_photo()
 
