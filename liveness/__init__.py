@@ -13,10 +13,19 @@ from typing import TYPE_CHECKING, Any
 from .core.analyser import Analyser, ScoreSeries
 from .core.errors import ConfigError, InputError, LivenessError, ModelError, TimestampError
 from .core.hooks import Hook, HookEvent, TimingHook
-from .core.session import Event, FrameResult, Session
-from .core.types import FaceObservation, FaceQuality, HeadPose, Score, Segment, Signal, Verdict
-
-__version__ = "0.1.0"
+from .core.session import Session
+from .core.types import (
+    Event,
+    FaceObservation,
+    FaceQuality,
+    FrameResult,
+    HeadPose,
+    Score,
+    Segment,
+    Signal,
+    Verdict,
+)
+from .core.version import __version__
 
 # public name -> module (below liveness) that defines it (loaded on first access)
 _LAZY = {
@@ -31,20 +40,16 @@ _LAZY = {
     "FaceSmoothnessAnalyser": "signals.face_slip", "FaceSmoothnessOptions": "signals.face_slip",
     "PoseConsistencyAnalyser": "signals.pose_consistency", "PoseConsistencyOptions": "signals.pose_consistency",
     "QualityMonitor": "signals.quality", "QualityOptions": "signals.quality",
-    "IdentityAnalyser": "signals.identity", "IdentityOptions": "signals.identity", "Enrollment": "signals.identity",
-    "load_references": "signals.identity",
+    "IdentityAnalyser": "signals.identity", "IdentityOptions": "signals.identity", "Enrollment": "signals.enrollment",
+    "load_references": "signals.enrollment",
     "ChallengeEngine": "challenges.engine", "EngineOptions": "challenges.engine",
-    "OpportunisticAnalyser": "challenges.engine", "OpportunisticOptions": "challenges.engine",
+    "OpportunisticAnalyser": "challenges.opportunistic", "OpportunisticOptions": "challenges.opportunistic",
 }  # fmt: skip
 
 if TYPE_CHECKING:
     from .apps.review import ReviewOptions, review_video
-    from .challenges.engine import (
-        ChallengeEngine,
-        EngineOptions,
-        OpportunisticAnalyser,
-        OpportunisticOptions,
-    )
+    from .challenges.engine import ChallengeEngine, EngineOptions
+    from .challenges.opportunistic import OpportunisticAnalyser, OpportunisticOptions
     from .pipeline import PipelineOptions, build_session, default_analysers
     from .signals.artefact import (
         ArtefactAnalyser,
@@ -52,13 +57,14 @@ if TYPE_CHECKING:
         SharpnessGapAnalyser,
         SharpnessGapOptions,
     )
+    from .signals.enrollment import Enrollment, load_references
     from .signals.face_slip import (
         FaceSlipAnalyser,
         FaceSlipOptions,
         FaceSmoothnessAnalyser,
         FaceSmoothnessOptions,
     )
-    from .signals.identity import Enrollment, IdentityAnalyser, IdentityOptions, load_references
+    from .signals.identity import IdentityAnalyser, IdentityOptions
     from .signals.pose_consistency import PoseConsistencyAnalyser, PoseConsistencyOptions
     from .signals.quality import QualityMonitor, QualityOptions
     from .sources.video import VideoFrame, VideoInfo, open_video

@@ -162,7 +162,7 @@ def _reusable(json_path: Path, file: Path, options: BatchOptions) -> dict[str, A
 
 def _review_file(file: str, name: str, out_dir: str, options_json: str) -> dict[str, Any]:
     """Worker: review one file and write its JSON and HTML; never raises."""
-    from liveness.apps.cli import single_threaded_opencv
+    from liveness.apps.common import single_threaded_opencv
 
     single_threaded_opencv()
     path, out = Path(file), Path(out_dir)
@@ -224,7 +224,7 @@ def review_batch(
     on each file that could not be reviewed or does not exist). ``on_start(total, done)`` is
     called once the unchanged reviews are found (``done`` of the ``total`` files need no work),
     ``progress(row)`` as each file ends (reused ones first, with ``row["reused"]``)."""
-    from liveness.apps.cli import check_writable
+    from liveness.apps.common import check_writable
 
     options = options or BatchOptions()
     files = collect_videos(inputs)

@@ -12,61 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from liveness.apps.common import check_writable, progress_hook, single_threaded_opencv, write_json, write_text
+from liveness.apps.enroll import add_enroll_parser
+from liveness.apps.serve.cli import add_serve_parser
 from liveness.core.errors import InputError, LivenessError
 
-__all__ = ["check_writable", "main"]
-
-
-def _progress_hook(desc: str, quiet: bool) -> Any:
-    if quiet:
-        return None
-    from tqdm import tqdm
-
-    bar: dict[str, Any] = {}
-
-    def hook(ev: Any) -> None:
-        if ev.stage != "frame":
-            return
-        if "b" not in bar:
-            bar["b"] = tqdm(total=ev.total, desc=desc, unit="frame", file=sys.stderr, leave=False)
-        bar["b"].update(1)
-
-    hook.close = lambda: bar["b"].close() if "b" in bar else None  # type: ignore[attr-defined]
-    return hook
-
-
-def check_writable(path: str | Path | None, what: str) -> None:
-    """Create the folder of ``path`` and make sure a file can be written there, so a bad output
-    path fails at once with a clear message instead of after the whole analysis. ``None`` and
-    ``"-"`` (stdout) need nothing."""
-    if path is None or str(path) == "-":
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"cannot write {what} to {p}: it is a folder (give a file name)")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp"):
-            pass
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise InputError(f"cannot write {what} to {p}: {reason}") from exc
-
-
-def _write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (``-`` = stdout); the folder is created."""
-    if path == "-":
-        sys.stdout.write(text + "\n")
-        return
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, p)
-
-
-def _write_json(path: str, doc: Any) -> None:
-    _write_text(path, json.dumps(doc, indent=1, ensure_ascii=False))
+__all__ = ["build_parser", "main"]
 
 
 def _pipeline_options(args: argparse.Namespace) -> Any:
@@ -126,16 +77,16 @@ def cmd_review(args: argparse.Namespace) -> int:
             print("no VIDEO given: reviewing the built-in synthetic avatar demo (an animated photo, "
                   "made on the spot)", file=sys.stderr)
             make_demo_clip(video)
-        hook = _progress_hook(Path(video).name, args.quiet)
+        hook = progress_hook(Path(video).name, args.quiet)
         if hook is not None:
             stack.callback(hook.close)
         doc = review_video(video, opts, hook=hook)
     if args.json:
-        _write_json(args.json, doc)
+        write_json(args.json, doc)
     if args.html:
         from liveness.verdict.report import render_html
 
-        _write_text(args.html, render_html(doc))
+        write_text(args.html, render_html(doc))
     v = doc["verdict"]
     s = doc["summary"]
     risk = "n/a" if v.get("risk") is None else f"{v['risk']:.2f}"
@@ -198,28 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
 
-    try:
-        from liveness.apps.serve import add_serve_parser
-
-        add_serve_parser(sub)
-    except ImportError:
-        pass
-    try:
-        from liveness.signals.identity import add_enroll_parser
-
-        add_enroll_parser(sub)
-    except ImportError:
-        pass
+    add_serve_parser(sub)
+    add_enroll_parser(sub)
     return p
-
-
-def single_threaded_opencv() -> None:
-    """The command-line tools run OpenCV single-threaded: its per-frame calls here (a 192-px
-    warp, a face-sized resize) are too small to gain from threads — two threads took twice
-    the CPU for the same wall time — and parallel sessions or eval workers use the cores."""
-    import cv2
-
-    cv2.setNumThreads(1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -131,7 +131,7 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[dict
 
 
 def _review_one(file: str, opts_json: str, cache_file: str) -> tuple[str, dict[str, Any] | None, str | None]:
-    from liveness.apps.cli import single_threaded_opencv
+    from liveness.apps.common import single_threaded_opencv
     from liveness.apps.review import ReviewOptions, review_video
     from liveness.pipeline import PipelineOptions
     from liveness.tracking.tracker import TrackerOptions
@@ -249,7 +249,7 @@ def run_eval(args: argparse.Namespace) -> int:
         n = len(missing)
         raise InputError(f"{n} of the manifest's {len(rows)} clips {'is' if n == 1 else 'are'} not found "
                          f"(first: {missing[0]}); check the manifest's paths and --root")
-    from liveness.apps.cli import check_writable
+    from liveness.apps.common import check_writable
 
     check_writable(args.json, "the eval JSON")
     cache = Path(args.cache or ".cache/eval")

@@ -1,28 +1,75 @@
-"""The analyser shape every signal follows, and a shared score aggregator."""
+"""The analyser contract (v2) and a shared score aggregator.
+
+An analyser sees every observation of a session in timestamp order. Per frame it returns the
+scores it has for this frame (any number, of any of its signals) and may emit events through the
+frame's :class:`FrameContext`; at any time :meth:`Analyser.signals` gives its clip-level signals,
+one per name. One analyser may own several signals (identity: change, instability, reference
+mismatch; face slip: slip and smoothness; challenges: breakdown and response), so signals that
+share a measurement are computed once, with no adapter objects.
+
+``ctx.scores`` holds the scores the analysers before this one returned for the same frame:
+analysers that compare other signals with the candidate's own baseline (challenge and
+opportunistic breakdown) run last and read them there. Analysers are pure: no I/O, no globals.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from liveness.core.types import FaceObservation, Score, Segment, Signal
+from liveness.core.types import Event, FaceObservation, Score, Segment, Signal
 
-__all__ = ["Analyser", "ScoreSeries"]
+__all__ = ["Analyser", "FrameContext", "Mode", "ScoreSeries", "runs_above"]
+
+#: how a session runs: ``video`` (a recording, reviewed offline) or ``live`` (a call, for hours)
+Mode = Literal["video", "live"]
+
+
+class FrameContext:
+    """What an analyser may use of the frame being processed besides the observation: the
+    running ``mode``, the ``scores`` of the analysers before it in this frame, and
+    :meth:`emit` for events (quality, challenge prompts and results)."""
+
+    __slots__ = ("_events", "_scores", "mode", "t")
+
+    def __init__(self, t: float, mode: Mode = "video") -> None:
+        self.t = t
+        self.mode: Mode = mode
+        self._scores: list[Score] = []
+        self._events: list[Event] = []
+
+    @property
+    def scores(self) -> Sequence[Score]:
+        """This frame's scores so far (read-only view)."""
+        return tuple(self._scores)
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return tuple(self._events)
+
+    def emit(self, event: Event) -> None:
+        """Report an event; it appears in this frame's result and in the session's events."""
+        self._events.append(event)
+
+    def add_scores(self, scores: Sequence[Score]) -> None:
+        """Used by the session after each analyser's update."""
+        self._scores.extend(scores)
 
 
 @runtime_checkable
 class Analyser(Protocol):
-    """``update`` sees every observation in timestamp order and may return a per-frame score;
-    ``summary`` gives the clip-level signal so far; ``reset`` forgets everything.
-    Analysers are pure: no I/O, no globals."""
+    """``update`` sees every observation in timestamp order and returns this frame's scores
+    (often none); ``signals`` gives the clip-level signals so far, by name; ``reset`` forgets
+    everything. ``name`` names the analyser (timing hooks, error events); it is also the name
+    of its main signal."""
 
     name: str
 
-    def update(self, obs: FaceObservation) -> Score | None: ...
+    def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]: ...
 
-    def summary(self) -> Signal: ...
+    def signals(self) -> Mapping[str, Signal]: ...
 
     def reset(self) -> None: ...
 

@@ -8,7 +8,6 @@ downloaded: a missing or altered file raises :class:`~liveness.ModelError`.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass
 from functools import cache
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from liveness.core.errors import ModelError
+from liveness.core.files import file_sha256
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -101,14 +101,6 @@ def _search_dirs() -> list[Path]:
     return [here / "_weights", here.parent / "models" / "onnx"]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 _lock = threading.Lock()
 
 
@@ -121,7 +113,7 @@ def model_path(name: str) -> Path:
     for d in _search_dirs():
         p = d / spec.filename
         if p.is_file():
-            digest = _sha256(p)
+            digest = file_sha256(p)
             if digest != spec.sha256:
                 raise ModelError(
                     f"{p}: sha256 {digest} does not match the registry ({spec.sha256}); "
@@ -182,9 +174,9 @@ def data_path(filename: str) -> Path:
         p = d / filename
         if p.is_file():
             want = DATA_FILES.get(filename)
-            if want is not None and _sha256(p) != want:
+            if want is not None and file_sha256(p) != want:
                 raise ModelError(
-                    f"{p}: sha256 {_sha256(p)} does not match the registry ({want}); "
+                    f"{p}: sha256 {file_sha256(p)} does not match the registry ({want}); "
                     "reinstall the package or re-run the conversion script"
                 )
             return p

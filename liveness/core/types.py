@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 __all__ = [
+    "Event",
     "FaceObservation",
     "FaceQuality",
     "HeadPose",
@@ -15,7 +17,16 @@ __all__ = [
     "Segment",
     "Signal",
     "Verdict",
+    "FrameResult",
 ]
+
+
+def _num(v: Any) -> float:
+    """A JSON number (None, null or junk -> nan)."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _f(x: float | None, nd: int = 4) -> float | None:
@@ -129,6 +140,12 @@ class Segment:
     def to_dict(self) -> dict[str, Any]:
         return {"start": _f(self.start, 3), "end": _f(self.end, 3), "value": _f(self.value), "reason": self.reason}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Segment:
+        """A segment of a document (a missing or non-finite peak value reads as 0)."""
+        v = _num(d.get("value"))
+        return cls(float(d["start"]), float(d["end"]), v if np.isfinite(v) else 0.0, str(d.get("reason", "")))
+
 
 @dataclass(frozen=True)
 class Signal:
@@ -147,6 +164,16 @@ class Signal:
             "segments": [s.to_dict() for s in self.segments],
             "details": {k: _f(v) for k, v in self.details},
         }
+
+    @classmethod
+    def from_dict(cls, name: str, d: Mapping[str, Any]) -> Signal:
+        """The signal of a review document's ``signals[name]`` (``to_dict``'s inverse, rounded)."""
+        v = _num(d.get("value"))
+        segs = tuple(Segment.from_dict(s) for s in d.get("segments") or ()
+                     if s.get("start") is not None and s.get("end") is not None)
+        details = tuple((str(k), float(x)) for k, x in (d.get("details") or {}).items()
+                        if isinstance(x, (int, float)))
+        return cls(name, v if np.isfinite(v) else None, int(d.get("n") or 0), segs, details)
 
 
 VerdictLabel = Literal["genuine", "no_signs", "suspicious", "fake", "inconclusive"]
@@ -179,3 +206,76 @@ class Verdict:
             "reasons": list(self.reasons),
             "segments": [s.to_dict() for s in self.segments],
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
+        label = d.get("label", "inconclusive")
+        if label not in _LABELS:
+            label = "inconclusive"
+        risk = _num(d.get("risk"))
+        return cls(
+            label,  # type: ignore[arg-type]  # checked against _LABELS above
+            risk if np.isfinite(risk) else None,
+            tuple(str(r) for r in d.get("reasons") or ()),
+            tuple(Segment.from_dict(s) for s in d.get("segments") or ()),
+            tuple(a for a in d.get("assurance") or () if a in _ASSURANCE),
+        )
+
+
+_LABELS: tuple[VerdictLabel, ...] = get_args(VerdictLabel)
+_ASSURANCE: tuple[Assurance, ...] = get_args(Assurance)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened at time ``t``: a quality event, a challenge prompt or result.
+    ``kind`` is a dotted name (e.g. "quality.no_face", "challenge.prompt", "challenge.result");
+    ``data`` holds plain JSON-able values."""
+
+    t: float
+    kind: str
+    message: str
+    data: tuple[tuple[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"t": round(float(self.t), 4), "kind": self.kind, "message": self.message}
+        if self.data:
+            d["data"] = dict(self.data)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Event:
+        data = d.get("data") or {}
+        return cls(_num(d.get("t")), str(d.get("kind", "")), str(d.get("message", "")),
+                   tuple(data.items()) if isinstance(data, Mapping) else ())
+
+
+#: a region of interest: (x, y, w, h) as fractions of the frame's width and height
+Roi = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One processed frame: the observation, this frame's scores and events. ``roi`` is the
+    region of interest that was analysed (None: the whole frame); ``origin`` (pixels) and
+    ``scale`` map the analysed image back to the frame given: frame = origin + analysed / scale
+    (:meth:`frame_box`)."""
+
+    obs: FaceObservation
+    scores: tuple[Score, ...] = ()
+    events: tuple[Event, ...] = ()
+    roi: Roi | None = None
+    origin: tuple[int, int] = (0, 0)
+    scale: float = 1.0
+
+    def frame_box(self, box: Any) -> list[float]:
+        """An (x, y, w, h) box of the analysed image in the given frame's pixels (rounded to 0.1)."""
+        x, y, w, h = (float(v) for v in box)
+        s, (ox, oy) = self.scale, self.origin
+        return [round(x / s + ox, 1), round(y / s + oy, 1), round(w / s, 1), round(h / s, 1)]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.obs.to_dict()
+        for s in self.scores:
+            d[s.signal] = round(float(s.value), 4)
+        return d

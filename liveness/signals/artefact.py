@@ -13,13 +13,15 @@ Both score the tracked face only and return ``None`` for frames they skip or wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from liveness.core.analyser import ScoreSeries
+from liveness.core.analyser import FrameContext, ScoreSeries
+from liveness.core.mathx import logistic
 from liveness.core.errors import ConfigError
 from liveness.core.types import FaceObservation, Score, Signal
 from liveness.tracking.crop import align_crop, face_oval, transform_points
@@ -119,20 +121,23 @@ class ArtefactAnalyser:
             self._sess = ort_session("artefact", self.options.threads)
         self._x[0] = crop
         logit = float(self._sess.run(None, {"input": self._x})[0][0, 0])
-        return float(1.0 / (1.0 + np.exp(-logit / self.options.temperature)))
+        return logistic(logit / self.options.temperature)
 
-    def update(self, obs: FaceObservation) -> Score | None:
+    def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
         o = self.options
         if not _usable(obs, o.min_face_px) or not _due(self._last, obs.t, o.rate_hz):
-            return None
+            return ()
         self._count += 1
         if (self._count - 1) % o.every_n:
-            return None
+            return ()
         self._last = obs.t
         align_crop(obs.image, obs.landmarks, ARTEFACT_INPUT, out=self._crop)
         s = Score(self.name, obs.t, self.score_crop(self._crop))
         self._series.add(s)
-        return s
+        return (s,)
+
+    def signals(self) -> dict[str, Signal]:
+        return {self.name: self.summary()}
 
     def summary(self) -> Signal:
         v = self._series.values
@@ -218,19 +223,19 @@ class SharpnessGapAnalyser:
         self._raw.clear()
         self._last = None
 
-    def update(self, obs: FaceObservation) -> Score | None:
+    def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
         o = self.options
         if not _usable(obs, o.min_face_px) or not _due(self._last, obs.t, o.rate_hz):
-            return None
+            return ()
         self._last = obs.t
         _, m = align_crop(obs.image, obs.landmarks, o.crop, out=self._crop)
         r = hf_energy_ratio(self._crop, transform_points(obs.landmarks, m))
         if not np.isfinite(r):
-            return None
+            return ()
         self._raw.append(r)
         if len(self._base) < o.baseline_n:
             self._base.append(r)
-            return None
+            return ()
         b = np.asarray(self._base)
         med = float(np.median(b))
         mad = float(np.median(np.abs(b - med))) * 1.4826
@@ -238,7 +243,10 @@ class SharpnessGapAnalyser:
         value = float(np.clip(z, 0.0, None) / (np.clip(z, 0.0, None) + o.z_scale))
         s = Score(self.name, obs.t, value)
         self._series.add(s)
-        return s
+        return (s,)
+
+    def signals(self) -> dict[str, Signal]:
+        return {self.name: self.summary()}
 
     def summary(self) -> Signal:
         raw = np.asarray(self._raw)

@@ -21,14 +21,16 @@ z-scores against a running baseline), so camera noise, compression and face size
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from liveness.core.analyser import ScoreSeries, runs_above
+from liveness.core.analyser import FrameContext, ScoreSeries, runs_above
 from liveness.core.errors import ConfigError
 from liveness.core.history import History
+from liveness.core.mathx import logistic
 from liveness.core.types import FaceObservation, Score, Segment, Signal
 from liveness.tracking.regions import CONTOUR, INNER_RIGID, head_ring
 
@@ -39,6 +41,7 @@ __all__ = [
     "FaceSmoothnessOptions",
     "SlipFrame",
     "SlipMeter",
+    "smoothness_signal",
 ]
 
 _EYE_R, _EYE_L, _MOUTH = 33, 263, 13
@@ -233,8 +236,10 @@ class FaceSlipAnalyser:
 
     name = "face_slip"
 
-    def __init__(self, options: FaceSlipOptions | None = None) -> None:
+    def __init__(self, options: FaceSlipOptions | None = None,
+                 smoothness: FaceSmoothnessOptions | None = None) -> None:
         self.options = options or FaceSlipOptions()
+        self.smoothness = smoothness or FaceSmoothnessOptions()
         o = self.options
         self._meter = SlipMeter(o)
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
@@ -245,26 +250,26 @@ class FaceSlipAnalyser:
     def from_options(cls, options: FaceSlipOptions) -> FaceSlipAnalyser:
         return cls(options)
 
-    def update(self, obs: FaceObservation) -> Score | None:
+    def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
         f = self._meter.measure(obs)
         if f is None:
-            return None
+            return ()
         self._frames.append(f)
         o = self.options
         t = f.t
         if not np.isfinite(f.flow_slip):
-            return None
+            return ()
         base = self._hist.window(t - o.baseline_s)[:, 0]
         self._hist.append(t, (f.flow_slip,))
         if len(base) < o.min_baseline:
-            return None
+            return ()
         med = float(np.median(base))
         mad = max(float(np.median(np.abs(base - med))) * 1.4826, 1e-3)
         z = (f.flow_slip - med) / mad
-        value = float(1.0 / (1.0 + np.exp(-(z - o.z_mid) / o.z_width)))
+        value = logistic((z - o.z_mid) / o.z_width)
         s = Score(self.name, t, value)
         self._series.add(s)
-        return s
+        return (s,)
 
     @property
     def frames(self) -> list[SlipFrame]:
@@ -315,6 +320,10 @@ class FaceSlipAnalyser:
         flash[:-1] = np.minimum(drop[:-1], drop[1:])
         return runs_above(t, flash, self.options.flash_min, "inner face flash", max_gap=0.0)
 
+    def signals(self) -> dict[str, Signal]:
+        """``face_slip`` and ``face_smoothness`` (the other direction of the same measurements)."""
+        return {self.name: self.summary(), "face_smoothness": smoothness_signal(self, self.smoothness)}
+
     def summary(self) -> Signal:
         fr = self._frames
         details: list[tuple[str, float]] = []
@@ -363,13 +372,28 @@ class FaceSmoothnessOptions:
             raise ConfigError("ratio_mid > 0, width > 0 and min_frames >= 3 required")
 
 
+def smoothness_signal(slip: FaceSlipAnalyser, o: FaceSmoothnessOptions) -> Signal:
+    """``face_smoothness``: the *other* direction of face slip. Swapped faces were measured
+    smoother than real ones (the mesh follows a clean generated texture), so this clip-level
+    signal is high when the mesh's inner-vs-contour residual is small relative to the image's
+    own flow noise in the head ring (:meth:`FaceSlipAnalyser.mesh_to_ring`); no per-frame
+    scores, no segments."""
+    r = slip.mesh_to_ring(o.min_frames)
+    n = len(slip.frames)
+    if r is None:
+        return Signal("face_smoothness", None, n)
+    value = logistic(np.log(o.ratio_mid / max(r, 1e-9)) / o.width)
+    details: list[tuple[str, float]] = [("mesh_to_ring", r)]
+    hf = slip.mesh_smoothness()
+    if hf is not None:
+        details.append(("mesh_hf_to_flow_hf", hf))
+    return Signal("face_smoothness", value, n, (), tuple(details))
+
+
 class FaceSmoothnessAnalyser:
-    """Analyser ``face_smoothness``: the *other* direction of face slip. Swapped faces were
-    measured smoother than real ones (the mesh follows a clean generated texture), so this
-    clip-level signal is high when the mesh's inner-vs-contour residual is small relative to
-    the image's own flow noise in the head ring (``FaceSlipAnalyser.mesh_to_ring``). It reads
-    the measurements of the :class:`FaceSlipAnalyser` it is given (which must run in the same
-    session) and measures nothing itself; no per-frame scores, no segments."""
+    """``face_smoothness`` of a :class:`FaceSlipAnalyser` as an analyser of its own. The slip
+    analyser reports it already (:meth:`FaceSlipAnalyser.signals`); this one serves a session
+    that wants it with other :class:`FaceSmoothnessOptions`. It measures nothing itself."""
 
     name = "face_smoothness"
 
@@ -381,21 +405,14 @@ class FaceSmoothnessAnalyser:
     def from_options(cls, options: FaceSmoothnessOptions, slip: FaceSlipAnalyser) -> FaceSmoothnessAnalyser:
         return cls(slip, options)
 
-    def update(self, obs: FaceObservation) -> Score | None:
-        return None
+    def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
+        return ()
+
+    def signals(self) -> dict[str, Signal]:
+        return {self.name: self.summary()}
 
     def summary(self) -> Signal:
-        o = self.options
-        r = self.slip.mesh_to_ring(o.min_frames)
-        n = len(self.slip.frames)
-        if r is None:
-            return Signal(self.name, None, n)
-        value = float(1.0 / (1.0 + np.exp(-np.log(o.ratio_mid / max(r, 1e-9)) / o.width)))
-        details: list[tuple[str, float]] = [("mesh_to_ring", r)]
-        hf = self.slip.mesh_smoothness()
-        if hf is not None:
-            details.append(("mesh_hf_to_flow_hf", hf))
-        return Signal(self.name, value, n, (), tuple(details))
+        return smoothness_signal(self.slip, self.options)
 
     def reset(self) -> None:
         """Nothing of its own: the slip analyser it reads is reset by its session."""

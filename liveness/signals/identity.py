@@ -13,10 +13,9 @@ A face swap keeps the real head and paints another identity on it. Three signals
 * ``reference_mismatch`` — only with reference embeddings (a photo, or an enrolment stored from
   an earlier meeting): distance of frontal samples to the nearest reference.
 
-``IdentityAnalyser`` computes all three; ``identity_change`` is its own signal and the other two
-are exposed as small analysers (:meth:`IdentityAnalyser.analysers`) that share its samples, so the
-embedding is computed once per sampled frame. :class:`Enrollment` is the stored reference
-(JSON, versioned, with the embedding model's sha256).
+``IdentityAnalyser`` computes all three from one set of samples (its :meth:`~IdentityAnalyser.signals`),
+so the embedding is computed once per sampled frame. The stored reference,
+:class:`~liveness.signals.enrollment.Enrollment`, lives in ``enrollment.py``.
 """
 
 from __future__ import annotations
@@ -30,27 +29,19 @@ from typing import Any
 
 import numpy as np
 
-from liveness.core.analyser import Analyser, ScoreSeries, runs_above
+from liveness.core.analyser import FrameContext, ScoreSeries, runs_above
+from liveness.core.mathx import logistic
 from liveness.core.errors import ConfigError, InputError
 from liveness.core.types import FaceObservation, Score, Signal
 
 __all__ = [
-    "ENROLLMENT_SCHEMA",
-    "Enrollment",
     "IdentityAnalyser",
     "IdentityOptions",
     "IdentitySample",
-    "add_enroll_parser",
-    "enroll",
     "good_sample",
-    "load_references",
     "replay_signals",
     "robust_centroid",
 ]
-
-ENROLLMENT_SCHEMA = "liveness.enrollment/1"
-_IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
 
 @dataclass(frozen=True)
 class IdentityOptions:
@@ -153,10 +144,6 @@ def _summarise(series: ScoreSeries, details: Sequence[tuple[str, float]], max_ga
         return sig
     segs = runs_above(series.times, series.smoothed(), series.flag, _REASONS[series.name], max_gap)
     return replace(sig, segments=segs)
-
-
-def _logistic(x: float) -> float:
-    return float(1.0 / (1.0 + np.exp(-np.clip(x, -50, 50))))
 
 
 class IdentityAnalyser:
@@ -278,23 +265,32 @@ class IdentityAnalyser:
         out: dict[str, Score | None] = {}
         frontal = abs(yaw) <= o.change_max_yaw
         if frontal:
-            s = Score("identity_change", t, _logistic((d_enrol - o.threshold) / o.scale))
+            s = Score("identity_change", t, logistic((d_enrol - o.threshold) / o.scale))
             self.change.add(s)
             out["identity_change"] = s
         expected = o.instability_base + o.instability_per_deg * abs(yaw)
-        s = Score("identity_instability", t, _logistic((d_cent - expected) / o.scale),
+        s = Score("identity_instability", t, logistic((d_cent - expected) / o.scale),
                   weight=1.0 + abs(yaw) / 30.0)
         self.instability.add(s)
         out["identity_instability"] = s
         if d_ref is not None and frontal:
-            s = Score("reference_mismatch", t, _logistic((d_ref - o.threshold) / o.scale))
+            s = Score("reference_mismatch", t, logistic((d_ref - o.threshold) / o.scale))
             self.mismatch.add(s)
             out["reference_mismatch"] = s
         return out
 
     # -- analyser protocol ---------------------------------------------------------------
-    def update(self, obs: FaceObservation) -> Score | None:
-        return self._observe(obs).get("identity_change")
+    def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
+        """The scores of this frame's sample (none when the frame is not sampled)."""
+        return tuple(s for s in self._observe(obs).values() if s is not None)
+
+    def signals(self) -> dict[str, Signal]:
+        """``identity_change``, ``identity_instability`` and, with references,
+        ``reference_mismatch``: one set of samples, embedded once per sampled frame."""
+        out = {self.name: self.summary(), "identity_instability": self._summary_of("identity_instability")}
+        if self.references is not None:
+            out["reference_mismatch"] = self._summary_of("reference_mismatch")
+        return out
 
     def summary(self) -> Signal:
         d = [("samples", float(len(self.samples)))]
@@ -305,13 +301,6 @@ class IdentityAnalyser:
 
     def _gap(self) -> float:
         return 2.5 * max(self.options.sample_interval_s, 0.2)
-
-    def analysers(self) -> list[Analyser]:
-        """This analyser and the ones sharing its samples (instability, reference mismatch)."""
-        out: list[Analyser] = [self, _Child(self, "identity_instability")]
-        if self.references is not None:
-            out.append(_Child(self, "reference_mismatch"))
-        return out
 
     def _summary_of(self, name: str) -> Signal:
         if name == "identity_instability":
@@ -328,23 +317,6 @@ class IdentityAnalyser:
         return _summarise(self.mismatch, det, self._gap())
 
 
-class _Child:
-    """A signal of :class:`IdentityAnalyser` as its own analyser (shares the parent's samples)."""
-
-    def __init__(self, parent: IdentityAnalyser, name: str) -> None:
-        self.parent = parent
-        self.name = name
-
-    def update(self, obs: FaceObservation) -> Score | None:
-        return self.parent._observe(obs).get(self.name)
-
-    def summary(self) -> Signal:
-        return self.parent._summary_of(self.name)
-
-    def reset(self) -> None:
-        self.parent.reset()
-
-
 def replay_signals(d: dict[str, np.ndarray], options: IdentityOptions | None = None) -> dict[str, float | None]:
     """Clip values of the identity signals from cached samples (arrays ``t``, ``yaw``, ``good``,
     ``emb``), as :class:`IdentityAnalyser` would give them live."""
@@ -352,164 +324,8 @@ def replay_signals(d: dict[str, np.ndarray], options: IdentityOptions | None = N
     for t, yaw, good, e in zip(d["t"], d["yaw"], d["good"], d["emb"], strict=True):
         if good and a.wants_sample(float(t)):
             a.add_sample(float(t), float(yaw) if np.isfinite(yaw) else 0.0, e)
-    return {"identity_change": a.summary().value, "identity_instability": a._summary_of("identity_instability").value}
+    sig = a.signals()
+    return {"identity_change": sig["identity_change"].value,
+            "identity_instability": sig["identity_instability"].value}
 
 
-# ----------------------------------------------------------------------------------- enrolment
-@dataclass(frozen=True)
-class Enrollment:
-    """A stored reference identity: embeddings of one person, the embedding model's sha256 (an
-    enrolment made with another model cannot be compared) and when/what it was made from."""
-
-    embeddings: np.ndarray  # (K, 128) float32
-    model_sha256: str
-    created: str
-    source: str = ""
-    schema: str = ENROLLMENT_SCHEMA
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "model": "face_embedding",
-            "model_sha256": self.model_sha256,
-            "created": self.created,
-            "source": self.source,
-            "embeddings": [[round(float(v), 7) for v in e] for e in self.embeddings],
-            **self.extra,
-        }
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
-
-    @classmethod
-    def load(cls, path: str | Path) -> Enrollment:
-        p = Path(path)
-        try:
-            d = json.loads(p.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{p}: cannot read the enrolment file ({exc})") from exc
-        if not isinstance(d, dict) or d.get("schema") != ENROLLMENT_SCHEMA:
-            raise InputError(f"{p}: not a {ENROLLMENT_SCHEMA} enrolment file")
-        from liveness.core.registry import MODELS
-
-        want = MODELS["face_embedding"].sha256 if "face_embedding" in MODELS else None
-        if want is not None and d.get("model_sha256") != want:
-            raise InputError(
-                f"{p}: made with another embedding model ({d.get('model_sha256')}); enrol again"
-            )
-        try:
-            emb = np.asarray(d["embeddings"], np.float32).reshape(-1, 128)
-        except (KeyError, ValueError) as exc:
-            raise InputError(f"{p}: malformed embeddings") from exc
-        if len(emb) == 0 or not np.isfinite(emb).all():
-            raise InputError(f"{p}: no usable embeddings")
-        return cls(emb, str(d["model_sha256"]), str(d.get("created", "")), str(d.get("source", "")))
-
-    @classmethod
-    def from_embeddings(cls, embeddings: np.ndarray, source: str = "") -> Enrollment:
-        from liveness.core.registry import MODELS
-
-        spec = MODELS.get("face_embedding")
-        return cls(
-            np.asarray(embeddings, np.float32).reshape(-1, 128),
-            spec.sha256 if spec else "",
-            _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            source,
-        )
-
-
-def enroll(
-    sources: Sequence[str | Path],
-    *,
-    options: IdentityOptions | None = None,
-    max_per_video: int = 20,
-) -> Enrollment:
-    """Build an :class:`Enrollment` from photos and/or videos of one person (e.g. the first
-    meeting's recording): each photo gives its face; each video gives up to ``max_per_video`` good
-    frontal samples spread over it. Raises :class:`InputError` when nothing usable is found."""
-    from liveness.signals.embedding import FaceEmbedder, load_reference
-
-    opts = options or IdentityOptions()
-    embedder = FaceEmbedder(opts.threads)
-    embs: list[np.ndarray] = []
-    for src in sources:
-        p = Path(src)
-        if p.suffix.lower() in _IMAGE_EXT:
-            embs.append(load_reference(p, embedder, opts.threads))
-        else:
-            embs.extend(_video_samples(p, opts, embedder, max_per_video))
-    if not embs:
-        raise InputError("no usable face found in " + ", ".join(map(str, sources)))
-    e = np.stack(embs)
-    c = robust_centroid(e, opts.threshold)
-    keep = np.linalg.norm(e - c, axis=1) < opts.threshold
-    if keep.sum() < len(e) / 2:
-        raise InputError("the enrolment sources do not show one consistent person")
-    return Enrollment.from_embeddings(e[keep], source=", ".join(p.name for p in map(Path, sources)))
-
-
-def _video_samples(path: Path, opts: IdentityOptions, embedder: Any, n_max: int) -> list[np.ndarray]:
-    from liveness.sources.video import open_video
-    from liveness.tracking.tracker import FaceTracker, TrackerOptions
-
-    tracker = FaceTracker.from_options(TrackerOptions(threads=opts.threads))
-    out: list[tuple[float, np.ndarray]] = []
-    next_t = -np.inf
-    for fr in open_video(path):
-        o = tracker.process(fr.image, fr.t, fr.index)
-        if fr.t < next_t or not good_sample(o, opts):
-            continue
-        if o.pose is not None and abs(o.pose.yaw) > opts.enroll_max_yaw:
-            continue
-        next_t = fr.t + opts.sample_interval_s
-        out.append((fr.t, embedder.embed_face(fr.image, o.landmarks)))
-    if len(out) > n_max:
-        idx = np.linspace(0, len(out) - 1, n_max).round().astype(int)
-        out = [out[i] for i in idx]
-    return [e for _, e in out]
-
-
-def load_references(paths: Sequence[str | Path], threads: int = 1) -> np.ndarray:
-    """(K, 128) reference embeddings from enrolment files (``.json``) and photos."""
-    from liveness.signals.embedding import FaceEmbedder, load_reference
-
-    embedder = FaceEmbedder(threads)
-    out: list[np.ndarray] = []
-    for p in map(Path, paths):
-        if p.suffix.lower() == ".json":
-            out.extend(Enrollment.load(p).embeddings)
-        else:
-            out.append(load_reference(p, embedder, threads))
-    if not out:
-        raise InputError("no reference given")
-    return np.stack(out).astype(np.float32)
-
-
-# ----------------------------------------------------------------------------------- CLI
-def add_enroll_parser(sub: Any) -> None:
-    """``liveness enroll SOURCE... --out person.json``: store a reference identity from photos
-    and/or a first meeting's recording, for ``liveness review --reference person.json``."""
-    e = sub.add_parser(
-        "enroll",
-        help="store a reference identity (photos or a first meeting's video) for later reviews",
-    )
-    e.add_argument("sources", nargs="+", help="photos and/or video files of the one person")
-    e.add_argument("--out", "-o", required=True, metavar="JSON", help="enrolment file to write")
-    e.add_argument("--max-per-video", type=int, default=20, help="samples kept per video")
-    e.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model")
-    e.set_defaults(func=_cmd_enroll)
-
-
-def _cmd_enroll(args: Any) -> int:
-    import sys
-
-    for s in args.sources:
-        if not Path(s).is_file():
-            raise InputError(f"{s}: no such file")
-    enr = enroll(args.sources, options=IdentityOptions(threads=args.threads),
-                 max_per_video=args.max_per_video)
-    enr.save(args.out)
-    print(f"enrolled {len(enr.embeddings)} face sample(s) from {enr.source} -> {args.out}",
-          file=sys.stderr)
-    return 0

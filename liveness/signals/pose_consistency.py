@@ -20,12 +20,14 @@ the cue is weak on real-time swaps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from liveness.core.analyser import ScoreSeries
+from liveness.core.analyser import FrameContext, ScoreSeries
+from liveness.core.mathx import logistic
 from liveness.core.errors import ConfigError
 from liveness.core.history import History
 from liveness.core.types import FaceObservation, Score, Signal
@@ -182,10 +184,10 @@ class PoseConsistencyAnalyser:
             return None
         return self._est.estimate(obs.landmarks, obs.width, obs.height)
 
-    def update(self, obs: FaceObservation) -> Score | None:
+    def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
         d = self.disagreement(obs)
         if d is None:
-            return None
+            return ()
         o = self.options
         t = float(obs.t)
         ay = abs(d.yaw)
@@ -195,7 +197,7 @@ class PoseConsistencyAnalyser:
         self._yaw.append(ay)
         near = past[np.abs(past[:, 0] - ay) <= o.yaw_bin_deg]
         if len(near) < o.min_baseline:
-            return None
+            return ()
         rel = near[:, 1:4]
         med = np.median(rel, axis=0)
         spread = max(float(np.median(np.linalg.norm(rel - med, axis=1))) * 1.4826, o.rot_floor_deg)
@@ -205,10 +207,13 @@ class PoseConsistencyAnalyser:
         tspread = max(float(np.median(np.abs(tr - tmed))) * 1.4826, o.trans_floor_deg)
         z_tr = abs(d.trans_deg - tmed) / tspread
         z = max(z_rot, z_tr)
-        value = float(1.0 / (1.0 + np.exp(-(z - o.z_mid) / o.z_width)))
+        value = logistic((z - o.z_mid) / o.z_width)
         s = Score(self.name, t, value)
         self._series.add(s)
-        return s
+        return (s,)
+
+    def signals(self) -> dict[str, Signal]:
+        return {self.name: self.summary()}
 
     def summary(self) -> Signal:
         raw = np.asarray(self._raw) if self._raw else np.zeros(0)

@@ -2,7 +2,7 @@
 partly out of frame.
 
 These are *conditions for judging*, never evidence of fakery. The monitor turns them into
-debounced :class:`~liveness.Event` ranges (``quality.no_face``, ``quality.several_faces``,
+debounced :class:`~liveness.Event` ranges (emitted through the frame context) (``quality.no_face``, ``quality.several_faces``,
 ``quality.small``, ``quality.dark``, ``quality.bright``, ``quality.blurred``,
 ``quality.out_of_frame``) and summarises the clip as the fraction of *unusable* frames
 (signal ``quality``), so fusion can answer "inconclusive" when too little face was seen.
@@ -15,15 +15,16 @@ same ``kind``. :meth:`QualityMonitor.ranges` lists all ranges, the still-open on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
-from liveness.core.analyser import runs_above
+from liveness.core.analyser import FrameContext, runs_above
 from liveness.core.errors import ConfigError
-from liveness.core.session import Event
-from liveness.core.types import FaceObservation, FaceQuality, Score, Segment, Signal
+from liveness.core.types import Event, FaceObservation, FaceQuality, Score, Segment, Signal
+from liveness.core.usable import USABLE, UsableFace, unusable_conditions
 
 __all__ = ["QUALITY_KINDS", "QualityMonitor", "QualityOptions", "QualityRange"]
 
@@ -45,13 +46,15 @@ class QualityOptions:
     """Thresholds. ``min_size_px`` is sqrt(face box area); ``min_sharpness`` is the variance of
     the Laplacian on the face region (as in :class:`~liveness.FaceQuality`); ``min_inside`` the
     fraction of the face box inside the frame. ``min_duration_s``: a condition must hold this
-    long before an event begins; ``release_s``: it must be gone this long before it ends."""
+    long before an event begins; ``release_s``: it must be gone this long before it ends.
+    The thresholds default to the one usable-face rule (:data:`liveness.core.usable.USABLE`),
+    which the fusion's gate uses too."""
 
-    min_size_px: float = 60.0
-    min_brightness: float = 40.0
-    max_brightness: float = 235.0
-    min_sharpness: float = 8.0
-    min_inside: float = 0.85
+    min_size_px: float = USABLE.min_size_px
+    min_brightness: float = USABLE.min_brightness
+    max_brightness: float = USABLE.max_brightness
+    min_sharpness: float = USABLE.min_sharpness
+    min_inside: float = USABLE.min_inside
     min_duration_s: float = 0.5
     release_s: float = 0.5
 
@@ -113,8 +116,7 @@ def frame_quality(obs: FaceObservation) -> FaceQuality | None:
 class QualityMonitor:
     """Analyser (signal ``quality``) and event source. Per frame it returns a score of 1.0
     for an unusable frame and 0.0 for a usable one; :meth:`summary` gives the unusable
-    fraction with the unusable ranges as segments; :meth:`events` hands out the events
-    produced since its last call."""
+    fraction with the unusable ranges as segments; condition events are emitted per frame."""
 
     name = "quality"
 
@@ -140,14 +142,11 @@ class QualityMonitor:
         if q is None:
             c["no_face"] = True
             return c
-        c["small"] = q.size_px < o.min_size_px
-        c["dark"] = q.brightness < o.min_brightness
-        c["bright"] = q.brightness > o.max_brightness
-        c["blurred"] = q.sharpness < o.min_sharpness
-        c["out_of_frame"] = q.inside < o.min_inside
+        gate = UsableFace(o.min_size_px, o.min_brightness, o.max_brightness, o.min_sharpness, o.min_inside)
+        c.update(unusable_conditions(q.size_px, q.brightness, q.sharpness, q.inside, gate))
         return c
 
-    def update(self, obs: FaceObservation) -> Score:
+    def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
         t = float(obs.t)
         cond = self.conditions(obs)
         for kind, on in cond.items():
@@ -156,7 +155,10 @@ class QualityMonitor:
         bad = any(cond[k] for k in _UNUSABLE)
         self._t.append(t)
         self._bad.append(1.0 if bad else 0.0)
-        return Score(self.name, t, 1.0 if bad else 0.0)
+        for e in self._pending:
+            ctx.emit(e)
+        self._pending.clear()
+        return (Score(self.name, t, 1.0 if bad else 0.0),)
 
     def _step(self, kind: str, on: bool, t: float) -> None:
         st = self._state[kind]
@@ -187,11 +189,6 @@ class QualityMonitor:
         )
         st.active, st.first_true, st.last_true = False, None, None
 
-    def events(self) -> list[Event]:
-        """Events produced since the previous call (each event is handed out once)."""
-        out, self._pending = self._pending, []
-        return out
-
     def ranges(self) -> list[QualityRange]:
         """All condition ranges so far, ordered by start; an open one has ``end=None``."""
         out = list(self._ranges)
@@ -202,6 +199,9 @@ class QualityMonitor:
 
     def usable_fraction(self) -> float | None:
         return None if not self._bad else 1.0 - float(np.mean(self._bad))
+
+    def signals(self) -> dict[str, Signal]:
+        return {self.name: self.summary()}
 
     def summary(self) -> Signal:
         n = len(self._bad)

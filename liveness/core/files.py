@@ -1,0 +1,31 @@
+"""File rules shared by the apps (one copy each): atomic writes, so that a reader never sees a
+half-written report, and the sha256 of a file (videos, model files)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+__all__ = ["file_sha256", "write_atomic"]
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it and a rename: the file is
+    either the old one or the whole new one, never a part."""
+    p = Path(path)
+    tmp = p.with_name(p.name + ".tmp")
+    if isinstance(data, str):
+        tmp.write_text(data, encoding="utf-8")
+    else:
+        tmp.write_bytes(data)
+    os.replace(tmp, p)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
