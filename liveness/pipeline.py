@@ -1,73 +1,125 @@
-"""The one place analysers are wired into review, eval and serve."""
+"""The one place analysers are wired into review, eval and serve.
+
+:data:`ANALYSERS` is the registration table: one row per analyser of the default pipeline, in
+the order they run (the challenge engine and the opportunistic analyser read the other
+analysers' scores of each frame, so they come last). A row names the analyser's options, gives
+their defaults for a pipeline (threads, the sampling rate of the running mode) and builds the
+analyser from them. Adding an analyser is its own module plus one row here; its options are
+then reachable as ``PipelineOptions(analysers=(("name", TheOptions(...)),))``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from liveness.core.analyser import Analyser
+from liveness.challenges.engine import ChallengeEngine, EngineOptions
+from liveness.challenges.opportunistic import OpportunisticAnalyser, OpportunisticOptions
+from liveness.core.analyser import Analyser, Mode
+from liveness.core.errors import ConfigError
 from liveness.core.hooks import Hook
 from liveness.core.session import Session
+from liveness.signals.artefact import (
+    ArtefactAnalyser,
+    ArtefactOptions,
+    SharpnessGapAnalyser,
+    SharpnessGapOptions,
+)
+from liveness.signals.enrollment import load_references
+from liveness.signals.face_slip import FaceSlipAnalyser, FaceSlipOptions
+from liveness.signals.identity import IdentityAnalyser, IdentityOptions
+from liveness.signals.pose_consistency import PoseConsistencyAnalyser, PoseConsistencyOptions
+from liveness.signals.quality import QualityMonitor, QualityOptions
 from liveness.tracking.tracker import FaceTracker, TrackerOptions
+from liveness.verdict.fusion import Fusion, FusionOptions
 
-__all__ = ["PipelineOptions", "build_session", "default_analysers"]
+__all__ = ["ANALYSERS", "PipelineOptions", "Registration", "build_session", "default_analysers"]
 
 
 @dataclass(frozen=True)
 class PipelineOptions:
-    """Options of a full pipeline. ``live`` selects rates suited to a live stream (analysers
-    sample by time, so offline review can afford denser sampling). ``references`` are paths of
-    reference photos or enrolment files for the identity check."""
+    """Options of a full pipeline. ``live`` selects the live running mode and rates suited to a
+    live stream (analysers sample by time, so offline review can afford denser sampling).
+    ``references`` are paths of reference photos or enrolment files for the identity check.
+    ``analysers``: (registered name, options) pairs that replace an analyser's default options
+    (see :data:`ANALYSERS`); ``fusion``: the fusion's options (None: the defaults)."""
 
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
     live: bool = False
     references: tuple[str, ...] = ()
+    analysers: tuple[tuple[str, Any], ...] = ()
+    fusion: FusionOptions | None = None
+
+    @property
+    def mode(self) -> Mode:
+        return "live" if self.live else "video"
+
+    @property
+    def threads(self) -> int:
+        """ONNX Runtime threads per model (the tracker's setting, shared by every model)."""
+        return self.tracker.threads
+
+    @property
+    def rate_hz(self) -> float:
+        """Faces per second the sampling analysers (artefact, sharpness gap) analyse."""
+        return 5.0 if self.live else 15.0
+
+    def options_for(self, name: str, default: Any) -> Any:
+        """The options given for analyser ``name``, else ``default``."""
+        return dict(self.analysers).get(name, default)
 
     def to_dict(self) -> dict[str, object]:
         from dataclasses import asdict
 
-        return asdict(self)
+        d = asdict(self)
+        for k in ("analysers", "fusion"):  # the document's shape is unchanged when unused
+            if not d[k]:
+                del d[k]
+        return d
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One analyser of the default pipeline: ``defaults(pipeline options)`` gives its options
+    when none are given, ``build(options, pipeline options)`` makes it."""
+
+    name: str
+    defaults: Callable[[PipelineOptions], Any]
+    build: Callable[[Any, PipelineOptions], Analyser]
+
+
+def _references(p: PipelineOptions) -> Any:
+    return load_references(p.references, p.threads) if p.references else None
+
+
+#: the default analysers, in the order they run
+ANALYSERS: tuple[Registration, ...] = (
+    Registration("quality", lambda p: QualityOptions(), lambda o, p: QualityMonitor(o)),
+    Registration("pose_consistency", lambda p: PoseConsistencyOptions(), lambda o, p: PoseConsistencyAnalyser(o)),
+    Registration("face_slip", lambda p: FaceSlipOptions(), lambda o, p: FaceSlipAnalyser(o)),
+    Registration("identity", lambda p: IdentityOptions(threads=p.threads), lambda o, p: IdentityAnalyser(o, references=_references(p))),
+    Registration("artefact", lambda p: ArtefactOptions(rate_hz=p.rate_hz, threads=p.threads), lambda o, p: ArtefactAnalyser(o)),
+    Registration("sharpness_gap", lambda p: SharpnessGapOptions(rate_hz=p.rate_hz), lambda o, p: SharpnessGapAnalyser(o)),
+    Registration("challenges", lambda p: EngineOptions(), lambda o, p: ChallengeEngine(o)),  # prompts only when started
+    Registration("opportunistic", lambda p: OpportunisticOptions(), lambda o, p: OpportunisticAnalyser(o)),
+)  # fmt: skip
 
 
 def default_analysers(options: PipelineOptions | None = None) -> list[Analyser]:
     """Every analyser of the default pipeline, in the order they run."""
     options = options or PipelineOptions()
-    analysers: list[Analyser] = []
-    from liveness.signals.face_slip import FaceSlipAnalyser, FaceSmoothnessAnalyser
-    from liveness.signals.pose_consistency import PoseConsistencyAnalyser
-    from liveness.signals.quality import QualityMonitor
-
-    slip = FaceSlipAnalyser()
-    analysers += [QualityMonitor(), PoseConsistencyAnalyser(), slip, FaceSmoothnessAnalyser(slip)]
-    from liveness.signals.identity import IdentityAnalyser, IdentityOptions, load_references
-
-    threads = options.tracker.threads
-    refs = load_references(options.references, threads) if options.references else None
-    identity = IdentityAnalyser(IdentityOptions(threads=threads), references=refs)
-    analysers += identity.analysers()  # identity_change, identity_instability[, reference_mismatch]
-    from liveness.signals.artefact import (
-        ArtefactAnalyser,
-        ArtefactOptions,
-        SharpnessGapAnalyser,
-        SharpnessGapOptions,
-    )
-
-    rate = 5.0 if options.live else 15.0  # analysed faces per second
-    analysers += [
-        ArtefactAnalyser(ArtefactOptions(rate_hz=rate, threads=threads)),
-        SharpnessGapAnalyser(SharpnessGapOptions(rate_hz=rate)),
-    ]
-    from liveness.challenges.engine import ChallengeEngine, ChallengeResponse, OpportunisticAnalyser
-
-    engine = ChallengeEngine()  # prompts only when started (serve console / Session API)
-    analysers += [engine, ChallengeResponse(engine), OpportunisticAnalyser()]
-    return analysers
+    known = {r.name for r in ANALYSERS}
+    unknown = sorted(n for n, _ in options.analysers if n not in known)
+    if unknown:
+        raise ConfigError(f"PipelineOptions.analysers: unknown analysers {unknown}; known: {sorted(known)}")
+    return [r.build(options.options_for(r.name, r.defaults(options)), options) for r in ANALYSERS]
 
 
 def build_session(options: PipelineOptions | None = None, hook: Hook | None = None) -> Session:
-    """A ready :class:`Session` with the default tracker, analysers and fusion."""
+    """A ready :class:`Session` with the default tracker, analysers and fusion, in the running
+    mode of ``options.live``."""
     options = options or PipelineOptions()
     tracker = FaceTracker.from_options(options.tracker)
-    from liveness.verdict.fusion import Fusion
-
-    fusion = Fusion()
-    return Session(tracker, default_analysers(options), fusion=fusion, hook=hook)
+    fusion = Fusion.from_options(options.fusion)
+    return Session(tracker, default_analysers(options), fusion=fusion, hook=hook, mode=options.mode)

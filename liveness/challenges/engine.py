@@ -11,8 +11,8 @@ a sequence with :meth:`~ChallengeEngine.start`, collect prompts and results from
 Sequences and waits come from :class:`secrets.SystemRandom` (no fixed order, no predictable
 timing); a seeded :class:`random.Random` may be passed for tests.
 
-Swap-breakdown scoring: the engine records per-frame scores of the other analysers, given to
-it by whoever runs them (:meth:`~ChallengeEngine.observe_scores`), plus the tracker's own
+Swap-breakdown scoring (:mod:`liveness.challenges.breakdown`): the engine records per-frame
+scores of the other analysers (the frame context's ``scores``), plus the tracker's own
 confidence (``tracking`` = 1 - mesh score, 1 when the face is lost). For each challenge it
 compares each signal during the challenge (prompt → decision + ``tail_s``) with the same
 signal over the ``breakdown_baseline_s`` before the prompt:
@@ -29,109 +29,34 @@ import secrets
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 
-from liveness.challenges.verifiers import (
-    CHALLENGES,
-    FEATURES,
-    NFEAT,
-    ChallengeResult,
-    ChallengeThresholds,
-    Verifier,
-    baseline_of,
-    feature_index,
-    frame_features,
-    make_verifier,
-)
+from liveness.challenges.breakdown import SELF_SIGNALS, ScoreHistory, breakdown_scores, score_items
+from liveness.challenges.features import NFEAT, baseline_of, feature_index, frame_features
+from liveness.challenges.spec import CHALLENGES, make_verifier, spec
+from liveness.challenges.types import ChallengeResult, ChallengeThresholds
+from liveness.challenges.verifiers import Verifier
+from liveness.core.analyser import FrameContext
 from liveness.core.errors import ConfigError
-from liveness.core.session import Event
-from liveness.core.types import FaceObservation, Score, Segment, Signal
+from liveness.core.types import Event, FaceObservation, Score, Segment, Signal
 
-__all__ = [
-    "ChallengeEngine",
-    "ChallengeResponse",
-    "EngineOptions",
-    "OpportunisticAnalyser",
-    "OpportunisticOptions",
-    "ScoreHistory",
-    "breakdown_scores",
-]
+__all__ = ["ChallengeEngine", "EngineOptions"]
 
 _T, _FACE, _SCORE = feature_index("t"), feature_index("face"), feature_index("score")
-_YAW, _EAR = feature_index("yaw"), feature_index("ear")
+_YAW = feature_index("yaw")
 _PITCH, _SIZE = feature_index("pitch"), feature_index("size")
 _CX, _CY = feature_index("cx"), feature_index("cy")
 _BROW, _MW, _MO = feature_index("brow"), feature_index("mouth_width"), feature_index("mouth_open")
-_SELF = {"challenge_breakdown", "opportunistic_breakdown", "challenge"}
 
 
-# -- score history and breakdown ------------------------------------------------------------
-class ScoreHistory:
-    """Per-signal (t, value) history over a sliding window of ``keep_s`` seconds."""
-
-    def __init__(self, keep_s: float = 30.0) -> None:
-        self.keep_s = keep_s
-        self._d: dict[str, deque[tuple[float, float]]] = {}
-
-    def add(self, name: str, t: float, value: float) -> None:
-        v = float(value)
-        if not np.isfinite(v):
-            return
-        q = self._d.setdefault(name, deque())
-        q.append((float(t), v))
-        while q and q[0][0] < t - self.keep_s:
-            q.popleft()
-
-    def names(self) -> list[str]:
-        return sorted(self._d)
-
-    def window(self, name: str, a: float, b: float) -> np.ndarray:
-        """Values with a <= t < b."""
-        q = self._d.get(name)
-        if not q:
-            return np.zeros(0)
-        return np.array([v for t, v in q if a <= t < b], np.float64)
-
-    def clear(self) -> None:
-        self._d.clear()
-
-
-def breakdown_scores(hist: ScoreHistory, t0: float, t1: float, baseline_s: float = 2.0,
-                     scale: float = 0.3, exclude: Iterable[str] = ()) -> tuple[float | None, tuple[tuple[str, float], ...]]:
-    """Breakdown of every signal in ``hist`` over [t0, t1] against [t0 - baseline_s, t0):
-    clip((q90(during) - median(before)) / scale, 0, 1); overall = max (None if no signal has
-    >= 2 values in both windows)."""
-    ex = set(exclude)
-    per: list[tuple[str, float]] = []
-    for name in hist.names():
-        if name in ex or name in _SELF:
-            continue
-        before = hist.window(name, t0 - baseline_s, t0)
-        during = hist.window(name, t0, t1 + 1e-9)
-        if len(before) < 2 or len(during) < 2:
-            continue
-        rise = float(np.quantile(during, 0.9) - np.median(before))
-        per.append((name, float(np.clip(rise / scale, 0.0, 1.0))))
-    if not per:
-        return None, ()
-    return max(v for _, v in per), tuple(per)
-
-
-def _score_items(scores: Mapping[str, float] | Iterable[Score]) -> list[tuple[str, float]]:
-    if isinstance(scores, Mapping):
-        return [(str(k), float(v)) for k, v in scores.items()]
-    return [(s.signal, float(s.value)) for s in scores]
-
-
-# -- engine ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EngineOptions:
     """Timing of a sequence (seconds) and verification thresholds.
 
     ``gap_s``: the random wait before each prompt is uniform in this range. ``time_limit_s``:
-    time to answer, per kind overrides in ``time_limits``. ``baseline_s``: the baseline window
+    time to answer unless the challenge's row in ``SPECS`` says otherwise; per kind overrides
+    in ``time_limits``. ``baseline_s``: the baseline window
     before each prompt. ``max_defer_s``: a prompt waits at most this long for a usable baseline
     (face tracked, near-frontal for head turns), then fails with ``no_face``.
 
@@ -155,7 +80,7 @@ class EngineOptions:
     n: int = 3
     gap_s: tuple[float, float] = (1.0, 2.5)
     time_limit_s: float = 5.0
-    time_limits: tuple[tuple[str, float], ...] = (("blink_twice", 5.5), ("cover_half_face", 6.0))
+    time_limits: tuple[tuple[str, float], ...] = ()
     baseline_s: float = 1.0
     min_latency_s: float = 0.2
     max_defer_s: float = 8.0
@@ -183,7 +108,13 @@ class EngineOptions:
             raise ConfigError("time limits and baseline must be > 0")
 
     def limit(self, kind: str) -> float:
-        return dict(self.time_limits).get(kind, self.time_limit_s)
+        """Time to answer ``kind``: an override in ``time_limits``, else the table's, else
+        ``time_limit_s``."""
+        given = dict(self.time_limits).get(kind)
+        if given is not None:
+            return given
+        row = spec(kind).time_limit_s
+        return self.time_limit_s if row is None else row
 
 
 class ChallengeEngine:
@@ -218,7 +149,6 @@ class ChallengeEngine:
         self._index = 0
         self._seq = 0
         self._seq_res: list[ChallengeResult] = []
-        self._last_t: float | None = None
 
     def start(self, t: float, n: int | None = None, kinds: Sequence[str] | None = None) -> list[str]:
         """Start a sequence at time ``t``: ``n`` distinct random kinds (default options.n), or
@@ -259,25 +189,28 @@ class ChallengeEngine:
 
     # -- feeding ---------------------------------------------------------------------------
     def observe_scores(self, t: float, scores: Mapping[str, float] | Iterable[Score]) -> None:
-        """Give the engine other analysers' per-frame scores (for the breakdown)."""
-        for name, v in _score_items(scores):
-            if name not in _SELF:
+        """Add other analysers' per-frame scores to the breakdown history (:meth:`update` does
+        this with the frame context's scores; replays call it directly)."""
+        for name, v in score_items(scores):
+            if name not in SELF_SIGNALS:
                 self._hist.add(name, t, v)
 
-    def update(self, obs: FaceObservation) -> Score | None:
+    def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
         if self.state == "idle":  # nothing asked: keep the tracking history only (cheap)
-            if self._last_t is None or obs.t > self._last_t:
-                self._last_t = obs.t
-                self._hist.add("tracking", obs.t, 1.0 - obs.score if obs.face else 1.0)
-            return None
-        return self.update_features(frame_features(obs))
+            self._hist.add("tracking", obs.t, 1.0 - obs.score if obs.face else 1.0)
+            out: Score | None = None
+        else:
+            out = self.update_features(frame_features(obs))
+        for e in self.events():
+            ctx.emit(e)
+        # the scores of the analysers before this one (the pipeline runs the engine after them)
+        self.observe_scores(obs.t, ctx.scores)
+        return () if out is None else (out,)
 
     def update_features(self, row: np.ndarray) -> Score | None:
-        """Advance on one :func:`~liveness.challenges.verifiers.frame_features` row (replays use this)."""
+        """Advance on one :func:`~liveness.challenges.features.frame_features` row, in time
+        order (replays use this, then read :meth:`events`)."""
         t = float(row[_T])
-        if self._last_t is not None and t <= self._last_t:
-            return None  # out-of-order frames are ignored (the Session enforces order)
-        self._last_t = t
         o = self.options
         self._rows.append(row)
         keep = max(o.baseline_s, o.breakdown_baseline_s) + 1.0
@@ -325,12 +258,10 @@ class ChallengeEngine:
     def _usable(self, kind: str, base: np.ndarray | None) -> bool:
         if base is None:
             return False
-        need = {"turn_left": "yaw", "turn_right": "yaw", "look_up": "pitch", "look_down": "pitch",
-                "blink_twice": "ear", "open_mouth": "mouth_open", "smile": "mouth_width",
-                "raise_eyebrows": "brow", "lean_closer": "size", "cover_half_face": "size"}[kind]
-        if not np.isfinite(base[feature_index(need)]):
+        s = spec(kind)
+        if not np.isfinite(base[feature_index(s.feature)]):
             return False
-        if kind in ("turn_left", "turn_right", "blink_twice"):
+        if s.frontal:
             yaw = float(base[_YAW])
             return np.isfinite(yaw) and abs(yaw) <= self.options.thresholds.turn_baseline_max_deg
         return True
@@ -390,7 +321,7 @@ class ChallengeEngine:
 
     def _finish(self, r: ChallengeResult, t: float) -> Score | None:
         o = self.options
-        exclude = ("tracking",) if r.kind == "cover_half_face" else ()
+        exclude = spec(r.kind).breakdown_exclude
         end = min(t, r.decided_t + o.tail_s)
         value, per = breakdown_scores(self._hist, r.prompt_t, end, o.breakdown_baseline_s,
                                       o.breakdown_scale, exclude)
@@ -417,7 +348,8 @@ class ChallengeEngine:
 
     # -- reading ---------------------------------------------------------------------------
     def events(self) -> list[Event]:
-        """Pending prompt / result / sequence events since the last call."""
+        """Prompt / result / sequence events since the last call (:meth:`update` emits them
+        into the frame context; replays through :meth:`update_features` read them here)."""
         ev, self._events = self._events, []
         return ev
 
@@ -444,6 +376,10 @@ class ChallengeEngine:
         """Results of the latest sequence so far."""
         return list(self._seq_res)
 
+    def signals(self) -> dict[str, Signal]:
+        """``challenge_breakdown`` and ``challenge`` (the fraction of prompts failed)."""
+        return {self.name: self.summary(), "challenge": self.response_signal()}
+
     def summary(self) -> Signal:
         rs = self._results
         segs = tuple(
@@ -468,189 +404,3 @@ class ChallengeEngine:
         return Signal("challenge", len(failed) / len(rs), len(rs), segs,
                       (("failed", float(len(failed))),))
 
-
-class ChallengeResponse:
-    """The engine's ``challenge`` signal (fraction of prompts failed) as its own analyser, so a
-    session reports it beside ``challenge_breakdown``: ``[engine, ChallengeResponse(engine)]``."""
-
-    name = "challenge"
-
-    def __init__(self, engine: ChallengeEngine) -> None:
-        self.engine = engine
-
-    def update(self, obs: FaceObservation) -> Score | None:
-        return None
-
-    def summary(self) -> Signal:
-        return self.engine.response_signal()
-
-    def reset(self) -> None:
-        pass
-
-
-# -- opportunistic mode ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class OpportunisticOptions:
-    """Natural episodes found in a recording without prompts: head turns (|yaw| >= ``turn_deg``),
-    occlusions (track lost for at most ``max_loss_s`` or confidence under ``score_frac`` x its
-    running median) and blinks (eye aspect ratio <= ``blink_ratio`` x its running median).
-    Each is scored like a challenge (breakdown against the ``breakdown_baseline_s`` before it,
-    ``baseline_gap_s`` clear of the onset). The clip value is the largest, over episode kinds,
-    of the median breakdown of that kind's episodes."""
-
-    turn_deg: float = 25.0
-    turn_release_deg: float = 20.0
-    max_loss_s: float = 3.0
-    score_frac: float = 0.6
-    blink_ratio: float = 0.6
-    blink_release: float = 0.8
-    running_s: float = 3.0
-    max_episode_s: float = 6.0
-    tail_s: float = 0.5
-    baseline_gap_s: float = 0.3
-    breakdown_baseline_s: float = 2.0
-    breakdown_scale: float = 0.3
-
-
-@dataclass(frozen=True)
-class _Episode:
-    kind: str
-    start: float
-    end: float
-    breakdown: float | None = None
-    signals: tuple[tuple[str, float], ...] = ()
-
-
-class OpportunisticAnalyser:
-    """Finds natural head turns, occlusions and blinks and scores the other signals' breakdown
-    around them (signal ``opportunistic_breakdown``). Feed scores with :meth:`observe_scores`."""
-
-    name = "opportunistic_breakdown"
-
-    def __init__(self, options: OpportunisticOptions | None = None) -> None:
-        self.options = options or OpportunisticOptions()
-        self.reset()
-
-    @classmethod
-    def from_options(cls, options: OpportunisticOptions) -> OpportunisticAnalyser:
-        return cls(options)
-
-    def reset(self) -> None:
-        o = self.options
-        self._hist = ScoreHistory(o.max_episode_s + o.breakdown_baseline_s + o.baseline_gap_s + 10.0)
-        self._run_ear: deque[tuple[float, float]] = deque()
-        self._run_score: deque[tuple[float, float]] = deque()
-        self._open: dict[str, float] = {}  # kind -> start
-        self._lost_since: float | None = None
-        self._pending: list[_Episode] = []
-        self._done: list[_Episode] = []
-        self._last_t: float | None = None
-
-    def observe_scores(self, t: float, scores: Mapping[str, float] | Iterable[Score]) -> None:
-        for name, v in _score_items(scores):
-            if name not in _SELF:
-                self._hist.add(name, t, v)
-
-    def update(self, obs: FaceObservation) -> Score | None:
-        row = np.full(len(FEATURES), np.nan, np.float64)
-        full = frame_features(obs if obs.image is None else replace(obs, image=None))
-        row[:] = full[: len(FEATURES)]
-        return self.update_features(row)
-
-    @staticmethod
-    def _median(q: deque[tuple[float, float]]) -> float:
-        return float(np.median([v for _, v in q])) if q else float("nan")
-
-    def update_features(self, row: np.ndarray) -> Score | None:
-        t = float(row[_T])
-        if self._last_t is not None and t <= self._last_t:
-            return None
-        self._last_t = t
-        o = self.options
-        face = row[_FACE] > 0.5
-        score = float(row[_SCORE])
-        self._hist.add("tracking", t, 1.0 - score if face else 1.0)
-
-        # occlusion: short loss of track, or confidence drop
-        if not face:
-            if self._lost_since is None and self._run_score:
-                self._lost_since = t
-        else:
-            if self._lost_since is not None:
-                if t - self._lost_since <= o.max_loss_s:
-                    self._close("occlusion", self._lost_since, t)
-                self._lost_since = None
-            med = self._median(self._run_score)
-            low = np.isfinite(med) and score < o.score_frac * med
-            self._toggle("occlusion_score", low, not low, t)
-            self._push(self._run_score, t, score)
-
-            yaw = float(row[_YAW])
-            if np.isfinite(yaw):
-                self._toggle("head_turn", abs(yaw) >= o.turn_deg, abs(yaw) < o.turn_release_deg, t)
-            ear = float(row[_EAR])
-            if np.isfinite(ear):
-                m = self._median(self._run_ear)
-                if np.isfinite(m) and m > 1e-6:
-                    r = ear / m
-                    self._toggle("blink", r <= o.blink_ratio, r >= o.blink_release, t)
-                if "blink" not in self._open:
-                    self._push(self._run_ear, t, ear)
-        return self._finalise(t)
-
-    def _push(self, q: deque[tuple[float, float]], t: float, v: float) -> None:
-        q.append((t, v))
-        while q and q[0][0] < t - self.options.running_s:
-            q.popleft()
-
-    def _toggle(self, kind: str, on: bool, off: bool, t: float) -> None:
-        if kind not in self._open:
-            if on:
-                self._open[kind] = t
-        elif off or t - self._open[kind] > self.options.max_episode_s:
-            start = self._open.pop(kind)
-            if off:
-                self._close("occlusion" if kind == "occlusion_score" else kind, start, t)
-
-    def _close(self, kind: str, start: float, end: float) -> None:
-        self._pending.append(_Episode(kind, start, end))
-
-    def _finalise(self, t: float) -> Score | None:
-        o = self.options
-        out = None
-        keep = []
-        for ep in self._pending:
-            if t < ep.end + o.tail_s:
-                keep.append(ep)
-                continue
-            exclude = ("tracking",) if ep.kind == "occlusion" else ()
-            t0 = ep.start - o.baseline_gap_s
-            v, per = breakdown_scores(self._hist, t0, ep.end + o.tail_s, o.breakdown_baseline_s,
-                                      o.breakdown_scale, exclude)
-            # the during-window starts at the onset, the baseline ends baseline_gap_s before it
-            self._done.append(replace(ep, breakdown=v, signals=per))
-            if v is not None:
-                out = Score(self.name, t, v)
-        self._pending = keep
-        return out
-
-    @property
-    def episodes(self) -> list[dict[str, Any]]:
-        return [{"kind": e.kind, "start": e.start, "end": e.end, "breakdown": e.breakdown,
-                 "signals": dict(e.signals)} for e in self._done]
-
-    def summary(self) -> Signal:
-        eps = [e for e in self._done if e.breakdown is not None]
-        counts = {k: float(sum(e.kind == k for e in self._done)) for k in ("head_turn", "occlusion", "blink")}
-        details = tuple((f"n_{k}", v) for k, v in counts.items())
-        if not eps:
-            return Signal(self.name, None, len(self._done), (), details)
-        per_kind: dict[str, list[float]] = {}
-        for e in eps:
-            per_kind.setdefault(e.kind, []).append(float(e.breakdown or 0.0))
-        meds = {k: float(np.median(v)) for k, v in per_kind.items()}
-        value = max(meds.values())
-        segs = tuple(Segment(e.start, e.end, float(e.breakdown or 0.0), e.kind)
-                     for e in eps if (e.breakdown or 0.0) >= 0.5)
-        details = details + tuple((f"median_{k}", v) for k, v in meds.items())
-        return Signal(self.name, value, len(eps), segs, details)

@@ -63,282 +63,21 @@ prompt came does not answer it.
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
-from liveness.core.errors import ConfigError
-from liveness.core.types import FaceObservation
+from liveness.challenges.features import _F, FEATURES, half_change, shifted_thumbs
+from liveness.challenges.types import ChallengeResult, ChallengeThresholds
 
-__all__ = [
-    "CHALLENGES",
-    "FEATURES",
-    "PATCH",
-    "ChallengeResult",
-    "ChallengeThresholds",
-    "Verifier",
-    "baseline_of",
-    "frame_features",
-    "make_verifier",
-    "shifted_thumbs",
-]
-
-# -- catalogue ------------------------------------------------------------------------------
-CHALLENGES: dict[str, str] = {
-    "turn_left": "Please turn your head to your left, as far as is comfortable.",
-    "turn_right": "Please turn your head to your right, as far as is comfortable.",
-    "look_up": "Please look up at the ceiling.",
-    "look_down": "Please look down at your desk.",
-    "blink_twice": "Please blink twice.",
-    "open_mouth": "Please open your mouth wide.",
-    "smile": "Please give a big smile.",
-    "raise_eyebrows": "Please raise your eyebrows.",
-    "cover_half_face": "Please cover one half of your face with your hand for a moment.",
-    "lean_closer": "Please lean closer to the camera.",
-}
-
-# -- mesh points ----------------------------------------------------------------------------
-_EYE_R = (33, 160, 158, 133, 153, 144)  # corner, upper, upper, corner, lower, lower
-_EYE_L = (263, 387, 385, 362, 380, 373)
-_BROW_R = (70, 63, 105, 66, 107)
-_BROW_L = (300, 293, 334, 296, 336)
-_MOUTH_IN = (13, 14)
-_MOUTH_CORNERS = (61, 291)
-
-# -- per-frame features ---------------------------------------------------------------------
-FEATURES: tuple[str, ...] = (
-    "t", "face", "score", "yaw", "pitch", "roll", "ear", "mouth_open", "mouth_width", "brow",
-    "size", "cx", "cy", "width", "height",
-)
-_F = {n: i for i, n in enumerate(FEATURES)}
-THUMB = (40, 30)  # grey thumbnail of the whole frame (w, h), for occlusion in fixed image cells
-PATCH = THUMB  # kept name: the image part of a feature row
-NFEAT = len(FEATURES) + THUMB[0] * THUMB[1]
-
-
-def _d(p: np.ndarray, a: int, b: int) -> float:
-    return float(np.linalg.norm(p[a] - p[b]))
+__all__ = ["BlinksVerifier", "BrowsVerifier", "CoverVerifier", "LeanVerifier", "LookVerifier", "MouthVerifier",
+           "RatioVerifier", "SmileVerifier", "TurnVerifier", "Verifier"]
 
 
 def _steady(row: np.ndarray, base: np.ndarray, th: ChallengeThresholds) -> bool:
     """Head still within the blink tolerances of its pre-prompt pose (blinks, covering)."""
     return (abs(float(row[_F["yaw"]] - base[_F["yaw"]])) <= th.blink_yaw_tol
             and abs(float(row[_F["pitch"]] - base[_F["pitch"]])) <= th.blink_pitch_tol)
-
-
-def frame_features(obs: FaceObservation, out: np.ndarray | None = None) -> np.ndarray:
-    """One row of measures (see module docs) for an observation: ``FEATURES`` then a 40x30
-    grey thumbnail of the frame (0..1). Missing values are NaN (no face, no pose, no image)."""
-    row = np.full(NFEAT, np.nan, np.float64) if out is None else out
-    row[:] = np.nan
-    row[_F["t"]] = obs.t
-    row[_F["face"]] = 1.0 if obs.face else 0.0
-    row[_F["score"]] = obs.score if obs.face else 0.0
-    row[_F["width"]], row[_F["height"]] = obs.width, obs.height
-    if obs.image is not None:
-        grey = cv2.cvtColor(obs.image, cv2.COLOR_RGB2GRAY)
-        small = cv2.resize(grey, THUMB, interpolation=cv2.INTER_AREA)
-        row[len(FEATURES):] = small.reshape(-1).astype(np.float32) / 255.0
-    lm = obs.landmarks
-    if not obs.face or lm is None or lm.shape[0] < 468:
-        return row
-    p = np.asarray(lm, np.float64)
-    if obs.pose is not None:
-        row[_F["yaw"]], row[_F["pitch"]], row[_F["roll"]] = obs.pose.yaw, obs.pose.pitch, obs.pose.roll
-    iod = _d(p, 33, 263)
-    if not np.isfinite(iod) or iod < 1e-3:
-        return row
-    e = _EYE_R
-    ear_r = (_d(p, e[1], e[5]) + _d(p, e[2], e[4])) / (2 * max(_d(p, e[0], e[3]), 1e-6))
-    e = _EYE_L
-    ear_l = (_d(p, e[1], e[5]) + _d(p, e[2], e[4])) / (2 * max(_d(p, e[0], e[3]), 1e-6))
-    row[_F["ear"]] = 0.5 * (ear_r + ear_l)
-    row[_F["mouth_open"]] = _d(p, *_MOUTH_IN) / iod
-    row[_F["mouth_width"]] = _d(p, *_MOUTH_CORNERS) / iod
-    mid_r = 0.5 * (p[33] + p[133])
-    mid_l = 0.5 * (p[263] + p[362])
-    br = np.linalg.norm(p[list(_BROW_R)] - mid_r, axis=1).mean()
-    bl = np.linalg.norm(p[list(_BROW_L)] - mid_l, axis=1).mean()
-    row[_F["brow"]] = 0.5 * (br + bl) / iod
-    row[_F["size"]] = iod
-    row[_F["cx"]], row[_F["cy"]] = p[1, 0], p[1, 1]
-    return row
-
-
-def baseline_of(rows: np.ndarray) -> np.ndarray | None:
-    """Median of each feature over the rows that have a face (None when fewer than 3)."""
-    if rows.shape[0] == 0:
-        return None
-    face = rows[:, _F["face"]] > 0.5
-    ok = face & np.isfinite(rows[:, _F["size"]])
-    if ok.sum() < 3:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (e.g. no pose) stay NaN
-        base = np.nanmedian(rows[ok], axis=0)
-    base[_F["score"]] = float(np.median(rows[face, _F["score"]]))
-    return base
-
-
-def _half_region(base: np.ndarray) -> tuple[int, int, int, int, int] | None:
-    """Thumbnail cells (x0, xm, x1, y0, y1) of the face region at its baseline place: nose
-    -0.95 .. +0.95 IOD across (split at the nose), -1.1 .. +0.9 IOD down; None if unknown."""
-    tw, th = THUMB
-    w, h = float(base[_F["width"]]), float(base[_F["height"]])
-    cx, cy, iod = float(base[_F["cx"]]), float(base[_F["cy"]]), float(base[_F["size"]])
-    if not all(np.isfinite(v) and v > 0 for v in (w, h, iod)) or not np.isfinite(cx + cy):
-        return None
-    sx, sy = tw / w, th / h
-    x0 = int(np.clip(np.floor((cx - 0.95 * iod) * sx), 0, tw - 1))
-    xm = int(np.clip(np.round(cx * sx), 1, tw - 1))
-    x1 = int(np.clip(np.ceil((cx + 0.95 * iod) * sx), xm + 1, tw))
-    y0 = int(np.clip(np.floor((cy - 1.1 * iod) * sy), 0, th - 1))
-    y1 = int(np.clip(np.ceil((cy + 0.9 * iod) * sy), y0 + 1, th))
-    return x0, xm, x1, y0, y1
-
-
-def shifted_thumbs(base_thumb: np.ndarray, base: np.ndarray, reach_iod: float) -> np.ndarray:
-    """The baseline thumbnail translated by every shift of a grid (0.25 cell steps, up to
-    ``reach_iod`` IODs and at most 3 cells each way, bilinear, edges replicated): (S, h, w),
-    the unshifted one first. These are the head's rigid moves that :func:`_half_change`
-    compensates."""
-    tw, th = THUMB
-    b = np.asarray(base_thumb, np.float32).reshape(th, tw)
-    iod, w = float(base[_F["size"]]), float(base[_F["width"]])
-    reach = 0.0
-    if np.isfinite(iod) and np.isfinite(w) and w > 0 and reach_iod > 0:
-        reach = float(np.clip(reach_iod * iod * tw / w, 0.0, 3.0))
-    steps = np.arange(0.25, reach + 1e-9, 0.25)
-    grid = np.concatenate([[0.0], steps, -steps])
-    out = [b]
-    for dy in grid:
-        for dx in grid:
-            if dx == 0.0 and dy == 0.0:
-                continue
-            m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)
-            out.append(cv2.warpAffine(b, m, (tw, th), flags=cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_REPLICATE))
-    return np.stack(out)
-
-
-def _half_change(thumb: np.ndarray, base_thumb: np.ndarray, base: np.ndarray,
-                 shifted: np.ndarray | None = None) -> tuple[float, float]:
-    """(image-left half, image-right half) change of the face region *at its baseline place*
-    in the frame thumbnail: mean absolute difference from the baseline thumbnail over the
-    baseline half's own mean absolute contrast (+ 0.03). Fixed image cells, not cells aligned
-    by the current mesh: a hand drags the mesh with it, but not the cells.
-
-    With ``shifted`` (:func:`shifted_thumbs`), the head's rigid move since the baseline is
-    compensated first: of all the shifted baselines, the one that explains *one* half best
-    (the uncovered half: a hand is not a shifted face) is used for both halves. Head sway
-    then no longer raises the uncovered half's change, while a hand still changes its half."""
-    reg = _half_region(base)
-    if reg is None:
-        return float("nan"), float("nan")
-    x0, xm, x1, y0, y1 = reg
-    tw, th = THUMB
-    a = np.asarray(thumb).reshape(th, tw)
-    b = np.asarray(base_thumb).reshape(th, tw)
-    stack = b[None] if shifted is None else shifted
-    out = []
-    for xa, xb in ((x0, xm), (xm, x1)):
-        if xb - xa < 1:
-            return float("nan"), float("nan")
-        y = b[y0:y1, xa:xb]
-        norm = float(np.abs(y - y.mean()).mean() + 0.03)
-        err = np.abs(stack[:, y0:y1, xa:xb] - a[None, y0:y1, xa:xb]).mean(axis=(1, 2))
-        out.append(err / norm)
-    left, right = out
-    k = int(np.argmin(np.minimum(left, right)))
-    return float(left[k]), float(right[k])
-
-
-# -- thresholds -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ChallengeThresholds:
-    """Documented in the module docstring; all relative to the pre-prompt baseline."""
-
-    turn_abs_deg: float = 35.0
-    turn_delta_deg: float = 20.0
-    turn_baseline_max_deg: float = 20.0
-    look_delta_deg: float = 15.0
-    blink_closed: float = 0.6
-    blink_open: float = 0.8
-    blink_max_s: float = 0.8
-    blink_pair_s: float = 1.5
-    blink_yaw_tol: float = 20.0
-    blink_pitch_tol: float = 15.0
-    mouth_delta: float = 0.15
-    mouth_abs: float = 0.28
-    smile_ratio: float = 1.12
-    brow_ratio: float = 1.10
-    cover_change: float = 0.5
-    cover_other_frac: float = 0.5
-    cover_score_frac: float = 0.6
-    cover_return_px: float = 1.0  # face must come back within this many IODs of the baseline
-    cover_max_loss_s: float = 3.0
-    cover_hold_s: float = 0.2
-    cover_move_iod: float = 1.0
-    cover_release: float = 0.7
-    cover_shift_iod: float = 0.0  # rigid head moves compensated in the half change, IODs (0 = off)
-    lean_ratio: float = 1.25
-    hold_frames: int = 2
-    mirrored: bool = False  # True when the video is a mirrored self-view (swaps left/right)
-
-    def __post_init__(self) -> None:
-        if self.hold_frames < 1:
-            raise ConfigError("hold_frames must be >= 1")
-        if not 0 < self.blink_closed < self.blink_open <= 1.0:
-            raise ConfigError("need 0 < blink_closed < blink_open <= 1")
-
-
-# -- results --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ChallengeResult:
-    """The outcome of one prompt. ``latency_s``: prompt → decision; ``onset_s``: prompt → first
-    frame moving toward the answer (None if none); ``peak``: the best value of the challenge's
-    measure (units in ``measure``); ``evidence``: frame timestamps that decided it (s)."""
-
-    index: int
-    kind: str
-    prompt_t: float
-    decided_t: float
-    passed: bool
-    reason: str  # "performed", "timeout", "no_face"
-    measure: str
-    peak: float | None
-    threshold: float
-    baseline: float | None
-    latency_s: float
-    onset_s: float | None
-    evidence: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
-    breakdown: float | None = None
-    breakdown_signals: tuple[tuple[str, float], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        def f(x: float | None, nd: int = 4) -> float | None:
-            return None if x is None or not np.isfinite(x) else round(float(x), nd)
-
-        return {
-            "index": self.index,
-            "kind": self.kind,
-            "prompt_t": f(self.prompt_t),
-            "decided_t": f(self.decided_t),
-            "passed": self.passed,
-            "reason": self.reason,
-            "measure": self.measure,
-            "peak": f(self.peak),
-            "threshold": f(self.threshold),
-            "baseline": f(self.baseline),
-            "latency_s": f(self.latency_s, 3),
-            "onset_s": f(self.onset_s, 3),
-            "evidence": [round(float(t), 4) for t in self.evidence],
-            "breakdown": f(self.breakdown),
-            "breakdown_signals": {k: f(v) for k, v in self.breakdown_signals},
-        }
 
 
 # -- verifiers ------------------------------------------------------------------------------
@@ -415,7 +154,7 @@ class Verifier:
         )
 
 
-class _Turn(Verifier):
+class TurnVerifier(Verifier):
     measure = "yaw_deg"
 
     def __init__(self, *a: Any, sign: float, **k: Any) -> None:
@@ -432,7 +171,7 @@ class _Turn(Verifier):
         return self.sign * float(row[_F["yaw"]])
 
 
-class _Look(Verifier):
+class LookVerifier(Verifier):
     measure = "pitch_change_deg"
 
     def __init__(self, *a: Any, sign: float, **k: Any) -> None:
@@ -447,7 +186,7 @@ class _Look(Verifier):
         return self.sign * float(row[_F["pitch"]] - self.base[_F["pitch"]])
 
 
-class _Ratio(Verifier):
+class RatioVerifier(Verifier):
     """value = feature / baseline feature."""
 
     feat = ""
@@ -465,15 +204,15 @@ class _Ratio(Verifier):
         return float(row[_F[self.feat]]) / b if b > 1e-6 else float("nan")
 
 
-class _Brows(_Ratio):
+class BrowsVerifier(RatioVerifier):
     measure, feat, ratio_attr = "brow_ratio", "brow", "brow_ratio"
 
 
-class _Lean(_Ratio):
+class LeanVerifier(RatioVerifier):
     measure, feat, ratio_attr = "size_ratio", "size", "lean_ratio"
 
 
-class _Smile(_Ratio):
+class SmileVerifier(RatioVerifier):
     measure, feat, ratio_attr = "mouth_width_ratio", "mouth_width", "smile_ratio"
 
     def ok(self, v: float, row: np.ndarray) -> bool:
@@ -481,7 +220,7 @@ class _Smile(_Ratio):
         return v >= self.threshold and gap < float(self.base[_F["mouth_open"]]) + self.th.mouth_delta
 
 
-class _Mouth(Verifier):
+class MouthVerifier(Verifier):
     measure = "mouth_open_iod"
 
     def __init__(self, *a: Any, **k: Any) -> None:
@@ -496,7 +235,7 @@ class _Mouth(Verifier):
         return float(row[_F["mouth_open"]])
 
 
-class _Blinks(Verifier):
+class BlinksVerifier(Verifier):
     """Counts blinks; the measure is the lowest eye-aspect ratio relative to baseline."""
 
     measure = "ear_ratio_min"
@@ -546,7 +285,7 @@ class _Blinks(Verifier):
         return False
 
 
-class _Cover(Verifier):
+class CoverVerifier(Verifier):
     """Occlusion of one half: appearance change of that half against the baseline patch with
     the other half steady, or a short track loss / confidence drop with the face coming back
     where it was. The measure is the larger half's change (1 = total loss)."""
@@ -580,7 +319,7 @@ class _Cover(Verifier):
             moved = np.hypot(row[_F["cx"]] - self.base[_F["cx"]], row[_F["cy"]] - self.base[_F["cy"]])
             if moved > self.th.cover_move_iod * float(self.base[_F["size"]]):
                 return float("nan"), float("nan")
-        return _half_change(patch, self.base_patch, self.base, self.shifted)
+        return half_change(patch, self.base_patch, self.base, self.shifted)
 
     def value(self, row: np.ndarray) -> float:
         a, b = self._half(row)
@@ -648,35 +387,3 @@ class _Cover(Verifier):
                 self.evidence.append(t)
                 return True
         return False
-
-
-def make_verifier(kind: str, index: int, prompt_t: float, base: np.ndarray,
-                  th: ChallengeThresholds, min_latency_s: float = 0.2) -> Verifier:
-    """The verifier for one challenge kind (see ``CHALLENGES``)."""
-    a = (kind, index, prompt_t, base, th, min_latency_s)
-    if kind == "turn_left":
-        return _Turn(*a, sign=+1.0)
-    if kind == "turn_right":
-        return _Turn(*a, sign=-1.0)
-    if kind == "look_up":
-        return _Look(*a, sign=+1.0)
-    if kind == "look_down":
-        return _Look(*a, sign=-1.0)
-    if kind == "blink_twice":
-        return _Blinks(*a)
-    if kind == "open_mouth":
-        return _Mouth(*a)
-    if kind == "smile":
-        return _Smile(*a)
-    if kind == "raise_eyebrows":
-        return _Brows(*a)
-    if kind == "cover_half_face":
-        return _Cover(*a)
-    if kind == "lean_closer":
-        return _Lean(*a)
-    raise ConfigError(f"unknown challenge {kind!r}; known: {sorted(CHALLENGES)}")
-
-
-def feature_index(name: str) -> int:
-    """Column of a named feature in a :func:`frame_features` row."""
-    return _F[name]

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from liveness.core.analyser import FrameContext, ScoreSeries
-from liveness.core.mathx import logistic
 from liveness.core.errors import ConfigError
+from liveness.core.mathx import logistic
 from liveness.core.types import FaceObservation, Score, Signal
 from liveness.tracking.crop import align_crop, face_oval, transform_points
 

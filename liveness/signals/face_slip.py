@@ -22,7 +22,7 @@ z-scores against a running baseline), so camera noise, compression and face size
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -48,6 +48,22 @@ _EYE_R, _EYE_L, _MOUTH = 33, 263, 13
 
 
 @dataclass(frozen=True)
+class FaceSmoothnessOptions:
+    """Clip value = logistic of ``log(ratio_mid / mesh_to_ring) / width``: a mesh that moves
+    less than the image noise around the face suggests a generated inner face. ``ratio_mid``
+    is a loose prior (mesh residual equal to the ring's own flow residual), not a fit; AUC does
+    not depend on it. ``min_frames``: frames needed before a value is given."""
+
+    ratio_mid: float = 1.0
+    width: float = 0.3
+    min_frames: int = 30
+
+    def __post_init__(self) -> None:
+        if self.ratio_mid <= 0 or self.width <= 0 or self.min_frames < 3:
+            raise ConfigError("ratio_mid > 0, width > 0 and min_frames >= 3 required")
+
+
+@dataclass(frozen=True)
 class FaceSlipOptions:
     """``roi``: side of the square grey ROI in pixels; ``face_frac``: fraction of the ROI the
     face width fills (the rest is head ring and background). ``lk_win``/``lk_levels``: LK
@@ -56,7 +72,8 @@ class FaceSlipOptions:
     ``thumb``: side of the inner-face thumbnail used for flashes; ``flash_min``: a flash is a
     drop of correlation by at least this much. ``baseline_s``/``min_baseline``: the running
     baseline the per-frame slip is z-scored against. ``z_mid``/``z_width``: logistic map to
-    0..1. ``quantile``/``smooth_s``/``flag``: clip aggregation."""
+    0..1. ``quantile``/``smooth_s``/``flag``: clip aggregation. ``smoothness``: options of the
+    ``face_smoothness`` signal made from the same measurements."""
 
     roi: int = 128
     face_frac: float = 0.5
@@ -75,6 +92,7 @@ class FaceSlipOptions:
     quantile: float = 0.9
     smooth_s: float = 1.0
     flag: float = 0.5
+    smoothness: FaceSmoothnessOptions = field(default_factory=FaceSmoothnessOptions)
 
     def __post_init__(self) -> None:
         if self.roi < 32 or not 0.2 <= self.face_frac <= 0.9:
@@ -236,10 +254,8 @@ class FaceSlipAnalyser:
 
     name = "face_slip"
 
-    def __init__(self, options: FaceSlipOptions | None = None,
-                 smoothness: FaceSmoothnessOptions | None = None) -> None:
+    def __init__(self, options: FaceSlipOptions | None = None) -> None:
         self.options = options or FaceSlipOptions()
-        self.smoothness = smoothness or FaceSmoothnessOptions()
         o = self.options
         self._meter = SlipMeter(o)
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
@@ -322,7 +338,7 @@ class FaceSlipAnalyser:
 
     def signals(self) -> dict[str, Signal]:
         """``face_slip`` and ``face_smoothness`` (the other direction of the same measurements)."""
-        return {self.name: self.summary(), "face_smoothness": smoothness_signal(self, self.smoothness)}
+        return {self.name: self.summary(), "face_smoothness": smoothness_signal(self, self.options.smoothness)}
 
     def summary(self) -> Signal:
         fr = self._frames
@@ -354,22 +370,6 @@ class FaceSlipAnalyser:
         self._series.reset()
         self._hist.clear()
         self._frames.clear()
-
-
-@dataclass(frozen=True)
-class FaceSmoothnessOptions:
-    """Clip value = logistic of ``log(ratio_mid / mesh_to_ring) / width``: a mesh that moves
-    less than the image noise around the face suggests a generated inner face. ``ratio_mid``
-    is a loose prior (mesh residual equal to the ring's own flow residual), not a fit; AUC does
-    not depend on it. ``min_frames``: frames needed before a value is given."""
-
-    ratio_mid: float = 1.0
-    width: float = 0.3
-    min_frames: int = 30
-
-    def __post_init__(self) -> None:
-        if self.ratio_mid <= 0 or self.width <= 0 or self.min_frames < 3:
-            raise ConfigError("ratio_mid > 0, width > 0 and min_frames >= 3 required")
 
 
 def smoothness_signal(slip: FaceSlipAnalyser, o: FaceSmoothnessOptions) -> Signal:

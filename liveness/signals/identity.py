@@ -20,18 +20,15 @@ so the embedding is computed once per sampled frame. The stored reference,
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from liveness.core.analyser import FrameContext, ScoreSeries, runs_above
+from liveness.core.errors import ConfigError
 from liveness.core.mathx import logistic
-from liveness.core.errors import ConfigError, InputError
 from liveness.core.types import FaceObservation, Score, Signal
 
 __all__ = [

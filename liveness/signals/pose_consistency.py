@@ -27,9 +27,9 @@ import cv2
 import numpy as np
 
 from liveness.core.analyser import FrameContext, ScoreSeries
-from liveness.core.mathx import logistic
 from liveness.core.errors import ConfigError
 from liveness.core.history import History
+from liveness.core.mathx import logistic
 from liveness.core.types import FaceObservation, Score, Signal
 from liveness.tracking.regions import CENTRAL, CONTOUR
 

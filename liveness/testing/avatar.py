@@ -11,40 +11,22 @@ covered pixel to the photo through its triangle's affine map and samples it with
 face. Ground truth (pose, expression, hand, lean and the current scripted action) is written
 per frame beside the video.
 
-Script syntax (``--script``): space-separated ``ACTION@START`` items, e.g.
-``"turn_left@1 blink_twice@4 open_mouth@6.5 cover_half_face@9"``; ACTION is a challenge kind
-(see :data:`liveness.challenges.verifiers.CHALLENGES`) or ``blink``.
-
-    python -m liveness.testing.avatar OUT.mp4 --script "turn_left@1 smile@4" --seconds 7
+Scripts (what the avatar does when) are in :mod:`liveness.testing.script`; clips are written by
+:mod:`liveness.testing.clips`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
 from liveness.core.errors import ConfigError, InputError
+from liveness.testing.script import AvatarState
 
-__all__ = [
-    "ACTIONS",
-    "Action",
-    "Avatar",
-    "AvatarScript",
-    "AvatarState",
-    "astronaut_photo",
-    "make_demo_clip",
-    "photo_landmarks",
-    "write_clip",
-]
+__all__ = ["Avatar", "astronaut_photo", "photo_landmarks"]
 
 # -- mesh point groups (MediaPipe topology) -------------------------------------------------
 _R_UP0 = (246, 161, 160, 159, 158, 157, 173)
@@ -72,10 +54,6 @@ _FOREHEAD = (10, 338, 297, 332, 284, 109, 67, 103, 54, 151, 108, 69, 104, 68, 33
 _OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
          152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 
-ACTIONS = ("turn_left", "turn_right", "look_up", "look_down", "blink_twice", "blink",
-           "open_mouth", "smile", "raise_eyebrows", "cover_half_face", "lean_closer")
-
-
 def astronaut_photo() -> np.ndarray:
     """The built-in face photo: NASA's public-domain portrait of astronaut Eileen Collins
     (the 512x512 crop scikit-image ships as ``skimage.data.astronaut()``), packaged as a
@@ -90,162 +68,6 @@ def astronaut_photo() -> np.ndarray:
     return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
-# -- state and script -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class AvatarState:
-    """What the avatar does in one frame. Angles in degrees (``liveness.tracking.pose`` convention:
-    yaw > 0 = nose toward the image's right, pitch > 0 = up); ``blink`` 0 open .. 1 closed;
-    ``mouth`` 0 .. 1 wide open; ``smile``, ``brows`` 0 .. 1; ``hand`` 0 (away) .. 1 (covering
-    half the face), ``hand_side`` +1 = image-right half, -1 = image-left; ``lean`` 0 .. 1
-    (1 = the face 1.4x larger); ``tx``, ``ty`` offsets in pixels."""
-
-    yaw: float = 0.0
-    pitch: float = 0.0
-    roll: float = 0.0
-    blink: float = 0.0
-    mouth: float = 0.0
-    smile: float = 0.0
-    brows: float = 0.0
-    hand: float = 0.0
-    hand_side: int = 1
-    lean: float = 0.0
-    tx: float = 0.0
-    ty: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
-
-
-def _envelope(t: float, start: float, rise: float, hold: float, fall: float) -> float:
-    """0 → 1 (cosine ease, ``rise`` s) → hold → 0 (``fall`` s)."""
-    x = t - start
-    if x <= 0 or x >= rise + hold + fall:
-        return 0.0
-    if x < rise:
-        return 0.5 - 0.5 * math.cos(math.pi * x / rise)
-    if x < rise + hold:
-        return 1.0
-    return 0.5 + 0.5 * math.cos(math.pi * (x - rise - hold) / fall)
-
-
-@dataclass(frozen=True)
-class Action:
-    """One scripted action starting at ``start`` seconds; ``amount`` scales it (1 = default
-    strength: 50 deg turns, 25 deg looks); ``speed`` > 1 is faster; ``side`` for the hand."""
-
-    kind: str
-    start: float
-    amount: float = 1.0
-    speed: float = 1.0
-    side: int = 1
-
-    def __post_init__(self) -> None:
-        if self.kind not in ACTIONS:
-            raise ConfigError(f"unknown avatar action {self.kind!r}; known: {list(ACTIONS)}")
-
-    @property
-    def duration(self) -> float:
-        return {"blink": 0.3, "blink_twice": 0.8, "cover_half_face": 1.9, "lean_closer": 2.0}.get(
-            self.kind, 1.6) / self.speed
-
-    def apply(self, t: float, s: dict[str, float]) -> None:
-        k, a, sp = self.kind, self.amount, self.speed
-        if k in ("blink", "blink_twice"):
-            starts = [self.start] if k == "blink" else [self.start, self.start + 0.45 / sp]
-            for b in starts:
-                s["blink"] = max(s["blink"], _envelope(t, b, 0.08 / sp, 0.06 / sp, 0.12 / sp) * a)
-            return
-        e = _envelope(t, self.start, 0.5 / sp, 0.6 / sp, 0.5 / sp)
-        if k == "turn_left":
-            s["yaw"] += 50.0 * a * e
-        elif k == "turn_right":
-            s["yaw"] -= 50.0 * a * e
-        elif k == "look_up":
-            s["pitch"] += 25.0 * a * e
-        elif k == "look_down":
-            s["pitch"] -= 25.0 * a * e
-        elif k == "open_mouth":
-            s["mouth"] = max(s["mouth"], a * e)
-        elif k == "smile":
-            s["smile"] = max(s["smile"], a * e)
-        elif k == "raise_eyebrows":
-            s["brows"] = max(s["brows"], a * e)
-        elif k == "cover_half_face":
-            e = _envelope(t, self.start, 0.4 / sp, 1.1 / sp, 0.4 / sp)
-            if e > s["hand"]:
-                s["hand"], s["hand_side"] = a * e, self.side
-        elif k == "lean_closer":
-            e = _envelope(t, self.start, 0.6 / sp, 0.8 / sp, 0.6 / sp)
-            s["lean"] = max(s["lean"], a * e)
-
-
-@dataclass
-class AvatarScript:
-    """Actions over time plus optional idle motion (slow sway, occasional single blinks,
-    deterministic from ``seed``)."""
-
-    actions: list[Action] = field(default_factory=list)
-    idle: bool = True
-    seed: int = 0
-    blink_every_s: tuple[float, float] = (3.0, 6.0)
-
-    def __post_init__(self) -> None:
-        rng = np.random.default_rng(self.seed)
-        self._phase = rng.uniform(0, 2 * np.pi, 6)
-        self._blinks: list[float] = []
-        if self.idle:
-            t = float(rng.uniform(*self.blink_every_s))
-            while t < 3600:
-                self._blinks.append(t)
-                t += float(rng.uniform(*self.blink_every_s))
-
-    @classmethod
-    def parse(cls, text: str, idle: bool = True, seed: int = 0) -> AvatarScript:
-        """``"turn_left@1 blink_twice@4.5"`` → script (see module docs)."""
-        acts = []
-        for item in text.split():
-            if "@" not in item:
-                raise ConfigError(f"script item {item!r} is not ACTION@SECONDS")
-            kind, at = item.split("@", 1)
-            try:
-                start = float(at)
-            except ValueError as exc:
-                raise ConfigError(f"bad time in script item {item!r}") from exc
-            acts.append(Action(kind, start))
-        return cls(acts, idle=idle, seed=seed)
-
-    def add(self, action: Action) -> None:
-        self.actions.append(action)
-
-    def active(self, t: float) -> str | None:
-        for a in self.actions:
-            if a.start <= t < a.start + a.duration:
-                return a.kind
-        return None
-
-    def state_at(self, t: float) -> AvatarState:
-        s: dict[str, float] = {"yaw": 0.0, "pitch": 0.0, "roll": 0.0, "blink": 0.0, "mouth": 0.0,
-                               "smile": 0.0, "brows": 0.0, "hand": 0.0, "hand_side": 1,
-                               "lean": 0.0}
-        if self.idle:
-            p = self._phase
-            s["yaw"] += 3.0 * math.sin(0.9 * t + p[0]) + 1.5 * math.sin(2.3 * t + p[1])
-            s["pitch"] += 2.0 * math.sin(0.7 * t + p[2]) + 1.0 * math.sin(1.9 * t + p[3])
-            s["roll"] += 1.5 * math.sin(0.5 * t + p[4])
-            s["mouth"] += 0.03 * (1 + math.sin(4.0 * t + p[5]))  # a little talking
-            for b in self._blinks:
-                if b - 0.5 < t < b + 0.5 and not any(
-                    a.kind in ("blink", "blink_twice") and a.start - 2.5 < b < a.start + 2.5
-                    for a in self.actions
-                ):
-                    s["blink"] = max(s["blink"], _envelope(t, b, 0.08, 0.06, 0.12))
-        for a in self.actions:
-            a.apply(t, s)
-        s["hand_side"] = int(s["hand_side"])
-        return AvatarState(**s)  # type: ignore[arg-type]
-
-
-# -- the model ------------------------------------------------------------------------------
 def photo_landmarks(rgb: np.ndarray) -> np.ndarray:
     """478 mesh landmarks (pixels) of the largest face in a photo, by our detector + mesh."""
     from liveness.tracking.detector import FaceDetector
@@ -577,96 +399,3 @@ class Avatar:
         thumb_x = x - side * pw * 0.55
         cv2.line(img, (int(x - side * pw * 0.2), int(y + 0.3 * ph)), (int(thumb_x), int(y - 0.05 * ph)),
                  colt, int(max(3, fwid * 1.05)), cv2.LINE_AA)
-
-
-# -- clips ----------------------------------------------------------------------------------
-def write_clip(path: str | Path, avatar: Avatar, script: AvatarScript, seconds: float, fps: float = 15.0,
-               *, ground_truth: bool = True, crf: int = 20) -> Path:
-    """Render ``seconds`` of ``script`` to a video (PyAV, H.264) and, beside it,
-    ``<path>.json`` with the ground truth per frame. Returns the video path."""
-    import av
-
-    if seconds <= 0 or fps <= 0:
-        raise ConfigError("seconds and fps must be > 0")
-    path = Path(path)
-    w, h = avatar.size
-    n = int(round(seconds * fps))
-    rows = []
-    from fractions import Fraction
-
-    rate = Fraction(fps).limit_denominator(1000)
-    with av.open(str(path), "w") as c:
-        st = c.add_stream("libx264", rate=rate)
-        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-        st.options = {"crf": str(crf), "preset": "veryfast"}
-        for i in range(n):
-            t = i / fps
-            s = script.state_at(t)
-            img, gt = avatar.render(s)
-            gt.pop("_landmarks", None)
-            rows.append({"t": round(t, 4), "frame": i, "action": script.active(t), **gt})
-            fr = av.VideoFrame.from_ndarray(img, format="rgb24")
-            for pkt in st.encode(fr):
-                c.mux(pkt)
-        for pkt in st.encode():
-            c.mux(pkt)
-    if ground_truth:
-        meta = {"schema": "liveness.avatar/1", "fps": fps, "width": w, "height": h, "frames": n,
-                "script": [asdict(a) for a in script.actions], "idle": script.idle, "seed": script.seed,
-                "conventions": "yaw>0: nose toward image right (candidate's left); pitch>0: up",
-                "frames_gt": rows}
-        path.with_suffix(path.suffix + ".json").write_text(json.dumps(meta))
-    return path
-
-
-def make_demo_clip(path: str | Path, seconds: float = 12.0, fps: float = 15.0,
-                   size: tuple[int, int] = (640, 480)) -> Path:
-    """The built-in demo input: the astronaut avatar turning, blinking, smiling, opening the
-    mouth and covering half the face (an animated photo: itself an attack sample)."""
-    plan = ["turn_left", "blink_twice", "open_mouth", "turn_right", "smile", "cover_half_face",
-            "raise_eyebrows", "lean_closer"]
-    acts, t = [], 1.0
-    for k in plan:
-        if t + 1.5 > seconds:
-            break
-        acts.append(Action(k, t))
-        t += Action(k, t).duration + 0.6
-    return write_clip(path, Avatar.astronaut(size=size), AvatarScript(acts, idle=True, seed=1), seconds, fps)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m liveness.testing.avatar", description=__doc__.split("\n\n")[0])
-    ap.add_argument("out", help="output video (.mp4)")
-    ap.add_argument("--script", default="", help='e.g. "turn_left@1 blink_twice@4"; empty = demo plan')
-    ap.add_argument("--seconds", type=float, default=None)
-    ap.add_argument("--fps", type=float, default=15.0)
-    ap.add_argument("--size", default="640x480")
-    ap.add_argument("--photo", default=None, help="face photo (default: the packaged astronaut photo)")
-    ap.add_argument("--no-idle", action="store_true", help="no sway or natural blinks")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args(argv)
-    try:
-        w, h = (int(v) for v in a.size.lower().split("x"))
-        if not a.script:
-            p = make_demo_clip(a.out, a.seconds or 12.0, a.fps, (w, h))
-        else:
-            script = AvatarScript.parse(a.script, idle=not a.no_idle, seed=a.seed)
-            end = max((x.start + x.duration for x in script.actions), default=0.0) + 1.0
-            if a.photo:
-                img = cv2.imread(a.photo, cv2.IMREAD_COLOR)
-                if img is None:
-                    raise InputError(f"cannot read photo {a.photo}")
-                av_ = Avatar.from_photo(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), size=(w, h))
-            else:
-                av_ = Avatar.astronaut(size=(w, h))
-            p = write_clip(a.out, av_, script, a.seconds or end, a.fps)
-    except (ConfigError, InputError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(p)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-

@@ -4,7 +4,7 @@ and misses at the operating thresholds."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from liveness.verdict.params import load_params
