@@ -20,7 +20,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from liveness.testing.avatar import Avatar, AvatarScript  # noqa: E402
+from liveness.testing import Avatar, AvatarScript  # noqa: E402
 
 
 def main() -> int:

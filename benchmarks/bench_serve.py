@@ -76,7 +76,7 @@ def frames_640(standin: bool, n: int = 90) -> list[np.ndarray]:
 
         import av
 
-        from liveness.testing.avatar import make_demo_clip
+        from liveness.testing import make_demo_clip
 
         with tempfile.TemporaryDirectory() as d:
             clip = make_demo_clip(Path(d) / "a.mp4", seconds=n / 15, fps=15, size=(640, 480))

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from liveness.challenges.engine import ChallengeEngine  # noqa: E402
 from liveness.challenges.verifiers import CHALLENGES, frame_features  # noqa: E402
-from liveness.testing.avatar import Action, Avatar, AvatarScript  # noqa: E402
+from liveness.testing import Action, Avatar, AvatarScript  # noqa: E402
 
 AV_FPS = 15.0
 LEAD_S = 0.8  # neutral lead-in before the action in each rendered performance

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     video = a.video
     tmp = Path(tempfile.mkdtemp(prefix="liveness-docs-"))
     if video is None:
-        from liveness.testing.avatar import make_demo_clip
+        from liveness.testing import make_demo_clip
 
         video = str(tmp / "demo_avatar.mp4")
         make_demo_clip(video)

@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from liveness.core.errors import InputError, LivenessError
+from liveness.core.files import write_atomic
+from liveness.core.review import Review
 from liveness.verdict.explain import LABEL_HEADLINE, LABEL_TEXT
 
 __all__ = ["BATCH_SCHEMA", "VIDEO_SUFFIXES", "BatchOptions", "BatchProgress", "collect_videos", "review_batch"]
@@ -113,36 +114,31 @@ def collect_videos(inputs: Sequence[str | Path]) -> list[tuple[Path, str]]:
     return [(f, hashed(f, n) if taken[n] > 1 else n) for f, n in named]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _row(file: Path, name: str, doc: dict[str, Any] | None, error: str | None, reused: bool = False) -> dict[str, Any]:
+def _row(file: Path, name: str, doc: Review | dict[str, Any] | None, error: str | None,
+         reused: bool = False) -> dict[str, Any]:
     row: dict[str, Any] = {"file": str(file), "name": name, "json": None, "html": None, "reused": reused,
                            "error": error, "label": None, "risk": None, "reasons": [], "frames": None,
                            "face_fraction": None, "duration_s": None, "sha256": None}
     if doc is not None:
         row["json"], row["html"] = f"{name}.json", f"{name}.html"
-        v, s = doc.get("verdict") or {}, doc.get("summary") or {}
+        r = doc if isinstance(doc, Review) else Review.from_dict(doc)
         row.update({
-            "label": v.get("label"),
-            "risk": v.get("risk"),
-            "reasons": list(v.get("reasons") or [])[:3],
-            "frames": s.get("frames"),
-            "face_fraction": s.get("face_fraction"),
-            "duration_s": (doc.get("source") or {}).get("duration_s"),
-            "sha256": (doc.get("source") or {}).get("sha256"),
+            "label": r.verdict.label,
+            "risk": r.verdict.risk,
+            "reasons": list(r.verdict.reasons)[:3],
+            "frames": r.summary.get("frames"),
+            "face_fraction": r.summary.get("face_fraction"),
+            "duration_s": r.source.get("duration_s"),
+            "sha256": r.source.get("sha256"),
         })
     return row
 
 
 def _reusable(json_path: Path, file: Path, options: BatchOptions) -> dict[str, Any] | None:
     """The earlier review at ``json_path`` if it still stands for ``file`` as it is now."""
-    from liveness import __version__
+    from liveness.core.files import file_sha256
     from liveness.core.registry import model_hashes
-    from liveness.sources.video import file_sha256
+    from liveness.core.version import __version__
 
     if not json_path.is_file() or not json_path.with_suffix(".html").is_file():
         return None
@@ -167,7 +163,7 @@ def _review_file(file: str, name: str, out_dir: str, options_json: str) -> dict[
     single_threaded_opencv()
     path, out = Path(file), Path(out_dir)
     try:
-        from liveness.apps.review import ReviewOptions, review_video
+        from liveness.apps.review import ReviewOptions, review
         from liveness.pipeline import PipelineOptions
         from liveness.tracking.tracker import TrackerOptions
         from liveness.verdict.report import render_html
@@ -178,10 +174,10 @@ def _review_file(file: str, name: str, out_dir: str, options_json: str) -> dict[
             pipeline=PipelineOptions(tracker=TrackerOptions(threads=o.threads), references=o.references),
             max_side=o.max_side, stride=o.stride, thumbnails=o.thumbnails,
         )
-        doc = review_video(path, opts)
-        doc["provenance"]["batch"] = o.review_key()
-        _write_atomic(out / f"{name}.html", render_html(doc))
-        _write_atomic(out / f"{name}.json", json.dumps(doc, indent=1, ensure_ascii=False))
+        doc = review(path, opts)
+        doc = replace(doc, provenance={**doc.provenance, "batch": o.review_key()})
+        write_atomic(out / f"{name}.html", render_html(doc))
+        write_atomic(out / f"{name}.json", json.dumps(doc.to_dict(), indent=1, ensure_ascii=False))
         return _row(path, name, doc, None)
     except LivenessError as exc:  # one bad file must not stop the batch
         return _row(path, name, None, str(exc))
@@ -197,12 +193,12 @@ def _sort_key(row: dict[str, Any]) -> tuple[int, float, str]:
 def _write_index(out: Path, rows: list[dict[str, Any]], options: BatchOptions, inputs: Sequence[str]) -> None:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    from liveness import __version__
+    from liveness.core.version import __version__
 
     ordered = sorted(rows, key=_sort_key)
     doc = {"schema": BATCH_SCHEMA, "version": __version__, "inputs": [str(i) for i in inputs],
            "options": options.review_key(), "files": ordered}
-    _write_atomic(out / "index.json", json.dumps(doc, indent=1, ensure_ascii=False))
+    write_atomic(out / "index.json", json.dumps(doc, indent=1, ensure_ascii=False))
     env = Environment(loader=PackageLoader("liveness", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     counts: dict[str, int] = {}
@@ -212,7 +208,7 @@ def _write_index(out: Path, rows: list[dict[str, Any]], options: BatchOptions, i
     html = env.get_template("batch_index.html.j2").render(rows=ordered, counts=counts, version=__version__,
                                                           inputs=doc["inputs"], headlines=LABEL_HEADLINE,
                                                           texts=LABEL_TEXT)
-    _write_atomic(out / "index.html", html)
+    write_atomic(out / "index.html", html)
 
 
 def review_batch(

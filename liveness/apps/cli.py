@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -12,7 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from liveness.apps.common import check_writable, progress_hook, single_threaded_opencv, write_json, write_text
+from liveness.apps.common import (
+    check_writable,
+    progress_hook,
+    single_threaded_opencv,
+    write_json,
+    write_text,
+)
 from liveness.apps.enroll import add_enroll_parser
 from liveness.apps.serve.cli import add_serve_parser
 from liveness.core.errors import InputError, LivenessError
@@ -70,7 +75,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         video = videos[0] if videos else None
         if video is None:  # the demo clip lives in a temporary folder removed afterwards
-            from liveness.testing.avatar import make_demo_clip
+            from liveness.testing import make_demo_clip
 
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="liveness-demo-"))
             video = str(Path(tmp) / "demo_avatar.mp4")
@@ -159,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from liveness import __version__
+        from liveness.core.version import __version__
 
         print(__version__)
         return 0

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from liveness.core.errors import InputError
+from liveness.core.files import file_sha256, write_atomic
 
 __all__ = ["Metrics", "auc", "bpcer_at_apcer", "eer", "load_manifest", "metrics", "run_eval"]
 
@@ -147,10 +148,7 @@ def _review_one(file: str, opts_json: str, cache_file: str) -> tuple[str, dict[s
         doc = review_video(file, opts)
     except Exception as exc:  # one bad clip must not end the evaluation
         return file, None, f"{type(exc).__name__}: {exc}"
-    p = Path(cache_file)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(json.dumps(doc))
-    tmp.replace(p)
+    write_atomic(cache_file, json.dumps(doc))
     return file, doc, None
 
 
@@ -255,13 +253,11 @@ def run_eval(args: argparse.Namespace) -> int:
     cache = Path(args.cache or ".cache/eval")
     cache.mkdir(parents=True, exist_ok=True)
     opts = {"threads": args.threads, "max_side": args.max_side, "stride": args.stride}
-    from liveness import __version__
+    from liveness.core.version import __version__
 
     okey = hashlib.sha256(json.dumps([opts, __version__, _models_key()], sort_keys=True).encode()).hexdigest()[:12]
     todo, docs = [], {}
     for r in rows:
-        from liveness.sources.video import file_sha256
-
         cf = cache / f"{file_sha256(r['file'])[:16]}_{okey}.json"
         r["cache"] = str(cf)
         if cf.is_file():

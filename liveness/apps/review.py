@@ -1,4 +1,5 @@
-"""Offline review of one video file: the `liveness.review/1` JSON document."""
+"""Offline review of one video file: the typed :class:`~liveness.core.review.Review` and its
+`liveness.review/1` JSON document."""
 
 from __future__ import annotations
 
@@ -6,24 +7,27 @@ import base64
 import datetime as _dt
 import platform
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from liveness.core.errors import InputError
 from liveness.core.hooks import Hook, HookEvent, TimingHook
+from liveness.core.image import jpeg
 from liveness.core.registry import model_hashes
-from liveness.core.session import Event, Session
+from liveness.core.review import REVIEW_SCHEMA, Review
+from liveness.core.session import Session
+from liveness.core.types import Event, Signal
 from liveness.pipeline import PipelineOptions, build_session
 from liveness.sources.video import VideoSource, open_video
+from liveness.verdict.report import telling_times
 
-__all__ = ["SCHEMA", "ReviewOptions", "review_video"]
+__all__ = ["SCHEMA", "ReviewOptions", "grab_thumbnails", "review", "review_video"]
 
-SCHEMA = "liveness.review/1"
+SCHEMA = REVIEW_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -40,33 +44,32 @@ class ReviewOptions:
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return asdict(self)
+        return {**asdict(self), "pipeline": self.pipeline.to_dict()}
 
 
-def _provenance(options: ReviewOptions, session: Session) -> dict[str, Any]:
-    from liveness import __version__
+def _provenance(options: ReviewOptions, session: Session, signals: Mapping[str, Signal]) -> dict[str, Any]:
+    from liveness.core.version import __version__
 
-    models = model_hashes()
     return {
         "package": "interview-liveness",
         "version": __version__,
         "python": platform.python_version(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "models": models,
+        "models": model_hashes(),
         "options": options.to_dict(),
-        "analysers": [a.name for a in session.analysers],
-        "fusion": session.fusion.describe() if hasattr(session.fusion, "describe") else None,
+        "analysers": list(signals),
+        "fusion": session.fusion.describe() if session.fusion is not None else None,
     }
 
 
-def review_video(
+def review(
     path: str | Path,
     options: ReviewOptions | None = None,
     *,
     hook: Hook | None = None,
     session: Session | None = None,
-) -> dict[str, Any]:
-    """Analyse every (or every ``stride``-th) frame of ``path``; returns the review document."""
+) -> Review:
+    """Analyse every (or every ``stride``-th) frame of ``path``; returns the typed review."""
     options = options or ReviewOptions()
     src = open_video(path, max_side=options.max_side, stride=options.stride)
     timing = TimingHook(hook)
@@ -86,42 +89,55 @@ def review_video(
         raise InputError(f"{path}: no frames were analysed")
 
     signals = session.signals()
-    verdict = session.verdict()
+    verdict = session.verdict(signals)
     info = src.info
-    events = [e.to_dict() for e in session.events]
+    events = list(session.events)
     if src.complete is False:
         events.append(_truncated_event(src))
-    doc: dict[str, Any] = {
-        "schema": SCHEMA,
-        "source": {
-            "path": str(path),
-            "sha256": info.sha256,
-            "width": info.width,
-            "height": info.height,
-            "analysed_width": info.frame_width,
-            "analysed_height": info.frame_height,
-            "fps": round(info.fps, 3),
-            "duration_s": round(info.duration_s, 3),
-            "frames": len(timeline),
-            "codec": info.codec,
-            "rotation": info.rotation,
-            "complete": src.complete is not False,
-        },
-        "timeline": timeline,
-        "signals": {k: v.to_dict() for k, v in signals.items()},
-        "verdict": verdict.to_dict(),
-        "events": events,
-        "challenges": _challenges(session),
-        "summary": _summary(session),
-        "timing": timing.to_dict(),
-        "provenance": _provenance(options, session),
+    source = {
+        "path": str(path),
+        "sha256": info.sha256,
+        "width": info.width,
+        "height": info.height,
+        "analysed_width": info.frame_width,
+        "analysed_height": info.frame_height,
+        "fps": round(info.fps, 3),
+        "duration_s": round(info.duration_s, 3),
+        "frames": len(timeline),
+        "codec": info.codec,
+        "rotation": info.rotation,
+        "complete": src.complete is not False,
     }
+    doc = Review(
+        source=source,
+        timeline=tuple(timeline),
+        signals=signals,
+        verdict=verdict,
+        events=tuple(events),
+        challenges=tuple(r.to_dict() for r in session.challenge_results()),
+        summary=_summary(session),
+        timing=timing.to_dict(),
+        provenance=_provenance(options, session, signals),
+    )
     if options.thumbnails:
-        doc["thumbnails"] = grab_thumbnails(path, options, _telling_times(doc, options.thumbnails))
+        times = telling_times(doc.to_dict(), k=options.thumbnails)
+        doc = replace(doc, thumbnails=tuple(grab_thumbnails(path, options, times)))
     return doc
 
 
-def _truncated_event(src: VideoSource) -> dict[str, Any]:
+def review_video(
+    path: str | Path,
+    options: ReviewOptions | None = None,
+    *,
+    hook: Hook | None = None,
+    session: Session | None = None,
+) -> dict[str, Any]:
+    """Analyse every (or every ``stride``-th) frame of ``path``; returns the review document
+    (``liveness.review/1``, the JSON form of :func:`review`)."""
+    return review(path, options, hook=hook, session=session).to_dict()
+
+
+def _truncated_event(src: VideoSource) -> Event:
     """The ``input_truncated`` event of a file that ends before its declared duration."""
     got, declared = float(src.decoded_s or 0.0), float(src.info.duration_s)
     n, m = src.decoded_frames, src.info.frames
@@ -131,16 +147,7 @@ def _truncated_event(src: VideoSource) -> dict[str, Any]:
            f"the file is damaged: decoding stopped after {got:.1f} s ({of_frames}); only that part was reviewed")
     return Event(round(got, 4), "input_truncated", msg,
                  (("decoded_s", round(got, 3)), ("declared_s", round(declared, 3)),
-                  ("decoded_frames", n), ("declared_frames", m))).to_dict()
-
-
-def _challenges(session: Session) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for a in session.analysers:
-        results = getattr(a, "results", None)
-        if callable(results):
-            out.extend(r.to_dict() for r in results())
-    return out
+                  ("decoded_frames", n), ("declared_frames", m)))
 
 
 def _summary(session: Session) -> dict[str, Any]:
@@ -164,21 +171,6 @@ def _summary(session: Session) -> dict[str, Any]:
     return d
 
 
-def _telling_times(doc: dict[str, Any], k: int) -> list[float]:
-    try:
-        from liveness.verdict.report import telling_times
-
-        return list(telling_times(doc, k=k))
-    except ImportError:
-        pass
-    # fallback: evenly spaced face frames
-    ts = [r["t"] for r in doc["timeline"] if r.get("face")]
-    if not ts:
-        return []
-    idx = np.linspace(0, len(ts) - 1, num=min(k, len(ts))).round().astype(int)
-    return [ts[i] for i in idx]
-
-
 def grab_thumbnails(
     path: str | Path, options: ReviewOptions, times: Sequence[float], width: int = 320
 ) -> list[dict[str, Any]]:
@@ -199,10 +191,7 @@ def grab_thumbnails(
         if t not in best:
             continue
         _, img, ft = best[t]
-        h, w = img.shape[:2]
-        s = width / w
-        small = cv2.resize(img, (width, max(1, int(h * s))), interpolation=cv2.INTER_AREA)
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
-        if ok:
-            out.append({"t": round(ft, 3), "jpeg_b64": base64.b64encode(buf.tobytes()).decode("ascii")})
+        data = jpeg(img, width)
+        if data is not None:
+            out.append({"t": round(ft, 3), "jpeg_b64": base64.b64encode(data).decode("ascii")})
     return out

@@ -3,7 +3,6 @@ honoured, timestamps from the stream (variable frame rate safe)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from liveness.core.errors import InputError
+from liveness.core.files import file_sha256
 
 __all__ = ["VideoFrame", "VideoInfo", "VideoSource", "file_sha256", "open_video"]
 
@@ -51,14 +51,6 @@ class VideoFrame:
     image: np.ndarray  # RGB uint8 (H, W, 3), display orientation
     t: float  # presentation time in seconds from the stream start
     index: int  # decode order index
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class VideoSource:
