@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from liveness import Event, FaceObservation, HeadPose, Score, Session, Signal
+from liveness.core.analyser import FrameContext
 
 PROTOCOL = "liveness.dc/1"
 
@@ -66,25 +67,26 @@ class CentreAnalyser:
     def __init__(self) -> None:
         self.values: list[float] = []
 
-    def update(self, obs: FaceObservation) -> Score | None:
+    def update(self, obs: FaceObservation, ctx: FrameContext) -> tuple[Score, ...]:
         if not obs.face or obs.box is None:
-            return None
+            return ()
         v = float(abs(obs.box[0] + obs.box[2] / 2 - obs.width / 2) / (obs.width / 2))
         self.values.append(v)
-        return Score(self.name, obs.t, v)
+        return (Score(self.name, obs.t, v),)
 
-    def summary(self) -> Signal:
+    def signals(self) -> dict[str, Signal]:
         if not self.values:
-            return Signal(self.name, None, 0)
-        return Signal(self.name, float(np.median(self.values)), len(self.values))
+            return {self.name: Signal(self.name, None, 0)}
+        return {self.name: Signal(self.name, float(np.median(self.values)), len(self.values))}
 
     def reset(self) -> None:
         self.values.clear()
 
 
 class FakeChallenges:
-    """Stand-in challenge engine: prompts each planned kind on the next frame after the last
-    decision and passes it 0.3 s later (the real engine lives in liveness.challenges.engine)."""
+    """Stand-in challenge engine (an analyser and a ``ChallengeSource``): prompts each planned
+    kind on the next frame after the last decision and passes it 0.3 s later (the real engine
+    lives in liveness.challenges.engine)."""
 
     name = "challenge_breakdown"
 
@@ -94,29 +96,37 @@ class FakeChallenges:
     def reset(self) -> None:
         self._queue: list[str] = []
         self._open: tuple[str, float] | None = None
-        self._events: list[Event] = []
+        self._results: list[_Passed] = []
 
     def start(self, t: float, n: int | None = None, kinds: list[str] | None = None) -> list[str]:
         self._queue = list(kinds) if kinds else ["turn_left", "blink_twice", "smile"][: n or 3]
         return list(self._queue)
 
-    def update(self, obs: FaceObservation) -> Score | None:
+    def update(self, obs: FaceObservation, ctx: FrameContext) -> tuple[Score, ...]:
         if self._open is None and self._queue:
             k = self._queue.pop(0)
             self._open = (k, obs.t)
-            self._events.append(Event(obs.t, "challenge.prompt", f"do {k}", (("kind", k),)))
+            ctx.emit(Event(obs.t, "challenge.prompt", f"do {k}", (("kind", k),)))
         elif self._open is not None and obs.t - self._open[1] >= 0.3:
             k, t0 = self._open
             self._open = None
-            self._events.append(Event(obs.t, "challenge.result", f"{k}: passed", (("kind", k), ("passed", True), ("latency_s", obs.t - t0))))
-        return None
+            self._results.append(_Passed(k, obs.t - t0))
+            ctx.emit(Event(obs.t, "challenge.result", f"{k}: passed", (("kind", k), ("passed", True), ("latency_s", obs.t - t0))))
+        return ()
 
-    def events(self) -> list[Event]:
-        ev, self._events = self._events, []
-        return ev
+    def results(self) -> list[_Passed]:
+        return list(self._results)
 
-    def summary(self) -> Signal:
-        return Signal(self.name, None, 0)
+    def signals(self) -> dict[str, Signal]:
+        return {self.name: Signal(self.name, None, 0)}
+
+
+class _Passed:
+    def __init__(self, kind: str, latency_s: float) -> None:
+        self.kind, self.latency_s = kind, latency_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "passed": True, "latency_s": round(self.latency_s, 3)}
 
 
 def disc_factory(challenges: bool = False, **kw: Any) -> Callable[[], Session]:

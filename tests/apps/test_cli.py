@@ -14,7 +14,7 @@ from tests.conftest import write_clip
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "liveness.apps.cli", *args], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1])
+                          cwd=Path(__file__).resolve().parents[2])
 
 
 @pytest.mark.parametrize("content", [b"", b"hello, this is text, not a video\n" * 20])

@@ -3,7 +3,7 @@
 Observations come from the synthetic avatar's ground truth (``Avatar.observation``: mesh points
 and pose as scripted, no tracker), so each challenge is shown to pass when performed and to
 fail when not, with the thresholds documented in ``liveness.challenges.verifiers``. The same checks
-through the real tracker on rendered video are in ``tests/test_avatar.py``.
+through the real tracker on rendered video are in ``tests/testing/test_avatar.py``.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ import numpy as np
 import pytest
 
 from liveness import ConfigError, FaceObservation, Score
-from liveness.challenges.engine import (
-    ChallengeEngine,
-    ChallengeResponse,
-    EngineOptions,
-    OpportunisticAnalyser,
-    ScoreHistory,
-    breakdown_scores,
-)
-from liveness.challenges.verifiers import CHALLENGES, ChallengeThresholds, frame_features
-from liveness.testing import Action, Avatar, AvatarScript, AvatarState
+from liveness.challenges.breakdown import ScoreHistory, breakdown_scores
+from liveness.challenges.engine import ChallengeEngine, EngineOptions
+from liveness.challenges.features import FEATURES, feature_index, frame_features
+from liveness.challenges.opportunistic import OpportunisticAnalyser
+from liveness.challenges.spec import CHALLENGES, SPECS, ChallengeSpec, make_verifier
+from liveness.challenges.types import ChallengeThresholds
+from liveness.challenges.verifiers import Verifier
+from liveness.testing import ACTIONS, Action, Avatar, AvatarScript, AvatarState
+from tests._feed import step
 
 FPS = 15.0
 KINDS = sorted(CHALLENGES)
@@ -42,7 +41,7 @@ def run(avatar: Avatar, script: AvatarScript, kinds: list[str], seconds: float,
     eng.start(0.0, kinds=kinds)
     for i in range(int(seconds * FPS)):
         t = i / FPS
-        eng.update(avatar.observation(script.state_at(t), t, i, image=image))
+        step(eng, avatar.observation(script.state_at(t), t, i, image=image))
         if eng.pending == 0:
             break
     return eng
@@ -115,12 +114,11 @@ def test_events_and_state_machine(avatar):
     events, states = [], set()
     for i in range(int(12 * FPS)):
         t = i / FPS
-        s = eng.update(avatar.observation(script.state_at(t), t, i))
+        out, new = step(eng, avatar.observation(script.state_at(t), t, i))
         states.add(eng.state)
-        new = eng.events()
         events.extend(new)
         if any(e.kind == "challenge.result" for e in new):
-            assert isinstance(s, Score) and s.signal == "challenge_breakdown"
+            assert [s.signal for s in out] == ["challenge_breakdown"]
     assert {"gap", "wait", "result", "idle"} <= states
     kinds = [e.kind for e in events]
     assert kinds == ["challenge.prompt", "challenge.result", "challenge.prompt", "challenge.result",
@@ -129,12 +127,13 @@ def test_events_and_state_machine(avatar):
     assert dict(events[1].data)["passed"] is True
     assert dict(events[-1].data)["passed"] is True
     assert eng.sequence_passed() is True
-    assert eng.events() == []
+    assert eng.events() == []  # handed out through the frame context, once
     json.dumps([e.to_dict() for e in events])  # plain JSON
     sig = eng.summary()
     assert sig.name == "challenge_breakdown" and sig.n == 2
     assert dict(sig.details)["passed"] == 2
-    resp = ChallengeResponse(eng).summary()
+    resp = eng.signals()["challenge"]
+    assert list(eng.signals()) == ["challenge_breakdown", "challenge"]
     assert resp.name == "challenge" and resp.value == 0.0
     eng.reset()
     assert eng.state == "idle" and eng.results() == [] and eng.summary().value is None
@@ -148,7 +147,7 @@ def test_prompt_waits_for_a_face_then_fails_no_face():
     eng = ChallengeEngine(EngineOptions(gap_s=(0.2, 0.2), max_defer_s=2.0), rng=random.Random(0))
     eng.start(0.0, kinds=["smile"])
     for i in range(int(5 * FPS)):
-        eng.update(_no_face(i / FPS, i))
+        step(eng, _no_face(i / FPS, i))
     (r,) = eng.results()
     assert not r.passed and r.reason == "no_face"
     assert r.prompt_t >= 2.0  # deferred as long as allowed
@@ -174,11 +173,9 @@ def test_stop_and_bad_input(avatar):
         EngineOptions(kinds=("dance",))
     eng.start(0.0, kinds=["smile", "look_up"])
     for i in range(int(2 * FPS)):
-        eng.update(avatar.observation(AvatarState(), i / FPS, i))
+        step(eng, avatar.observation(AvatarState(), i / FPS, i))
     eng.stop(2.0)
     assert eng.state == "idle" and [r.reason for r in eng.results()] == ["stopped"]
-    # out-of-order frames are ignored, not a crash
-    assert eng.update(avatar.observation(AvatarState(), 1.0, 0)) is None
 
 
 def test_breakdown_spike_against_own_baseline():
@@ -206,8 +203,8 @@ def test_engine_breakdown_uses_given_scores(avatar):
         for i in range(int(6 * FPS)):
             t = i / FPS
             st = script.state_at(t)
-            eng.update(avatar.observation(st, t, i))
-            eng.observe_scores(t, {"artefact": 0.1 + (spike if abs(st.yaw) > 25 else 0.0)})
+            # the frame's earlier scores reach the engine through the frame context
+            step(eng, avatar.observation(st, t, i), [Score("artefact", t, 0.1 + (spike if abs(st.yaw) > 25 else 0.0))])
         (r,) = eng.results()
         assert r.passed
         assert expect(r.breakdown), r.to_dict()
@@ -225,9 +222,7 @@ def test_opportunistic_mode_finds_turns_and_blinks_and_scores_breakdown(avatar):
             obs = avatar.observation(st, t, i)
             if 13.5 < t < 14.5:  # the hand hides the face: the track is lost briefly
                 obs = _no_face(t, i)
-            a.update(obs)
-            a.observe_scores([Score("artefact", t, 0.1 + (spike if abs(st.yaw) > 25 else 0.0))][0].t,
-                             [Score("artefact", t, 0.1 + (spike if abs(st.yaw) > 25 else 0.0))])
+            step(a, obs, [Score("artefact", t, 0.1 + (spike if abs(st.yaw) > 25 else 0.0))])
         kinds = [e["kind"] for e in a.episodes]
         assert kinds.count("head_turn") == 2 and "blink" in kinds and "occlusion" in kinds
         sig = a.summary()
@@ -239,8 +234,6 @@ def test_opportunistic_mode_finds_turns_and_blinks_and_scores_breakdown(avatar):
 
 
 def test_frame_features_without_face_and_pose():
-    from liveness.challenges.verifiers import FEATURES, feature_index
-
     row = frame_features(_no_face(1.0, 3))
     assert row[0] == 1.0 and row[1] == 0.0
     assert np.isnan(row[feature_index("yaw"):feature_index("cy") + 1]).all()
@@ -264,7 +257,7 @@ def _drifting_cover(avatar: Avatar, options: EngineOptions, side: int) -> Challe
         t = i / FPS
         d = 0.2 * avatar.iod * float(np.clip(t - 1.4, 0.0, 1.0))
         s = dataclasses.replace(script.state_at(t), tx=d, ty=0.5 * d)
-        eng.update(avatar.observation(s, t, i, image=True))
+        step(eng, avatar.observation(s, t, i, image=True))
         if eng.pending == 0:
             break
     return eng
@@ -292,8 +285,7 @@ def test_prompt_waits_for_the_face_at_rest(avatar):
         eng.start(0.0, kinds=["smile"])
         for i in range(int(6 * FPS)):
             t = i / FPS
-            eng.update(avatar.observation(script.state_at(t), t, i))
-            for ev in eng.events():
+            for ev in step(eng, avatar.observation(script.state_at(t), t, i))[1]:
                 if ev.kind == "challenge.prompt":
                     prompts[wait] = ev.t
     assert prompts[0.0] == pytest.approx(1.0, abs=0.1)
@@ -318,15 +310,60 @@ def test_a_passed_sequence_backs_a_genuine_verdict_and_a_failed_one_does_not(ava
         actions: list[Action] = []
         for i in range(int(40 * FPS)):
             t = i / FPS
-            eng.update(avatar.observation(AvatarScript(actions).state_at(t), t, i))
-            for e in eng.events():
+            for e in step(eng, avatar.observation(AvatarScript(actions).state_at(t), t, i))[1]:
                 if answer and e.kind == "challenge.prompt":
                     actions.append(Action(dict(e.data)["kind"], t + 0.5))
             if eng.pending == 0:
                 break
-        signals = {**passive, "challenge_breakdown": eng.summary(), "challenge": ChallengeResponse(eng).summary()}
+        signals = {**passive, **eng.signals()}
         verdicts[answer] = fusion.fuse(signals, obs)
     ok, ignored = verdicts[True], verdicts[False]
     assert ok.label == "genuine" and ok.assurance == ("passive", "challenges"), ok
     assert "3 of 3 passed" in ok.reasons[0]
     assert ignored.label in ("suspicious", "fake") and "challenges" in ignored.assurance, ignored
+
+
+def test_the_spec_table_is_the_one_place_a_challenge_is_defined():
+    """Every kind the engine, its options and the avatar know comes from ``SPECS``; each row
+    has a prompt, a measure of the feature row and a verifier for it."""
+    kinds = [s.kind for s in SPECS]
+    assert list(CHALLENGES) == kinds and len(set(kinds)) == len(kinds)
+    assert EngineOptions().kinds == tuple(kinds)
+    o = EngineOptions()
+    assert {k: o.limit(k) for k in kinds} == {s.kind: s.time_limit_s or o.time_limit_s for s in SPECS}
+    assert EngineOptions(time_limits=(("smile", 9.0),)).limit("smile") == 9.0
+    assert set(kinds) <= set(ACTIONS)
+    base = np.zeros(len(FEATURES) + 40 * 30)
+    for s in SPECS:
+        assert s.prompt.endswith(".") and s.feature in FEATURES
+        v = make_verifier(s.kind, 1, 0.0, base, ChallengeThresholds())
+        assert isinstance(v, Verifier) and v.kind == s.kind
+
+
+def test_a_new_challenge_is_one_table_row_and_its_verifier(avatar, monkeypatch):
+    """Adding a challenge: a verifier (here an existing one with its own threshold) and one
+    ``ChallengeSpec`` row; the engine prompts, verifies and limits it from the row alone."""
+    from liveness.challenges import spec as spec_mod
+    from liveness.challenges.verifiers import LookVerifier
+
+    class NodVerifier(LookVerifier):  # "nod": look down by half the usual angle
+        def __init__(self, *a, **k):
+            super().__init__(*a, sign=-1.0, **k)
+            self.threshold = self.th.look_delta_deg / 2
+
+    row = ChallengeSpec("nod", "Please nod.", "pitch", NodVerifier, time_limit_s=4.0)
+    monkeypatch.setattr(spec_mod, "_BY_KIND", {**spec_mod._BY_KIND, "nod": row})
+    monkeypatch.setitem(spec_mod.CHALLENGES, "nod", row.prompt)
+    eng = ChallengeEngine(EngineOptions(gap_s=(1.0, 1.0)), rng=random.Random(1))
+    script = AvatarScript([Action("look_down", 1.8)], seed=2)
+    eng.start(0.0, kinds=["nod"])
+    events = []
+    for i in range(int(8 * FPS)):
+        t = i / FPS
+        events += step(eng, avatar.observation(script.state_at(t), t, i))[1]
+        if eng.pending == 0:
+            break
+    (r,) = eng.results()
+    assert r.kind == "nod" and r.passed and r.measure == "pitch_change_deg", r.to_dict()
+    prompt = next(e for e in events if e.kind == "challenge.prompt")
+    assert prompt.message == "Please nod." and dict(prompt.data)["time_limit_s"] == 4.0

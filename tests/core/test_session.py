@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from liveness import (
+    Event,
     FaceObservation,
     InputError,
     Score,
@@ -34,20 +35,20 @@ class Constant:
         self.value = value
         self.series = ScoreSeries(name, min_n=1)
 
-    def update(self, obs):
+    def update(self, obs, ctx):
         s = Score(self.name, obs.t, self.value)
         self.series.add(s)
-        return s
+        return (s,)
 
-    def summary(self) -> Signal:
-        return self.series.summary()
+    def signals(self):
+        return {self.name: self.series.summary()}
 
     def reset(self) -> None:
         self.series.reset()
 
 
 class Broken(Constant):
-    def update(self, obs):
+    def update(self, obs, ctx):
         raise RuntimeError("boom")
 
 
@@ -121,20 +122,116 @@ def test_score_series_short_segment_still_shows():
 
 
 class Watcher(Constant):
+    """Reads the scores the analysers before it gave for the same frame."""
+
     def __init__(self) -> None:
         super().__init__("watch", 0.0)
         self.seen: list[tuple[float, list[str]]] = []
 
-    def observe_scores(self, t, scores):
-        self.seen.append((t, [s.signal for s in scores]))
+    def update(self, obs, ctx):
+        self.seen.append((obs.t, [s.signal for s in ctx.scores]))
+        return ()
 
 
-def test_breakdown_analysers_see_other_scores_of_the_frame():
+def test_breakdown_analysers_see_the_earlier_scores_of_the_frame():
     w = Watcher()
-    s = Session(FakeTracker(), [Constant("a", 0.2), w, Constant("b", 0.9)])
+    s = Session(FakeTracker(), [Constant("a", 0.2), Constant("b", 0.9), w])
     s.process(img(), 0.0)
     s.process(img(), 0.1)
     assert w.seen == [(0.0, ["a", "b"]), (0.1, ["a", "b"])]
+
+
+class Pair(Constant):
+    """One analyser owning two signals, emitting an event on its second frame."""
+
+    def update(self, obs, ctx):
+        if obs.frame_index == 1:
+            ctx.emit(Event(obs.t, "pair.second", "second frame"))
+        s = Score(self.name, obs.t, self.value)
+        self.series.add(s)
+        return (s, Score("pair_half", obs.t, self.value / 2))
+
+    def signals(self):
+        return {self.name: self.series.summary(), "pair_half": Signal("pair_half", self.value / 2, len(self.series))}
+
+
+def test_an_analyser_may_own_several_signals_and_emit_events():
+    s = Session(FakeTracker(), [Pair("pair", 0.8)])
+    r0, r1 = s.process(img(), 0.0), s.process(img(), 0.1)
+    assert [x.signal for x in r1.scores] == ["pair", "pair_half"] and r0.events == ()
+    assert [e.kind for e in r1.events] == ["pair.second"] and [e.kind for e in s.events] == ["pair.second"]
+    assert list(s.signals()) == ["pair", "pair_half"] and s.signals()["pair_half"].value == pytest.approx(0.4)
+
+
+class Old:
+    """The v1 shape (update(obs) -> Score | None, summary()): refused once, at construction."""
+
+    name = "old"
+
+    def update(self, obs):
+        return None
+
+    def summary(self):
+        return Signal("old", None, 0)
+
+    def reset(self):
+        pass
+
+
+def test_parts_are_checked_once_when_the_session_is_built():
+    from liveness import ConfigError
+
+    with pytest.raises(ConfigError, match="not an analyser"):
+        Session(FakeTracker(), [Old()])
+    with pytest.raises(ConfigError, match="not a tracker"):
+        Session(object(), [])
+    with pytest.raises(ConfigError, match="two analysers"):
+        Session(FakeTracker(), [Constant("a", 0.1), Constant("a", 0.2)])
+    with pytest.raises(ConfigError, match="not a fusion"):
+        Session(FakeTracker(), [], fusion=object())
+    with pytest.raises(ConfigError, match="mode"):
+        Session(FakeTracker(), [], mode="stream")
+
+
+class SizeTracker(FakeTracker):
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: list[tuple[int, int]] = []
+        self.resets = 0
+
+    def process(self, image, t, frame_index=-1):
+        self.shapes.append(image.shape[:2])
+        h, w = image.shape[:2]
+        return FaceObservation(t, frame_index, w, h, True, 1, np.array([10, 20, 30, 40], np.float32),
+                               landmarks=np.zeros((478, 3), np.float32), image=image)
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def test_region_of_interest_and_downscale_per_call_map_back_to_the_frame():
+    tr = SizeTracker()
+    s = Session(tr, [])
+    frame = np.zeros((480, 640, 3), np.uint8)
+    r = s.process(frame, 0.0, roi=(0.5, 0.0, 0.5, 1.0), max_side=240)
+    assert tr.shapes[-1] == (240, 160)  # the right half (320 x 480), then fitted into 240 px
+    assert r.roi == (0.5, 0.0, 0.5, 1.0) and r.origin == (320, 0) and r.scale == pytest.approx(0.5)
+    assert r.frame_box(r.obs.box) == [340.0, 40.0, 60.0, 80.0]
+    resets = tr.resets
+    s.process(frame, 0.1, roi=(0.5, 0.0, 0.5, 1.0))
+    assert tr.resets == resets  # same region: the track is kept
+    r = s.process(frame, 0.2, roi=(0.0, 0.0, 0.01, 0.01))  # too small: the whole frame
+    assert tr.resets == resets + 1 and r.roi is None and tr.shapes[-1] == (480, 640)
+    s.process(frame, 0.3)
+    assert tr.resets == resets + 2  # back to the whole frame: a new region again
+
+
+def test_live_mode_keeps_a_light_record():
+    video, live = Session(SizeTracker(), []), Session(SizeTracker(), [], mode="live")
+    for s in (video, live):
+        s.process(img(), 0.0)
+    assert video.observations[0].landmarks is not None and video.observations[0].image is None
+    assert live.observations[0].landmarks is None and live.mode == "live"
 
 
 def test_event_data_never_overwrites_its_kind():

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from liveness import ConfigError, FaceObservation  # noqa: E402
@@ -22,6 +22,7 @@ from liveness.signals.artefact import (  # noqa: E402
 )
 from liveness.tracking.crop import align_crop, face_oval, transform_points  # noqa: E402
 from models.train.sbi_data import _BROW_TOP, SelfBlend  # noqa: E402
+from tests._feed import own  # noqa: E402
 
 
 def _ellipse_landmarks(size: int = 128, cx: float = 64, cy: float = 70, ax: float = 34, ay: float = 44):
@@ -145,10 +146,10 @@ def test_artefact_scores_self_blended_face_higher(astronaut):
     img, lm = astronaut
     a = ArtefactAnalyser(ArtefactOptions(rate_hz=None))
     try:
-        s0 = a.update(_obs(img, lm, 0.0))
+        s0 = own(a, _obs(img, lm, 0.0))
     except Exception as exc:
         pytest.skip(f"artefact model unavailable: {exc}")
-    fakes = [a.update(_obs(_self_blended_frame(img, lm, k), lm, 0.1 * (k + 1))).value for k in range(3)]
+    fakes = [own(a, _obs(_self_blended_frame(img, lm, k), lm, 0.1 * (k + 1))).value for k in range(3)]
     assert 0 <= s0.value <= 1
     assert np.mean(fakes) > s0.value + 0.2, (s0.value, fakes)
 
@@ -157,7 +158,7 @@ def test_artefact_rate_and_summary(astronaut):
     img, lm = astronaut
     a = ArtefactAnalyser(ArtefactOptions(rate_hz=5.0))
     try:
-        out = [a.update(_obs(img, lm, i / 30)) for i in range(60)]
+        out = [own(a, _obs(img, lm, i / 30)) for i in range(60)]
     except Exception as exc:
         pytest.skip(f"artefact model unavailable: {exc}")
     n = sum(s is not None for s in out)
@@ -165,7 +166,7 @@ def test_artefact_rate_and_summary(astronaut):
     sig = a.summary()
     assert sig.name == "artefact" and sig.n == n and 0 <= sig.value <= 1
     none = FaceObservation(3.0, 90, img.shape[1], img.shape[0], False, 0, image=img)
-    assert a.update(none) is None
+    assert own(a, none) is None
     a.reset()
     assert a.summary().n == 0
 
@@ -178,12 +179,12 @@ def test_short_swap_segment_shows_in_clip_score(astronaut):
         plain, mixed = ArtefactAnalyser(), ArtefactAnalyser()
         for i in range(300):  # 30 s at 10 fps, scored at 5 Hz
             t = i / 10
-            plain.update(_obs(img, lm, t))
-            mixed.update(_obs(fake if 10 <= t < 14 else img, lm, t))
+            own(plain, _obs(img, lm, t))
+            own(mixed, _obs(fake if 10 <= t < 14 else img, lm, t))
     except Exception as exc:
         pytest.skip(f"artefact model unavailable: {exc}")
     lo, hi = plain.summary().value, mixed.summary().value
-    fake_score = ArtefactAnalyser(ArtefactOptions(rate_hz=None)).update(_obs(fake, lm, 0.0)).value
+    fake_score = own(ArtefactAnalyser(ArtefactOptions(rate_hz=None)), _obs(fake, lm, 0.0)).value
     assert fake_score > lo + 0.2
     assert hi > lo + 0.5 * (fake_score - lo), (lo, hi, fake_score)
 
@@ -217,7 +218,7 @@ def test_sharpness_gap_rises_when_face_gets_blurry(astronaut):
     for i in range(12):
         noisy = np.clip(img.astype(np.int16) + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
         frame = noisy if i < 8 else _self_blended_frame(noisy, lm, i)
-        s = a.update(_obs(frame, lm, i / 10))
+        s = own(a, _obs(frame, lm, i / 10))
         vals.append(None if s is None else s.value)
     assert vals[:5] == [None] * 5  # baseline frames
     genuine, swapped = vals[5:8], vals[8:]

@@ -18,7 +18,7 @@ from liveness.signals.embedding import (
     similarity_transform,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REF = ROOT / "models" / "reference" / "face_embedding_ref.npz"
 
 

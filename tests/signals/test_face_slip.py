@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from _synthetic_face import canonical_vertices, observation, project, rotation
 
 from liveness import ConfigError, FaceObservation, ModelError
 from liveness.signals.face_slip import (
@@ -22,6 +21,8 @@ from liveness.signals.face_slip import (
     SlipMeter,
 )
 from liveness.tracking.regions import CONTOUR
+from tests._feed import own
+from tests._synthetic_face import canonical_vertices, observation, project, rotation
 
 W, H, FPS = 320, 240, 25.0
 T0 = np.array([0.0, 0.0, 40.0])
@@ -94,7 +95,7 @@ class Clip:
         out = []
         for i in range(self.n):
             _, o = self.frame(i)
-            out.append(a.update(o))
+            out.append(own(a, o))
         return out
 
 
@@ -159,10 +160,10 @@ def test_no_face_breaks_the_pair_and_reset_forgets():
     a = FaceSlipAnalyser()
     clip = Clip(30)
     img, o = clip.frame(0)
-    assert a.update(o) is None  # first frame has no predecessor
-    assert a.update(FaceObservation(0.05, 1, W, H, False, 0, image=img)) is None
+    assert own(a, o) is None  # first frame has no predecessor
+    assert own(a, FaceObservation(0.05, 1, W, H, False, 0, image=img)) is None
     _, o2 = clip.frame(2)
-    assert a.update(o2) is None  # pair broken by the missing face
+    assert own(a, o2) is None  # pair broken by the missing face
     a.reset()
     assert a.summary().value is None and a.frames == []
 
@@ -175,10 +176,11 @@ def test_smoothness_is_high_for_a_mesh_smoother_than_the_image():
         clip = Clip(80, lm_noise=noise)
         for i in range(clip.n):
             _, o = clip.frame(i)
-            slip.update(o)
-            assert smooth.update(o) is None
+            own(slip, o)
+            assert own(smooth, o) is None
         s = smooth.summary()
         assert s.name == "face_smoothness" and s.value is not None and 0 <= s.value <= 1
+        assert slip.signals()["face_smoothness"] == s  # the slip analyser reports it too
         values[noise] = s.value
         assert dict(s.details)["mesh_to_ring"] > 0
     # a mesh that hardly moves against the head ring (generated-face-like) scores higher than
@@ -204,7 +206,7 @@ def test_bad_options():
 
 def _shared() -> Path:
     env = os.environ.get("LIVENESS_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @pytest.mark.shared
@@ -232,7 +234,7 @@ def test_real_clip_runs_and_scores_within_range():
         except ModelError as exc:
             pytest.skip(f"face models not available: {exc}")
         for an in analysers:
-            s = an.update(obs)
+            s = own(an, obs)
             assert s is None or 0.0 <= s.value <= 1.0
     sig = analysers[0].summary()
     assert sig.n > 50 and sig.value is not None and 0 <= sig.value <= 1

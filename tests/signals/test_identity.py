@@ -11,15 +11,10 @@ import pytest
 
 from liveness import ConfigError, FaceObservation, FaceQuality, HeadPose, InputError
 from liveness.signals.embedding import FaceEmbedder
-from liveness.signals.identity import (
-    ENROLLMENT_SCHEMA,
-    Enrollment,
-    IdentityAnalyser,
-    IdentityOptions,
-    load_references,
-    robust_centroid,
-)
-from tests.test_embedding import _landmarks, _photos
+from liveness.signals.enrollment import ENROLLMENT_SCHEMA, Enrollment, load_references
+from liveness.signals.identity import IdentityAnalyser, IdentityOptions, robust_centroid
+from tests._feed import step
+from tests.signals.test_embedding import _landmarks, _photos
 
 
 @pytest.fixture(scope="module")
@@ -62,15 +57,15 @@ def _stream(faces, names: list[str], seconds_each: float, fps: float = 4.0, seed
 def _run(analysers, stream) -> None:
     for o in stream:
         for a in analysers:
-            a.update(o)
+            step(a, o)
 
 
 def test_identity_switch_is_flagged_with_its_time(faces, embedder):
     a = IdentityAnalyser(embedder=embedder)
-    group = a.analysers()
-    assert [x.name for x in group] == ["identity_change", "identity_instability"]
-    _run(group, _stream(faces, ["astronaut", "grace_hopper"], 8.0))
+    _run([a], _stream(faces, ["astronaut", "grace_hopper"], 8.0))
+    assert list(a.signals()) == ["identity_change", "identity_instability"]
     s = a.summary()
+    assert a.signals()["identity_change"] == s
     assert s.value is not None and s.value > 0.8
     assert s.segments, "the takeover must be reported as a time range"
     seg = s.segments[0]
@@ -84,11 +79,10 @@ def test_identity_switch_is_flagged_with_its_time(faces, embedder):
 def test_steady_face_is_not_flagged(faces, embedder):
     for name in ("astronaut", "grace_hopper"):
         a = IdentityAnalyser(embedder=embedder)
-        group = a.analysers()
-        _run(group, _stream(faces, [name], 10.0, seed=1))
+        _run([a], _stream(faces, [name], 10.0, seed=1))
         s = a.summary()
         assert s.value is not None and s.value < 0.2 and not s.segments
-        inst = group[1].summary()
+        inst = a.signals()["identity_instability"]
         assert inst.value is not None and inst.value < 0.5
         a.reset()
         assert a.summary().value is None and not a.samples
@@ -98,10 +92,10 @@ def test_reference_mismatch(faces, embedder):
     ref = embedder.embed_face(*faces["astronaut"])
     for name, mismatch in (("astronaut", False), ("grace_hopper", True)):
         a = IdentityAnalyser(embedder=embedder, references=[ref])
-        group = a.analysers()
-        assert group[-1].name == "reference_mismatch"
-        _run(group, _stream(faces, [name], 5.0, seed=2))
-        v = group[-1].summary().value
+        scores = [s.signal for o in _stream(faces, [name], 5.0, seed=2) for s in step(a, o)[0]]
+        assert list(a.signals()) == ["identity_change", "identity_instability", "reference_mismatch"]
+        assert {"identity_change", "identity_instability", "reference_mismatch"} == set(scores)
+        v = a.signals()["reference_mismatch"].value
         assert v is not None and (v > 0.8 if mismatch else v < 0.2)
 
 
@@ -123,7 +117,7 @@ def test_sampling_rate_and_quality_gate(faces, embedder):
     _run([small], _stream(faces, ["astronaut"], 2.0))
     assert len(calls) == n and small.summary().value is None
     no_face = FaceObservation(0.0, 0, 64, 64, False, 0, image=np.zeros((64, 64, 3), np.uint8))
-    assert IdentityAnalyser(embedder=Counting()).update(no_face) is None
+    assert step(IdentityAnalyser(embedder=Counting()), no_face) == ([], [])
 
 
 def test_robust_centroid_ignores_an_outlier():
@@ -184,9 +178,9 @@ def test_real_clip_same_person_and_a_spliced_takeover(shared, manifest, embedder
             if fr.t > 6.0:
                 break
             o = tracker.process(fr.image, fr.t + t_off, fr.index)
-            spliced.update(o)
+            step(spliced, o)
             if k == 0:
-                solo.update(o)
+                step(solo, o)
             last = fr.t
         t_off += last + 0.5
     s = solo.summary()
@@ -206,9 +200,11 @@ def test_enroll_command_and_pipeline_wiring(faces, tmp_path):
     assert main(["enroll", str(photo), "--out", str(out)]) == 0
     assert Enrollment.load(out).embeddings.shape == (1, 128)
     assert main(["enroll", str(tmp_path / "missing.jpg"), "--out", str(out)]) == 2
-    names = [a.name for a in default_analysers(PipelineOptions(references=(str(out),)))]
-    assert {"identity_change", "identity_instability", "reference_mismatch"} <= set(names)
-    assert "reference_mismatch" not in [a.name for a in default_analysers(PipelineOptions())]
+    def names(opts):
+        return [n for a in default_analysers(opts) for n in a.signals()]
+
+    assert {"identity_change", "identity_instability", "reference_mismatch"} <= set(names(PipelineOptions(references=(str(out),))))
+    assert "reference_mismatch" not in names(PipelineOptions())
 
 
 @pytest.mark.shared
@@ -224,15 +220,13 @@ def test_real_swap_fails_the_reference_from_its_genuine_half(shared, manifest, e
 
     def run(path: str, analyser: IdentityAnalyser, t0: float = 0.0, t1: float = 6.0) -> None:
         tracker = FaceTracker.from_options(TrackerOptions())
-        group = analyser.analysers()
         for fr in open_video(shared / path, stride=2):
             if fr.t < t0:
                 continue
             if fr.t > t1:
                 break
             o = tracker.process(fr.image, fr.t, fr.index)
-            for a in group:
-                a.update(o)
+            step(analyser, o)
 
     first = IdentityAnalyser(embedder=embedder)
     run(real, first, 0.0, 5.0)
@@ -242,7 +236,7 @@ def test_real_swap_fails_the_reference_from_its_genuine_half(shared, manifest, e
     run(real, genuine, 5.0, 12.0)  # later in the genuine footage
     swapped = IdentityAnalyser(embedder=embedder, references=ref[None])
     run(fake, swapped, 5.0, 12.0)
-    g = genuine._summary_of("reference_mismatch").value
-    s = swapped._summary_of("reference_mismatch").value
+    g = genuine.signals()["reference_mismatch"].value
+    s = swapped.signals()["reference_mismatch"].value
     assert g is not None and s is not None
     assert g < 0.5 < s

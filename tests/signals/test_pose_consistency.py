@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _synthetic_face import canonical_vertices, observation, project, rotation
 
 from liveness import ConfigError
 from liveness.signals.pose_consistency import (
@@ -13,6 +12,8 @@ from liveness.signals.pose_consistency import (
     PoseDisagreementEstimator,
 )
 from liveness.tracking.regions import CENTRAL, CONTOUR
+from tests._feed import own
+from tests._synthetic_face import canonical_vertices, observation, project, rotation
 
 W, H, FPS = 640, 480, 25.0
 T0 = np.array([0.0, 0.0, 45.0])
@@ -41,7 +42,7 @@ def sequence(n: int, yaw_fn, *, noise: float = 0.3, swap: slice | None = None,
 
 
 def run(a: PoseConsistencyAnalyser, obs):
-    return [a.update(o) for o in obs]
+    return [own(a, o) for o in obs]
 
 
 def test_estimator_agrees_on_a_rigid_face_at_every_angle():
@@ -103,11 +104,11 @@ def test_no_face_and_small_face_give_no_score_and_reset_forgets():
     from liveness import FaceObservation
 
     a = PoseConsistencyAnalyser(vertices=canonical_vertices())
-    assert a.update(FaceObservation(0.0, 0, W, H, False, 0)) is None
+    assert own(a, FaceObservation(0.0, 0, W, H, False, 0)) is None
     tiny = np.array([0.0, 0.0, 0.0])
     v = canonical_vertices()
     lm = project(v, rotation(0), T0 + tiny + np.array([0, 0, 400.0]), W, H)  # far away: small face
-    assert a.update(observation(lm, 0.1, 1, W, H)) is None
+    assert own(a, observation(lm, 0.1, 1, W, H)) is None
     run(a, sequence(50, lambda t: 0.0))
     a.reset()
     s = a.summary()

@@ -11,16 +11,17 @@ import pytest
 
 from liveness import ConfigError, InputError
 from liveness.challenges.engine import ChallengeEngine, EngineOptions
-from liveness.challenges.verifiers import CHALLENGES
+from liveness.challenges.spec import CHALLENGES
 from liveness.testing import (
     Action,
     Avatar,
     AvatarScript,
     AvatarState,
-    main,
     make_demo_clip,
     write_clip,
 )
+from liveness.testing.clips import main
+from tests._feed import step
 
 FPS = 15.0
 
@@ -124,7 +125,7 @@ def _run_tracked(avatar, tracker, script, kind, seconds):
     for i in range(int(seconds * FPS)):
         t = i / FPS
         img, _ = avatar.render(script.state_at(t))
-        eng.update(tracker.process(img, t, i))
+        step(eng, tracker.process(img, t, i))
         if eng.pending == 0:
             break
     return eng.results()[0]

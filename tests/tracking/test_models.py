@@ -19,7 +19,7 @@ from liveness.tracking.mesh import (
     roi_from_landmarks,
 )
 
-REF = Path(__file__).resolve().parents[1] / "models" / "reference"
+REF = Path(__file__).resolve().parents[2] / "models" / "reference"
 
 
 @pytest.fixture(scope="module")
@@ -351,7 +351,7 @@ def test_rebuilt_custom_ops_match_reference_kernels(branches):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "convert"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "convert"))
     from onnx_rewrite import rewrite
 
     rng = np.random.default_rng(3)

@@ -29,7 +29,7 @@ from liveness.verdict.fusion import (
     verdict_from_review,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fit_module():
@@ -182,7 +182,7 @@ def test_quality_signal_is_used_and_never_evidence():
 def test_partly_usable_footage_is_judged():
     obs = _obs(100)
     obs[:50] = _obs(50, face=False)  # half the clip without a face: still enough
-    qa = assess_quality(obs, FusionOptions())
+    qa = assess_quality(obs, FusionOptions().usable())
     assert qa.usable_fraction == pytest.approx(0.5)
     v = Fusion(_params()).fuse({"artefact": _sig("artefact", 0.95)}, obs)
     assert v.label == "fake"
@@ -204,12 +204,12 @@ def test_session_uses_fusion():
         def __init__(self):
             self.n = 0
 
-        def update(self, obs):
+        def update(self, obs, ctx):
             self.n += 1
-            return None
+            return ()
 
-        def summary(self):
-            return Signal("artefact", 0.97, self.n, (Segment(0.2, 0.6, 0.97, "x"),))
+        def signals(self):
+            return {"artefact": Signal("artefact", 0.97, self.n, (Segment(0.2, 0.6, 0.97, "x"),))}
 
         def reset(self):
             self.n = 0
@@ -418,3 +418,20 @@ def test_reference_mismatch_rule_flags_another_person_and_a_match_reassures():
     neutral = f.risk(base)
     assert f.risk({**base, "reference_mismatch": 0.99}) >= f.params.thresholds["fake"] > neutral
     assert f.risk({**base, "reference_mismatch": 0.05}) < neutral
+
+
+def test_one_usable_face_rule_for_the_monitor_and_the_gate():
+    """The quality monitor and the fusion gate share one set of thresholds (core.usable)."""
+    from liveness.core.usable import USABLE
+    from liveness.signals.quality import QualityMonitor, QualityOptions
+
+    assert FusionOptions().usable() == USABLE
+    q = QualityOptions()
+    assert (q.min_size_px, q.min_brightness, q.max_brightness, q.min_sharpness, q.min_inside) == (
+        USABLE.min_size_px, USABLE.min_brightness, USABLE.max_brightness, USABLE.min_sharpness, USABLE.min_inside)
+    mon = QualityMonitor()
+    for size in (USABLE.min_size_px - 1, USABLE.min_size_px + 1):
+        obs = _obs(20, size=size)
+        unusable = any(mon.conditions(obs[0])[k] for k in ("small",))
+        gate = assess_quality(obs, FusionOptions().usable())
+        assert unusable == (gate.usable_fraction == 0.0)

@@ -13,9 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from liveness.verdict.report import _PLOT_W, render_html, signal_names, svg_lane, telling_times
+from liveness.verdict.lanes import _PLOT_W
+from liveness.verdict.report import render_html, signal_names, svg_lane, telling_times
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _jpeg_b64(colour: tuple[int, int, int], w: int = 160, h: int = 120) -> str:
@@ -185,7 +186,7 @@ def test_telling_times_without_segments_spread_over_face_frames():
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.browser
 def test_report_in_headless_chromium(tmp_path):
-    from chromium_cdp import chromium_available, open_page
+    from tests.chromium_cdp import chromium_available, open_page
 
     if not chromium_available():
         pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
@@ -315,7 +316,7 @@ def test_live_session_report_advice_and_face_lane():
 
 @pytest.mark.browser
 def test_lane_labels_are_not_clipped_and_clear_the_axis_numbers(tmp_path):
-    from chromium_cdp import chromium_available, open_page
+    from tests.chromium_cdp import chromium_available, open_page
 
     if not chromium_available():
         pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")

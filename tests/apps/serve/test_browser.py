@@ -23,7 +23,7 @@ from tests.conftest import shared_data
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get("LIVENESS_CHROMIUM", "/usr/bin/chromium")
 KEY = "browser-test-key-0123"
 FLAGS = [

@@ -649,7 +649,7 @@ def test_candidate_link_survives_a_malformed_offer(tmp_path):
 
 
 def test_failing_store_keeps_the_analysis_and_the_data(tmp_path, monkeypatch):
-    from liveness.apps.serve import _store
+    from liveness.apps.serve import store as _store
 
     real = _store.Store.add_seconds
     fails = {"n": 0}
