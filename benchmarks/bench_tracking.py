@@ -92,8 +92,8 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) ->
     next to each of them, so that both see the same machine load: after our pass on even repeats,
     before it on odd ones (ours, MP, MP, ours, ours, MP, ...): neither side always runs second,
     and a steady drift of the machine's speed cancels."""
-    from liveness.tracking import tracker as _tracker
     from liveness.sources.video import open_video
+    from liveness.tracking import tracker as _tracker
     from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
     tr = FaceTracker(TrackerOptions(threads=1))

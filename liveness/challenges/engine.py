@@ -275,7 +275,7 @@ class ChallengeEngine:
             kind = self._queue[0]
             base = self._baseline(t)
             settled = t - self._due_t >= o.rest_wait_s or self._at_rest(t)
-            if self._usable(kind, base) and settled:
+            if base is not None and self._usable(kind, base) and settled:
                 self._queue.pop(0)
                 self._prompt(kind, t, base)
             elif t - self._due_t > o.max_defer_s:

@@ -121,7 +121,7 @@ def shifted_thumbs(base_thumb: np.ndarray, base: np.ndarray, reach_iod: float) -
         reach = float(np.clip(reach_iod * iod * tw / w, 0.0, 3.0))
     steps = np.arange(0.25, reach + 1e-9, 0.25)
     grid = np.concatenate([[0.0], steps, -steps])
-    out = [b]
+    out: list[np.ndarray] = [b]
     for dy in grid:
         for dx in grid:
             if dx == 0.0 and dy == 0.0:

@@ -143,7 +143,7 @@ class Verifier:
 
     def result(self, t_end: float) -> ChallengeResult:
         passed = self.passed_t is not None
-        decided = self.passed_t if passed else t_end
+        decided = self.passed_t if self.passed_t is not None else t_end
         reason = "performed" if passed else ("no_face" if self.faces == 0 else "timeout")
         ev = self.evidence if passed else []
         return ChallengeResult(

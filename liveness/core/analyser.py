@@ -151,10 +151,11 @@ def runs_above(
 ) -> tuple[Segment, ...]:
     """Time ranges where ``v > thr`` (gaps shorter than ``max_gap`` seconds are bridged)."""
     segs: list[Segment] = []
-    start = end = peak = None
-    for ti, vi in zip(t, v, strict=True):
+    start: float | None = None
+    end = peak = 0.0
+    for ti, vi in zip(np.asarray(t, np.float64).tolist(), np.asarray(v, np.float64).tolist(), strict=True):
         if vi > thr:
-            if start is not None and end is not None and ti - end <= max_gap:
+            if start is not None and ti - end <= max_gap:
                 end, peak = ti, max(peak or vi, vi)
             else:
                 if start is not None:

@@ -209,12 +209,11 @@ class Verdict:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
-        label = d.get("label", "inconclusive")
-        if label not in _LABELS:
-            label = "inconclusive"
+        given = d.get("label", "inconclusive")
+        label: VerdictLabel = next((x for x in _LABELS if x == given), "inconclusive")
         risk = _num(d.get("risk"))
         return cls(
-            label,  # type: ignore[arg-type]  # checked against _LABELS above
+            label,
             risk if np.isfinite(risk) else None,
             tuple(str(r) for r in d.get("reasons") or ()),
             tuple(Segment.from_dict(s) for s in d.get("segments") or ()),

@@ -131,6 +131,7 @@ class ArtefactAnalyser:
         if (self._count - 1) % o.every_n:
             return ()
         self._last = obs.t
+        assert obs.image is not None and obs.landmarks is not None  # _usable checked both
         align_crop(obs.image, obs.landmarks, ARTEFACT_INPUT, out=self._crop)
         s = Score(self.name, obs.t, self.score_crop(self._crop))
         self._series.add(s)
@@ -184,12 +185,12 @@ def hf_energy_ratio(crop: np.ndarray, lm_crop: np.ndarray) -> float:
     top = pts[list(_BROW_TOP), 1].mean()
     cv2.fillConvexPoly(inner, cv2.convexHull(np.round(pts[pts[:, 1] >= top]).astype(np.int32)), 1)
     k = max(3, s // 24) | 1
-    inner = cv2.erode(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    inner = np.asarray(cv2.erode(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))), np.uint8)
     outline = np.zeros((s, s), np.uint8)
     cv2.fillConvexPoly(outline, cv2.convexHull(np.round(pts[face_oval()]).astype(np.int32)), 1)
     k2 = max(5, s // 8) | 1
-    ring = cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k2, k2)))
-    ring &= 1 - cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    ring = np.asarray(cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k2, k2))), np.uint8)
+    ring &= 1 - np.asarray(cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))), np.uint8)
     ni, nr = int(inner.sum()), int(ring.sum())
     if ni < 20 or nr < 20:
         return float("nan")
@@ -228,6 +229,7 @@ class SharpnessGapAnalyser:
         if not _usable(obs, o.min_face_px) or not _due(self._last, obs.t, o.rate_hz):
             return ()
         self._last = obs.t
+        assert obs.image is not None and obs.landmarks is not None  # _usable checked both
         _, m = align_crop(obs.image, obs.landmarks, o.crop, out=self._crop)
         r = hf_energy_ratio(self._crop, transform_points(obs.landmarks, m))
         if not np.isfinite(r):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -212,9 +213,10 @@ class SlipMeter:
         ring0 = head_ring(prev_lm, o.ring_scale)
         pts0 = np.concatenate([inner0, ring0]).astype(np.float32)
         p0 = (_apply(m, pts0)).astype(np.float32).reshape(-1, 1, 2)
-        p1, st1, _ = cv2.calcOpticalFlowPyrLK(self._roi_prev, self._roi_cur, p0, None, **self._lk)
-        p0b, st2, _ = cv2.calcOpticalFlowPyrLK(self._roi_cur, self._roi_prev, p1, None, **self._lk)
-        p0, p1, p0b = p0.reshape(-1, 2), p1.reshape(-1, 2), p0b.reshape(-1, 2)
+        lk: dict[str, Any] = self._lk
+        p1, st1, _ = cv2.calcOpticalFlowPyrLK(self._roi_prev, self._roi_cur, p0, None, **lk)
+        p0b, st2, _ = cv2.calcOpticalFlowPyrLK(self._roi_cur, self._roi_prev, p1, None, **lk)
+        p0, p1, p0b = np.reshape(p0, (-1, 2)), np.reshape(p1, (-1, 2)), np.reshape(p0b, (-1, 2))
         fb = np.linalg.norm(p0 - p0b, axis=1)
         inside = np.all((p0 >= 2) & (p0 < o.roi - 2), axis=1)
         ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < o.fb_max) & inside

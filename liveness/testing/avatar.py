@@ -388,7 +388,7 @@ class Avatar:
         dark = tuple(int(v) for v in col * 0.72)
         colt = tuple(int(v) for v in col)
         palm = cv2.ellipse2Poly((int(x), int(y + 0.12 * ph)), (int(pw / 2), int(ph / 2)), 0, 0, 360, 10)
-        cv2.fillConvexPoly(img, palm, colt, cv2.LINE_AA)
+        cv2.fillConvexPoly(img, np.asarray(palm, np.int32), colt, cv2.LINE_AA)
         fwid = pw / 4.0
         for i in range(4):  # fingers, side by side, up over the brow
             fx0 = x - pw / 2 + fwid * (0.5 + i)

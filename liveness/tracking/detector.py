@@ -17,6 +17,7 @@ import numpy as np
 
 from liveness.core.errors import ConfigError
 from liveness.core.image import check_rgb
+from liveness.core.mathx import iou, logistic
 from liveness.core.registry import ort_session
 
 __all__ = ["Detection", "DetectorOptions", "FaceDetector", "KEYPOINT_NAMES", "ssd_anchors"]
@@ -156,7 +157,7 @@ class FaceDetector:
         if keep.size == 0:
             return []
         logits = np.clip(logits[keep], -80.0, 80.0)
-        scores = 1.0 / (1.0 + np.exp(-logits))
+        scores = logistic(logits)
         raw = reg.reshape(-1, 16)[keep] / INPUT_SIZE
         anc = self._anchors[keep]
         # (cx, cy, w, h) and keypoints in normalised input coordinates
@@ -188,18 +189,6 @@ class FaceDetector:
         return out
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    ix0 = np.maximum(box[0], boxes[:, 0])
-    iy0 = np.maximum(box[1], boxes[:, 1])
-    ix1 = np.minimum(box[2], boxes[:, 2])
-    iy1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    a = (box[2] - box[0]) * (box[3] - box[1])
-    b = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = a + b - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 def _weighted_nms(
     boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou_thr: float, max_out: int
 ) -> list[tuple[np.ndarray, np.ndarray, float]]:
@@ -213,7 +202,7 @@ def _weighted_nms(
         if not remaining[i]:
             continue
         idx = np.flatnonzero(remaining)
-        ov = _iou(boxes[i], boxes[idx])
+        ov = iou(boxes[i], boxes[idx], corners=True)
         members = idx[ov > iou_thr]
         if members.size == 0:
             members = np.array([i])

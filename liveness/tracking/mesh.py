@@ -19,6 +19,7 @@ import numpy as np
 
 from liveness.core.errors import ConfigError, InputError
 from liveness.core.image import check_rgb
+from liveness.core.mathx import logistic
 from liveness.core.registry import ort_session
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ class FaceMesh:
         lm[473:478, :2] = outs["right_iris"].reshape(5, 2)
         lm[473:478, 2] = lm[RIGHT_EYE_CONTOUR, 2].mean()
         logit = float(np.clip(outs["face_flag"].reshape(-1)[0], -80.0, 80.0))
-        return lm.copy(), 1.0 / (1.0 + math.exp(-logit))
+        return lm.copy(), logistic(logit)
 
     def run(self, rgb: np.ndarray, roi: Roi) -> MeshResult:
         """Mesh of the face inside ``roi`` of an RGB uint8 (H, W, 3) frame."""

@@ -4,12 +4,17 @@ re-detect on loss and periodically (to count faces and catch a new arrival)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from liveness.core.errors import ConfigError
+from liveness.core.mathx import iou
 from liveness.core.types import FaceObservation, FaceQuality
+
+if TYPE_CHECKING:
+    from liveness.tracking.mesh import Roi
 
 __all__ = ["FaceTracker", "TrackerOptions", "face_quality"]
 
@@ -40,15 +45,6 @@ class TrackerOptions:
             raise ConfigError("max_candidates must be >= 1")
         if self.threads < 1:
             raise ConfigError("threads must be >= 1")
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
-    ih = max(0.0, min(ay2, by2) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def _box(landmarks: np.ndarray) -> np.ndarray:
@@ -103,7 +99,7 @@ class FaceTracker:
         return cls(options)
 
     def reset(self) -> None:
-        self._roi = None
+        self._roi: Roi | None = None
         self._last_detect_t: float | None = None
         self._box_prev: np.ndarray | None = None
         self._dets: list = []
@@ -122,7 +118,7 @@ class FaceTracker:
         self._faces = len(strong)
         chosen = None
         if tracked_box is not None:
-            ious = [_iou(d.box, tracked_box) for d in strong]
+            ious = [float(iou(d.box, tracked_box)[0]) for d in strong]
             if ious and max(ious) > 0.1:
                 chosen = strong[int(np.argmax(ious))]
             cands = [chosen] if chosen is not None else []

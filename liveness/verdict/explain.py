@@ -10,6 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from liveness.core.mathx import logistic
+
 __all__ = [
     "LABEL_HEADLINE",
     "LABEL_TEXT",
@@ -147,14 +149,14 @@ def typical_genuine() -> dict[str, float]:
     model's centre), for reading a value against what real footage gives; empty when the
     packaged fusion parameters cannot be read."""
     try:
-        from liveness.verdict.fusion import load_params
+        from liveness.verdict.params import load_params
 
         p = load_params()
     except Exception:  # a report must render without fusion parameters
         return {}
     out = {}
     for name, c in zip(p.features, p.center, strict=True):
-        v = float(c) if p.transform == "identity" else 1.0 / (1.0 + math.exp(-float(c)))
+        v = float(c) if p.transform == "identity" else logistic(float(c))
         out[name] = round(v, 2)
     return out
 

@@ -189,9 +189,9 @@ class Fusion:
             v = _num(values.get(name))
             if math.isfinite(v):
                 any_value = True
-                c = rule.weight * (v - rule.center)
-                z += c
-                contrib.append(Contribution(name, v, c, "rule"))
+                ci = rule.weight * (v - rule.center)
+                z += ci
+                contrib.append(Contribution(name, v, ci, "rule"))
         if p.unfitted_weight > 0:
             known = set(p.features) | set(p.rules) | set(p.exclude) | {self.options.quality_signal}
             rest = {k: _num(v) for k, v in values.items() if k not in known}
@@ -200,9 +200,9 @@ class Fusion:
                 any_value = True
                 w = p.unfitted_weight / len(rest)
                 for k, v in rest.items():
-                    c = w * (v - p.unfitted_center)
-                    z += c
-                    contrib.append(Contribution(k, v, c, "unfitted"))
+                    ci = w * (v - p.unfitted_center)
+                    z += ci
+                    contrib.append(Contribution(k, v, ci, "unfitted"))
         if not any_value:
             return None, contrib
         return z, contrib

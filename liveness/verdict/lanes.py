@@ -279,7 +279,8 @@ def plots(review: Mapping[str, Any], markers: Sequence[float],
         sig = sigs.get(name) or {}
         val = finite(sig.get("value"))
         v = series(review, name)[1]
-        segs = [(a, b, sv, "", drove) for (n, a, b, sv, drove) in verdict_segs if n == name and drove]
+        segs: list[tuple[float, float, float, str, bool]] = [
+            (a, b, sv, "", drove) for (n, a, b, sv, drove) in verdict_segs if n == name and drove]
         segs += [(finite(s.get("start")) or 0.0, finite(s.get("end")) or 0.0, finite(s.get("value")) or 0.0,
                   str(s.get("reason") or ""), False) for s in sig.get("segments") or ()]
         per_frame = bool(np.isfinite(v).any())

@@ -118,8 +118,8 @@ def _caption(review: Mapping[str, Any], tt: float) -> str:
     if not np.isfinite(ts).any():
         return f"{tt:.2f} s"
     row = rows[int(np.nanargmin(np.abs(ts - tt)))]
-    vals = [(k, finite(row.get(k))) for k in signal_names(review) if k not in _NON_EVIDENCE]
-    vals = [(k, v) for k, v in vals if v is not None]
+    vals = [(k, v) for k in signal_names(review) if k not in _NON_EVIDENCE
+            if (v := finite(row.get(k))) is not None]
     parts = [f"{tt:.2f} s"]
     if not row.get("face"):
         parts.append("no face")
@@ -195,7 +195,7 @@ def render_html(review: Review | Mapping[str, Any]) -> str:
             continue
         thumbs.append({"t": tt, "src": "data:image/jpeg;base64," + str(b64).strip(),
                        "caption": th.get("caption") or _caption(review, tt)})
-    markers = [th["t"] for th in thumbs]
+    markers = [float(th["t"]) for th in thumbs]
     signals = []
     typical = typical_genuine()
     for name in signal_names(review):

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 from liveness.apps.serve.options import ServeOptions, default_db_path
 from liveness.core.errors import LivenessError
@@ -13,7 +14,7 @@ from liveness.core.errors import LivenessError
 __all__ = ["add_serve_parser", "run_serve"]
 
 
-def add_serve_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "serve",
         help="run the WebRTC server with the interviewer console",

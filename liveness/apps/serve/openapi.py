@@ -7,7 +7,7 @@ from typing import Any
 __all__ = ["openapi_spec"]
 
 _ERR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-_AUTH = [{"ApiKey": []}, {"Bearer": []}, {"ConsoleCookie": []}]
+_AUTH: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}, {"ConsoleCookie": []}]
 _SID = {"name": "sid", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"}}
 
 

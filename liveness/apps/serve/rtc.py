@@ -168,7 +168,7 @@ async def candidate_offer(request: web.Request) -> web.Response:
         return parsed
     th = hash_token(token)
     row = await st.store.call(st.store.session_for_token, th)
-    if not link_open(row) or row["id"] not in st.sessions:
+    if row is None or not link_open(row) or row["id"] not in st.sessions:
         return gone
     live = st.sessions[row["id"]]
 

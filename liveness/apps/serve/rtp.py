@@ -24,14 +24,16 @@ _state = {"installed": False}
 def _make() -> type:
     from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 
-    class MarkerJitterBuffer(JitterBuffer):  # type: ignore[misc]
+    class MarkerJitterBuffer(JitterBuffer):
         def _remove_frame(self, sequence_number: int) -> Any:
             if not self._is_video:
                 return super()._remove_frame(sequence_number)
             packets: list[Any] = []
             timestamp = None
+            origin = self._origin
+            assert origin is not None  # frames are removed only once packets arrived
             for count in range(self.capacity):
-                packet = self._packets[(self._origin + count) % self._capacity]
+                packet = self._packets[(origin + count) % self._capacity]
                 if packet is None:
                     return None
                 if timestamp is None:
@@ -56,7 +58,7 @@ def install() -> None:
         return
     import aiortc.rtcrtpreceiver as rx
 
-    rx.JitterBuffer = _make()  # type: ignore[attr-defined]
+    setattr(rx, "JitterBuffer", _make())  # noqa: B010  # the receiver's own name, replaced
     _state["installed"] = True
 
 
