@@ -23,6 +23,8 @@ import numpy as np
 
 from liveness.core.errors import InputError
 from liveness.core.files import file_sha256, write_atomic
+from liveness.verdict.confusion import confusion_table, format_confusion_table
+from liveness.verdict.fusion import Fusion, verdict_from_review
 
 __all__ = ["Metrics", "auc", "bpcer_at_apcer", "eer", "load_manifest", "metrics", "run_eval"]
 
@@ -153,12 +155,8 @@ def _review_one(file: str, opts_json: str, cache_file: str) -> tuple[str, dict[s
 
 
 def _clip_entry(row: dict[str, str], doc: dict[str, Any]) -> dict[str, Any]:
-    try:  # fuse again with the current fusion parameters (cached reviews may predate a refit)
-        from liveness.verdict.fusion import verdict_from_review
-
-        doc = {**doc, "verdict": verdict_from_review(doc).to_dict()}
-    except ImportError:
-        pass
+    # fuse again with the current fusion parameters (cached reviews may predate a refit)
+    doc = {**doc, "verdict": verdict_from_review(doc).to_dict()}
     sig = {k: v.get("value") for k, v in doc["signals"].items()}
     sig["verdict"] = doc["verdict"].get("risk")
     frames: dict[str, list[float]] = {}
@@ -302,16 +300,10 @@ def run_eval(args: argparse.Namespace) -> int:
     for c in clips:
         vals = " ".join(f"{_fmt(c['signals'].get(m.signal)):>10s}" for m in ms)
         print(f"{c['path'][-52:]:52s} {c['label']:5s} {c['attack'][:18]:18s} {vals}")
-    confusion = None
-    try:
-        from liveness.verdict.fusion import Fusion, confusion_table, format_confusion_table
-
-        confusion = confusion_table(clips, Fusion().thresholds)
-        print()
-        print("fused verdict at the operating thresholds (APCER per attack kind, BPCER):")
-        print(format_confusion_table(confusion))
-    except ImportError:
-        pass
+    confusion = confusion_table(clips, Fusion().thresholds)
+    print()
+    print("fused verdict at the operating thresholds (APCER per attack kind, BPCER):")
+    print(format_confusion_table(confusion))
     for f, e in errors.items():
         print(f"error: {f}: {e}", file=sys.stderr)
     if args.json:

@@ -68,13 +68,10 @@ class EngineOptions:
     while the candidate is still coming back from the previous answer (leaning back, lowering
     the brows, ending a smile) it is a state about to be left, and leaving it reads as change
     in every measure (both face halves change for the occlusion check, the eye aspect ratio
-    shifts with pitch). The limits are well above the avatar's idle sway (99th percentile of
-    the 1 s ranges: nose 0.15 IOD, size 0.03, yaw 4.2 deg, pitch 3.8 deg, brow 0.04, mouth
-    width 0.05, lip gap 0.02 IOD) and below the answers themselves (a lean 0.55, a look 29 deg,
-    raised brows 0.25, a smile 0.30, an open mouth 0.28 IOD); on the real dev clips (people
-    talking) each is above the median range (nose 0.19 IOD, yaw 3.7 deg, brow 0.05, mouth
-    width 0.14, lip gap 0.10 IOD), and a candidate who keeps talking or moving is prompted
-    after ``rest_wait_s`` anyway. The wait is invisible: nothing is shown before the prompt."""
+    shifts with pitch). The limits lie above idle sway and below the answers themselves (the
+    measured ranges are in ``benchmarks/README_challenges.md``, "rest limits"); a candidate
+    who keeps talking or moving is prompted after ``rest_wait_s`` anyway. The wait is
+    invisible: nothing is shown before the prompt."""
 
     kinds: tuple[str, ...] = tuple(CHALLENGES)
     n: int = 3

@@ -47,13 +47,9 @@ Thresholds (defaults of :class:`ChallengeThresholds`, all relative to the baseli
   Optional rigid-move compensation (``cover_shift_iod``, default 0 = off): the baseline
   thumbnail is shifted on a 0.25-cell grid up to that many IODs (at most 3 cells) each way,
   and the shift that explains *one* half best (the uncovered half; a hand is not a shifted
-  face) is applied to both halves. It keeps a cover that happens while the head drifts
-  (0.3 IOD: a 0.2 IOD drift passes, see the tests; on fixed cells a one-cell drift already
-  changes the uncovered half by ~0.3) but it is **off**, because on the real dev clips it
-  raised the chance pass rate of a single cover prompt from 21 % to 31 % (talking faces:
-  the freedom to pick the shift makes one half look unchanged). It is also partial: bilinear
-  shifts of a 40x30 thumbnail blur, and the background inside the region does not move with
-  the head (a residual of ~0.25 at a one-cell drift).
+  face) is applied to both halves. It keeps a cover that happens while the head drifts, but
+  it is **off**: on talking faces the freedom to pick the shift makes one half look unchanged,
+  so replays pass more often (measurements in ``benchmarks/README_challenges.md``).
 - ``lean_closer``: face size (IOD px) >= 1.25 x *b*.
 
 Every condition must hold on ``hold_frames`` (2) consecutive frames, and only frames at least

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from liveness.core.errors import ModelError
 from liveness.core.files import file_sha256
@@ -20,7 +20,8 @@ from liveness.core.files import file_sha256
 if TYPE_CHECKING:
     import onnxruntime as ort
 
-__all__ = ["DATA_FILES", "MODELS", "ModelSpec", "data_path", "model_hashes", "model_path", "ort_session"]
+__all__ = ["DATA_FILES", "MODELS", "ModelSpec", "OrtModel", "data_path", "model_hashes", "model_path",
+           "ort_session"]
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def model_path(name: str) -> Path:
     )
 
 
-_sessions: dict[tuple[str, int], ort.InferenceSession] = {}
+_sessions: dict[tuple[str, int], OrtModel] = {}
 
 
 def model_hashes() -> dict[str, str]:
@@ -141,7 +142,30 @@ def model_hashes() -> dict[str, str]:
     return out
 
 
-def ort_session(name: str, threads: int = 1) -> ort.InferenceSession:
+class OrtModel:
+    """An ONNX Runtime session whose failures are ours: the boundary where ONNX Runtime's own
+    exception types (load and run) become :class:`~liveness.ModelError`. Other attributes are
+    the session's (``get_inputs``, ``get_outputs``, ...)."""
+
+    __slots__ = ("name", "session")
+
+    def __init__(self, name: str, session: ort.InferenceSession) -> None:
+        self.name = name
+        self.session = session
+
+    def run(self, outputs: list[str] | None, feeds: dict[str, Any]) -> list[Any]:
+        try:
+            return list(self.session.run(outputs, feeds))
+        except Exception as exc:
+            if type(exc).__module__.startswith("onnxruntime"):
+                raise ModelError(f"model {self.name!r} failed: {exc}") from exc
+            raise
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.session, attr)
+
+
+def ort_session(name: str, threads: int = 1) -> OrtModel:
     """One ONNX Runtime session per (model, thread count) per process, created on first use."""
     key = (name, threads)
     with _lock:
@@ -155,9 +179,9 @@ def ort_session(name: str, threads: int = 1) -> ort.InferenceSession:
             opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             try:
-                sess = ort.InferenceSession(
+                sess = OrtModel(name, ort.InferenceSession(
                     str(model_path(name)), opts, providers=["CPUExecutionProvider"]
-                )
+                ))
             except ModelError:
                 raise
             except Exception as exc:  # onnxruntime raises its own exception types
