@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from liveness import FaceObservation, FaceQuality  # noqa: E402
 from liveness.apps.eval import auc  # noqa: E402
-from liveness.signals.face_slip import FaceSlipAnalyser, FaceSmoothnessAnalyser  # noqa: E402
+from liveness.core.analyser import FrameContext  # noqa: E402
+from liveness.signals.face_slip import FaceSlipAnalyser  # noqa: E402
 from liveness.signals.pose_consistency import PoseConsistencyAnalyser  # noqa: E402
 from liveness.signals.quality import QualityMonitor  # noqa: E402
 from liveness.sources.video import open_video  # noqa: E402
@@ -104,8 +105,7 @@ COST_MS: dict[str, list[float]] = {}
 def replay(path: Path, cache: dict[str, np.ndarray]) -> dict[str, dict]:
     """Run fresh analysers over the clip's frames with the cached tracker output (their
     per-frame ``update`` wall time goes to ``COST_MS``)."""
-    slip = FaceSlipAnalyser()
-    analysers = [PoseConsistencyAnalyser(), slip, FaceSmoothnessAnalyser(slip), QualityMonitor()]
+    analysers = [PoseConsistencyAnalyser(), FaceSlipAnalyser(), QualityMonitor()]  # slip owns face_smoothness
     n = len(cache["t"])
     for i, fr in enumerate(open_video(path)):
         if i >= n:
@@ -122,9 +122,9 @@ def replay(path: Path, cache: dict[str, np.ndarray]) -> dict[str, dict]:
             obs = FaceObservation(t, i, w, h, False, int(cache["faces"][i]), image=fr.image)
         for a in analysers:
             t0 = time.perf_counter()
-            a.update(obs)
+            a.update(obs, FrameContext(t))
             COST_MS.setdefault(a.name, []).append((time.perf_counter() - t0) * 1e3)
-    return {a.name: a.summary().to_dict() for a in analysers}
+    return {name: sig.to_dict() for a in analysers for name, sig in a.signals().items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -237,7 +237,7 @@ def main() -> None:
             for t, yaw, good, e in zip(d["t"], d["yaw"], d["good"], d["emb"], strict=True):
                 if good and a.wants_sample(float(t)):
                     a.add_sample(float(t), float(yaw) if np.isfinite(yaw) else 0.0, e)
-            sig = a._summary_of("reference_mismatch")
+            sig = a.signals()["reference_mismatch"]
             dmed = dict(sig.details).get("d_reference_median")
             pair_rows.append((pair, sig.value, dmed))
     if pair_rows:

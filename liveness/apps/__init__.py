@@ -1,1 +1,2 @@
-"""."""
+"""What users run: the command line (review, batch, eval, enroll) and ``liveness serve``.
+"""

@@ -86,6 +86,7 @@ def clip_summary(t: np.ndarray, p: np.ndarray, quantile: float, smooth_s: float)
 def sharpness_clip(t: np.ndarray, crops: np.ndarray, lm_crop: np.ndarray) -> tuple[float, float]:
     """``SharpnessGapAnalyser`` over the cached 128-px crops (the analyser itself measures on a
     192-px crop of the frame): (clip value, median raw log energy ratio)."""
+    from liveness.core.analyser import FrameContext
     from liveness.core.types import FaceObservation
     from liveness.signals.artefact import SharpnessGapAnalyser, SharpnessGapOptions
 
@@ -93,7 +94,8 @@ def sharpness_clip(t: np.ndarray, crops: np.ndarray, lm_crop: np.ndarray) -> tup
     lm = np.zeros((len(lm_crop), 478, 3), np.float32)
     lm[:, :, :2] = lm_crop
     for i in range(len(t)):
-        a.update(FaceObservation(float(t[i]), i, 128, 128, True, 1, np.zeros(4, np.float32), lm[i], 1.0, image=crops[i]))
+        obs = FaceObservation(float(t[i]), i, 128, 128, True, 1, np.zeros(4, np.float32), lm[i], 1.0, image=crops[i])
+        a.update(obs, FrameContext(obs.t))
     sig = a.summary()
     d = dict(sig.details)
     return (float(sig.value) if sig.value is not None else 0.0), float(d.get("ratio_median", np.nan))
