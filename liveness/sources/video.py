@@ -12,6 +12,7 @@ import numpy as np
 
 from liveness.core.errors import InputError
 from liveness.core.files import file_sha256
+from liveness.core.image import fit_size
 
 __all__ = ["VideoFrame", "VideoInfo", "VideoSource", "file_sha256", "open_video"]
 
@@ -111,10 +112,7 @@ class VideoSource:
             container.close()
         if rotation % 180:
             w, h = h, w
-        fw, fh = w, h
-        if max_side and max(w, h) > max_side:
-            s = max_side / max(w, h)
-            fw, fh = int(round(w * s)) // 2 * 2, int(round(h * s)) // 2 * 2
+        fw, fh = fit_size(w, h, max_side)  # the one downscaling rule
         try:
             sha = file_sha256(self.path)
         except OSError as exc:

@@ -593,10 +593,10 @@ def test_real_challenge_engine_over_webrtc(tmp_path):
     from liveness.challenges.engine import ChallengeEngine, EngineOptions
     from liveness.pipeline import PipelineOptions, build_session
 
-    def factory():
-        s = build_session(PipelineOptions(live=True))
-        if not any(isinstance(a, ChallengeEngine) for a in s.analysers):
-            s.analysers.append(ChallengeEngine(EngineOptions(gap_s=(0.2, 0.4), time_limit_s=1.5, time_limits=())))
+    def factory():  # the pipeline's own engine, with short gaps and time limits
+        engine = EngineOptions(gap_s=(0.2, 0.4), time_limit_s=1.5)
+        s = build_session(PipelineOptions(live=True, analysers=(("challenges", engine),)))
+        assert any(isinstance(a, ChallengeEngine) and a.options == engine for a in s.analysers)
         return s
 
     frames = _face_frames()
