@@ -177,7 +177,6 @@ class IdentityAnalyser:
     def reset(self) -> None:
         o = self.options
         self._last_sample_t = -np.inf
-        self._last: tuple[float, IdentitySample | None] | None = None
         self._pending: list[tuple[float, float, np.ndarray]] = []
         self._enrol_pool: list[np.ndarray] = []
         self._enrol: np.ndarray | None = None
@@ -189,7 +188,6 @@ class IdentityAnalyser:
             "identity_instability", quantile=0.9, smooth_s=o.smooth_s, flag=0.5, min_n=3
         )
         self.mismatch = ScoreSeries("reference_mismatch", quantile=0.5, smooth_s=o.smooth_s, flag=0.5, min_n=2)
-        self._scores: dict[str, Score | None] = {}
 
     @property
     def enrolment(self) -> np.ndarray | None:
@@ -204,18 +202,12 @@ class IdentityAnalyser:
 
     # -- feeding -----------------------------------------------------------------------
     def _observe(self, obs: FaceObservation) -> dict[str, Score | None]:
-        """Sample ``obs`` once (idempotent per timestamp, so the child analysers can call it too)."""
-        if self._last is not None and self._last[0] == obs.t:
-            return self._scores
-        self._scores = {}
-        self._last = (obs.t, None)
-        o = self.options
-        if not self.wants_sample(obs.t) or obs.image is None or not good_sample(obs, o):
-            return self._scores
+        """Embed and score ``obs`` when a sample is due and the face is good enough."""
+        if not self.wants_sample(obs.t) or obs.image is None or not good_sample(obs, self.options):
+            return {}
         emb = self._embedder_().embed_face(obs.image, obs.landmarks)
         yaw = float(obs.pose.yaw) if obs.pose is not None else 0.0
-        self._scores = self.add_sample(obs.t, yaw, emb)
-        return self._scores
+        return self.add_sample(obs.t, yaw, emb)
 
     def wants_sample(self, t: float) -> bool:
         """Whether a good face at time ``t`` is due to be embedded."""
