@@ -103,13 +103,40 @@ def pipeline_reference(out: Path) -> None:
     print(f"{out}: landmarks {landmarks.shape}, box {box.round(1)}, score {score:.3f}")
 
 
+def full_range_reference(out: Path) -> None:
+    """MediaPipe's legacy FaceDetection with the full-range model (``model_selection=1``) on the
+    astronaut photo and on the photo shrunk into a larger canvas (``astronaut.small_face_scene``),
+    in image pixels: checks our full-range anchors, decoding and letterbox mapping end to end."""
+    import mediapipe as mp
+    from skimage import data
+
+    sys.path.insert(0, str(HERE))
+    from astronaut import small_face_scene  # noqa: E402
+
+    arrays: dict[str, np.ndarray] = {}
+    with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as fd:
+        for key, img in (("photo", data.astronaut()), ("small", small_face_scene())):
+            h, w = img.shape[:2]
+            det = fd.process(img).detections[0]
+            bb = det.location_data.relative_bounding_box
+            arrays[f"{key}_box"] = np.array([bb.xmin * w, bb.ymin * h, bb.width * w, bb.height * h], np.float32)
+            arrays[f"{key}_keypoints"] = np.array(
+                [[k.x * w, k.y * h] for k in det.location_data.relative_keypoints], np.float32)
+            arrays[f"{key}_score"] = np.float32(det.score[0])
+            print(f"full range, {key}: box {arrays[f'{key}_box'].round(1)}, score {det.score[0]:.3f}")
+    np.savez_compressed(out, **arrays)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--pipeline-out", type=Path, default=None)
+    ap.add_argument("--full-range-out", type=Path, default=None)
     args = ap.parse_args()
     if args.pipeline_out is not None:
         pipeline_reference(args.pipeline_out)
+    if args.full_range_out is not None:
+        full_range_reference(args.full_range_out)
 
     import mediapipe as mp
     from google.protobuf import text_format
