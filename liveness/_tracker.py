@@ -96,6 +96,12 @@ _ZOOM = 4.0
 #: dev scenes, lit, dim and portrait), the model's own weak detections on flat background
 #: 0.1-0.3 (zooming those would be most of the cost of a search that finds nothing)
 _ZOOM_MIN_SCORE = 0.3
+#: a weak short-range detection (a face of 15 % of the frame or more: its box is accurate) is
+#: confirmed only by a re-detection of about its size, within this factor either way (the
+#: full-range model finds a 46-px "face" in the crest of a helmet whose face plate the
+#: short-range model weakly detects at 105 px; the full-range search's own candidates, from 6-12
+#: input px, have less accurate sizes and are not held to it)
+_ZOOM_SIZE_RATIO = 1.6
 
 
 def search_tiles(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
@@ -236,13 +242,25 @@ class FaceTracker:
         # of a speck finds specks), nothing as weak as the model's detections of flat background
         pool = [d for d in pool if max(float(d.box[2]), float(d.box[3])) >= 0.5 * o.min_face_px
                 and d.score >= _ZOOM_MIN_SCORE]
+        return self._confirm(image, pool[: o.max_candidates])
+
+    def _confirm(self, image: np.ndarray, dets: list[Detection], size_ratio: float = np.inf) -> list[Detection]:
+        """Re-detect each weak detection with the full-range model on a square ``_ZOOM`` times
+        its size around it (black past the frame); keep the re-detections that reach
+        ``min_detection_score`` (and ``min_face_px / 2``), centred within the weak box and
+        within ``size_ratio`` of its size either way, best first. The mesh's presence score
+        alone accepts some textured backgrounds, and, from a huge weak box on a large frame, a
+        small face somewhere inside it."""
+        o = self.options
         out = []
-        for d in pool[: o.max_candidates]:
+        for d in dets:
             cx, cy = d.box[0] + d.box[2] / 2, d.box[1] + d.box[3] / 2
             side = _ZOOM * max(float(d.box[2]), float(d.box[3]))
+            size = max(float(d.box[2]), float(d.box[3]))
             zoom = [
                 z for z in self._full_detect(image, (int(cx - side / 2), int(cy - side / 2), int(side), int(side)))
                 if abs(z.box[0] + z.box[2] / 2 - cx) < d.box[2] and abs(z.box[1] + z.box[3] / 2 - cy) < d.box[3]
+                and 1 / size_ratio < max(float(z.box[2]), float(z.box[3])) / size < size_ratio
             ]
             best = max(zoom, key=lambda z: z.score, default=None)
             if (
@@ -325,7 +343,11 @@ class FaceTracker:
                 self.pose.reset()
         if landmarks is None:
             redetected = True
-            landmarks, score = self._start(image, self._detect(image, t, None, frame_dets))
+            cands = self._detect(image, t, None, frame_dets)
+            if cands and not self._strong and self.full_detector is not None:
+                # weak detections only: what the full-range model confirms on a zoom
+                cands = self._confirm(image, cands, _ZOOM_SIZE_RATIO)
+            landmarks, score = self._start(image, cands)
         if (
             landmarks is None
             and self.full_detector is not None
