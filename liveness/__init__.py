@@ -1,7 +1,7 @@
 """interview-liveness: is the face on this video call real?
 
-The core types are imported with the package; the pipeline, video, tracker, analyser and fusion
-classes are loaded on first access (``liveness.build_session``), so ``import liveness`` stays light
+The core types are imported with the package; the pipeline, video, tracker, hand tracker,
+analyser and fusion classes are loaded on first access (``liveness.build_session``), so ``import liveness`` stays light
 and no model is ever loaded at import time.
 """
 
@@ -24,6 +24,7 @@ _LAZY = {
     "open_video": "_video", "VideoFrame": "_video", "VideoInfo": "_video",
     "review_video": "_review", "ReviewOptions": "_review",
     "FaceTracker": "_tracker", "TrackerOptions": "_tracker",
+    "HandTracker": "_hands", "HandOptions": "_hands", "HandResult": "_hands", "Hand": "_hands",
     "Fusion": "_fusion", "FusionOptions": "_fusion",
     "ArtefactAnalyser": "_artefact", "ArtefactOptions": "_artefact",
     "SharpnessGapAnalyser": "_artefact", "SharpnessGapOptions": "_artefact",
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
         FaceSmoothnessOptions,
     )
     from ._fusion import Fusion, FusionOptions
+    from ._hands import Hand, HandOptions, HandResult, HandTracker
     from ._identity import Enrollment, IdentityAnalyser, IdentityOptions, load_references
     from ._pipeline import PipelineOptions, build_session, default_analysers
     from ._pose_consistency import PoseConsistencyAnalyser, PoseConsistencyOptions
@@ -98,6 +100,10 @@ __all__ = [
     "FrameResult",
     "Fusion",
     "FusionOptions",
+    "Hand",
+    "HandOptions",
+    "HandResult",
+    "HandTracker",
     "HeadPose",
     "Hook",
     "HookEvent",

@@ -530,3 +530,36 @@ def test_rebuilt_custom_ops_match_reference_kernels(branches):
         q = pts[0] @ m[:2, :2].T + m[:2, 3]
         assert np.abs(got[f"q{i}"][0] - q).max() < 1e-4
     assert n_zero > 0  # some samples fell off the map
+
+
+@pytest.mark.shared
+def test_hand_models_parity_on_dev_frames_with_hands(shared):
+    """The hand models on real hands: dev frames (read from ../shared, never stored) cut exactly
+    as at conversion time (the stored sha256 of each input proves it), against the tflite
+    outputs recorded then (palm detectors: every score and the regressors of the 64 best
+    anchors)."""
+    import hashlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "convert"))
+    from hand_frames import HAND_FRAMES, frame_inputs
+
+    ref = np.load(REF / "hand_frames.npz")
+    assert [str(c) for c in ref["clip"]] == [f.clip for f in HAND_FRAMES]
+    inputs = frame_inputs(shared)
+    for kind in ("palm", "hand"):
+        got = [hashlib.sha256(x.tobytes()).hexdigest() for x in inputs[kind]]
+        assert got == [str(h) for h in ref[f"{kind}_input_sha256"]], f"{kind} inputs differ from the recorded ones"
+    for name in ("palm_detector_lite", "palm_detector_full", "hand_landmark_lite", "hand_landmark_full"):
+        kind = "palm" if name.startswith("palm") else "hand"
+        for i, u8 in enumerate(inputs[kind]):
+            out = _run(name, (u8.astype(np.float32) / np.float32(255.0))[None])
+            if kind == "palm":
+                rows = ref[f"{name}__rows"][i]
+                assert np.abs(out["classificators"][0] - ref[f"{name}__classificators"][i]).max() < 1e-3
+                assert np.abs(out["regressors"][0][rows] - ref[f"{name}__regressors"][i]).max() < 1e-3
+            else:
+                for k in ("landmarks", "presence", "handedness", "world_landmarks"):
+                    assert np.abs(out[k][0] - ref[f"{name}__{k}"][i]).max() < 1e-3, (name, k, i)
+        if kind == "hand":  # real hands: the model says so
+            assert np.median(ref[f"{name}__presence"]) > 0.9

@@ -204,7 +204,7 @@ def main() -> int:
 
     hand = [n for n in HAND_MODELS if n in tflite_files]
     if hand and (args.shared / "manifest.csv").is_file():
-        from hand_frames import HAND_FRAMES, frame_inputs
+        from hand_frames import HAND_FRAMES, PALM_ROWS, frame_inputs
 
         inputs_by_kind = frame_inputs(args.shared)
         arrays: dict[str, np.ndarray] = {
@@ -212,6 +212,7 @@ def main() -> int:
             "frame_index": np.array([f.index for f in HAND_FRAMES], np.int64),
             "palm_xy": np.array([f.palm_xy for f in HAND_FRAMES], np.int64),
             "hand_xy": np.array([f.hand_xy for f in HAND_FRAMES], np.int64),
+            "hand_scale_rot": np.array([(f.hand_scale, f.hand_rot) for f in HAND_FRAMES], np.int64),
             "palm_input_sha256": np.array([hashlib.sha256(x.tobytes()).hexdigest() for x in inputs_by_kind["palm"]]),
             "hand_input_sha256": np.array([hashlib.sha256(x.tobytes()).hexdigest() for x in inputs_by_kind["hand"]]),
         }
@@ -227,8 +228,17 @@ def main() -> int:
                 for k, v in ref.items():
                     per.setdefault(k, []).append(v[0].astype(np.float32))
                     worst[k] = max(worst.get(k, 0.0), float(np.abs(got[k] - v).max()))
-            for k, vs in per.items():
-                arrays[f"{name}__{k}"] = np.stack(vs)
+            if kind == "palm":
+                # all scores, the regressors of the best-scoring anchors
+                cls = np.stack(per["classificators"])  # (N, 2016, 1)
+                rows = np.argsort(-cls[:, :, 0], axis=1, kind="stable")[:, :PALM_ROWS]
+                arrays[f"{name}__rows"] = rows.astype(np.int64)
+                arrays[f"{name}__classificators"] = cls
+                arrays[f"{name}__regressors"] = np.stack(
+                    [r[i] for r, i in zip(per["regressors"], rows, strict=True)])
+            else:
+                for k, vs in per.items():
+                    arrays[f"{name}__{k}"] = np.stack(vs)
             report[name]["max_abs_diff_vs_reference_dev_frames"] = worst
             print(f"  {name}: on {len(HAND_FRAMES)} dev frames with hands, max |onnx - tflite|: {worst}")
         save_npz(ref_dir / "hand_frames.npz", **arrays)

