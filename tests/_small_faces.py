@@ -33,6 +33,7 @@ class Source:
     clip: str
     image: np.ndarray  # RGB frame at its own size
     box: np.ndarray  # face box (x, y, w, h) from the mesh on that frame
+    landmarks: np.ndarray | None = None  # the mesh's (478, 3) landmarks on that frame
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Scene:
     image: np.ndarray
     box: np.ndarray  # where the face is in the canvas (x, y, w, h)
     clip: str
+    landmarks: np.ndarray | None = None  # the source's landmarks moved into the canvas (x, y)
 
 
 def load_sources(shared: Path, frame_index: int = 5) -> list[Source]:
@@ -58,7 +60,7 @@ def load_sources(shared: Path, frame_index: int = 5) -> list[Source]:
             tr.reset()
             obs = tr.process(fr.image, 0.0)
             if obs.face:
-                out.append(Source(r["path"], np.ascontiguousarray(fr.image), obs.box.copy()))
+                out.append(Source(r["path"], np.ascontiguousarray(fr.image), obs.box.copy(), obs.landmarks.copy()))
             break
     return out
 
@@ -79,7 +81,8 @@ def make_scene(src: Source, face_h: float, condition: str, rng: np.random.Genera
         noise = rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(DARK_NOISE)
         canvas = np.clip(canvas.astype(np.float32) * np.float32(DARK_GAIN) + noise, 0, 255).astype(np.uint8)
     box = np.array([src.box[0] * s + x, src.box[1] * s + y, src.box[2] * s, src.box[3] * s], np.float32)
-    return Scene(canvas, box, src.clip)
+    lm = None if src.landmarks is None else src.landmarks[:, :2] * s + np.array([x, y], np.float32)
+    return Scene(canvas, box, src.clip, lm)
 
 
 def found(obs: object, scene: Scene) -> bool:
