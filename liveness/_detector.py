@@ -27,6 +27,7 @@ __all__ = [
     "DetectorOptions",
     "FaceDetector",
     "KEYPOINT_NAMES",
+    "letterbox",
     "merge_detections",
     "ssd_anchors",
 ]
@@ -172,27 +173,13 @@ class FaceDetector:
             self._input_name = self._sess.get_inputs()[0].name
         return self._sess
 
-    def _letterbox(self, rgb: np.ndarray) -> tuple[float, float, int, int]:
-        """Fill ``self._input``; return (sx, sy, pad_x, pad_y): input px = s * image px + pad."""
-        h, w = rgb.shape[:2]
-        size = self._size
-        scale = size / max(h, w)
-        nw = min(size, max(1, round(w * scale)))
-        nh = min(size, max(1, round(h * scale)))
-        px, py = (size - nw) // 2, (size - nh) // 2
-        # INTER_AREA when shrinking: plain bilinear decimation (MediaPipe's own preprocessing)
-        # aliases noise into false faces and loses small faces
-        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-        small = cv2.resize(rgb, (nw, nh), interpolation=interp)
-        if self.options.stretch_contrast:
-            small = _stretch(small)
-        canvas = self._canvas
-        canvas[:] = 0
-        canvas[py : py + nh, px : px + nw] = small
-        np.multiply(canvas, 2.0 / 255.0, out=self._input[0], casting="unsafe")
-        self._input -= 1.0
-        # exact mapping: the resized content spans nw x nh input px for w x h image px
-        return nw / w, nh / h, px, py
+    def _prepare(self, rgb: np.ndarray, region: tuple[int, int, int, int] | None) -> tuple[float, float, float, float] | None:
+        """Fill the model input (letterboxed, [-1, 1]); the mapping as :func:`letterbox` gives it."""
+        mapping = letterbox(rgb, self._canvas, region, self.options.stretch_contrast)
+        if mapping is not None:
+            np.multiply(self._canvas, 2.0 / 255.0, out=self._input[0], casting="unsafe")
+            self._input -= 1.0
+        return mapping
 
     def detect(self, rgb: np.ndarray, region: tuple[int, int, int, int] | None = None) -> list[Detection]:
         """Faces in an RGB uint8 (H, W, 3) image, highest score first; [] when none.
@@ -202,25 +189,11 @@ class FaceDetector:
         past the image, it is black (a face at the image's edge then lies inside the model's
         input, not at its edge). The detections are still in whole-image pixels."""
         rgb = check_rgb(rgb)
-        ox = oy = 0
-        if region is not None:
-            x, y, rw, rh = (int(v) for v in region)
-            ih, iw = rgb.shape[:2]
-            x0, y0, x1, y1 = max(0, x), max(0, y), min(iw, x + rw), min(ih, y + rh)
-            if x1 - x0 < 2 or y1 - y0 < 2 or rw < 2 or rh < 2:
-                return []
-            if (x0, y0, x1, y1) == (x, y, x + rw, y + rh):
-                rgb = rgb[y0:y1, x0:x1]
-            else:
-                window = np.zeros((rh, rw, 3), np.uint8)
-                window[y0 - y : y1 - y, x0 - x : x1 - x] = rgb[y0:y1, x0:x1]
-                rgb = window
-            ox, oy = x, y
-        h, w = rgb.shape[:2]
-        if h < 2 or w < 2:
-            return []
         size = self._size
-        sx, sy, px, py = self._letterbox(rgb)
+        mapping = self._prepare(rgb, region)
+        if mapping is None:
+            return []
+        sx, sy, px, py = mapping  # input px = s * image px + p
         sess = self._session()
         reg, cls = sess.run(None, {self._input_name: self._input})
         logits = cls.reshape(-1)
@@ -240,13 +213,13 @@ class FaceDetector:
         merged = _weighted_nms(boxes, kps, scores, self.options.nms_iou, self.options.max_faces)
         out = []
         for box, kp, score in merged:
-            # normalised input -> input px -> region px -> image px
-            x0 = (box[0] * size - px) / sx + ox
-            y0 = (box[1] * size - py) / sy + oy
-            x1 = (box[2] * size - px) / sx + ox
-            y1 = (box[3] * size - py) / sy + oy
-            kpx = (kp[:, 0] * size - px) / sx + ox
-            kpy = (kp[:, 1] * size - py) / sy + oy
+            # normalised input -> input px -> image px
+            x0 = (box[0] * size - px) / sx
+            y0 = (box[1] * size - py) / sy
+            x1 = (box[2] * size - px) / sx
+            y1 = (box[3] * size - py) / sy
+            kpx = (kp[:, 0] * size - px) / sx
+            kpy = (kp[:, 1] * size - py) / sy
             if not (x1 > x0 and y1 > y0):
                 continue
             out.append(
@@ -258,6 +231,45 @@ class FaceDetector:
             )
         out.sort(key=lambda d: -d.score)
         return out
+
+
+def letterbox(
+    rgb: np.ndarray, canvas: np.ndarray, region: tuple[int, int, int, int] | None = None, stretch: bool = False
+) -> tuple[float, float, float, float] | None:
+    """Letterbox the image, or its window ``region`` (x, y, w, h), into the square uint8
+    ``canvas`` (aspect kept, black padding, black where the window reaches past the image;
+    INTER_AREA when shrinking: plain bilinear decimation, MediaPipe's own preprocessing, aliases
+    noise into false faces and loses small faces). Returns (sx, sy, tx, ty) with
+    canvas px = s * image px + t, or None when the window holds less than 2x2 image pixels."""
+    size = canvas.shape[0]
+    ih, iw = rgb.shape[:2]
+    if region is None:
+        x, y, rw, rh = 0, 0, iw, ih
+    else:
+        x, y, rw, rh = (int(v) for v in region)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(iw, x + rw), min(ih, y + rh)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    scale = size / max(rw, rh)
+    if (x0, y0, x1, y1) == (x, y, x + rw, y + rh):
+        # the window lies inside the image: centre it
+        nw, nh = min(size, max(1, round(rw * scale))), min(size, max(1, round(rh * scale)))
+        px, py = (size - nw) // 2, (size - nh) // 2
+    else:
+        # only its part inside the image is resized, placed where it lies in the window
+        nw = min(size, max(1, round((x1 - x0) * scale)))
+        nh = min(size, max(1, round((y1 - y0) * scale)))
+        px = min(size - nw, max(0, round((size - rw * scale) / 2 + (x0 - x) * scale)))
+        py = min(size - nh, max(0, round((size - rh * scale) / 2 + (y0 - y) * scale)))
+    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    small = cv2.resize(rgb[y0:y1, x0:x1], (nw, nh), interpolation=interp)
+    if stretch:
+        small = _stretch(small)
+    canvas[:] = 0
+    canvas[py : py + nh, px : px + nw] = small
+    # exact mapping: the resized content spans nw x nh canvas px for its image px
+    sx, sy = nw / (x1 - x0), nh / (y1 - y0)
+    return sx, sy, px - sx * x0, py - sy * y0
 
 
 #: ``stretch_contrast``: a dark image (its brightest value below this) is brightened ...

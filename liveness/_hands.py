@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ._detector import _weighted_nms, ssd_anchors
+from ._detector import _weighted_nms, letterbox, ssd_anchors
 from ._errors import ConfigError, TimestampError
 from ._image import check_rgb
 from ._mesh import Roi
@@ -288,30 +288,11 @@ class HandTracker:
         """Palms in the image (or in the window ``region`` (x, y, w, h) of it, black where it
         reaches past the image), image pixels, best first."""
         rgb = check_rgb(rgb)
-        ox = oy = 0
-        if region is not None:
-            x, y, rw, rh = (int(v) for v in region)
-            ih, iw = rgb.shape[:2]
-            x0, y0, x1, y1 = max(0, x), max(0, y), min(iw, x + rw), min(ih, y + rh)
-            if x1 - x0 < 2 or y1 - y0 < 2 or rw < 2 or rh < 2:
-                return []
-            if (x0, y0, x1, y1) != (x, y, x + rw, y + rh):
-                window = np.zeros((rh, rw, 3), np.uint8)
-                window[y0 - y : y1 - y, x0 - x : x1 - x] = rgb[y0:y1, x0:x1]
-                rgb = window
-            else:
-                rgb = rgb[y0:y1, x0:x1]
-            ox, oy = x, y
-        h, w = rgb.shape[:2]
-        if h < 2 or w < 2:
-            return []
         size = PALM_INPUT
-        scale = size / max(h, w)
-        nw, nh = min(size, max(1, round(w * scale))), min(size, max(1, round(h * scale)))
-        px, py = (size - nw) // 2, (size - nh) // 2
-        small = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
-        self._canvas[:] = 0
-        self._canvas[py : py + nh, px : px + nw] = small
+        mapping = letterbox(rgb, self._canvas, region)
+        if mapping is None:
+            return []
+        sx, sy, px, py = mapping  # input px = s * image px + p
         np.multiply(self._canvas, 1.0 / 255.0, out=self._palm_in[0], casting="unsafe")
         self.calls["palm"] += 1
         reg, cls = self._palm_session().run(None, {"input": self._palm_in})
@@ -326,16 +307,15 @@ class HandTracker:
         bw, bh = raw[:, 2], raw[:, 3]
         kps = raw[:, 4:18].reshape(-1, 7, 2) + anc[:, None, :]
         boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
-        sx, sy = nw / w, nh / h
         out = []
         for box, kp, score in _weighted_nms(boxes, kps, scores, 0.3, 8):
-            x0 = (box[0] * size - px) / sx + ox
-            y0 = (box[1] * size - py) / sy + oy
-            x1 = (box[2] * size - px) / sx + ox
-            y1 = (box[3] * size - py) / sy + oy
+            x0 = (box[0] * size - px) / sx
+            y0 = (box[1] * size - py) / sy
+            x1 = (box[2] * size - px) / sx
+            y1 = (box[3] * size - py) / sy
             if not (x1 > x0 and y1 > y0):
                 continue
-            k = np.stack([(kp[:, 0] * size - px) / sx + ox, (kp[:, 1] * size - py) / sy + oy], axis=1)
+            k = np.stack([(kp[:, 0] * size - px) / sx, (kp[:, 1] * size - py) / sy], axis=1)
             out.append(PalmDetection(np.array([x0, y0, x1 - x0, y1 - y0], np.float32), float(score), k.astype(np.float32)))
         out.sort(key=lambda d: -d.score)
         return out

@@ -164,9 +164,10 @@ class _WarpLetterbox(FaceDetector):
     (ours shrinks with INTER_AREA instead), so that only anchors, decoding, NMS and the mapping
     back to image pixels are left to compare."""
 
-    def _letterbox(self, rgb):
+    def _prepare(self, rgb, region):
         import cv2
 
+        assert region is None
         h, w = rgb.shape[:2]
         size = self.input_size
         s = size / max(h, w)
@@ -563,3 +564,44 @@ def test_hand_models_parity_on_dev_frames_with_hands(shared):
                     assert np.abs(out[k][0] - ref[f"{name}__{k}"][i]).max() < 1e-3, (name, k, i)
         if kind == "hand":  # real hands: the model says so
             assert np.median(ref[f"{name}__presence"]) > 0.9
+
+
+@pytest.mark.parametrize("region", [None, (100, 50, 300, 300), (-150, -80, 400, 400), (450, 300, 500, 200)])
+def test_letterbox_mapping(region):
+    """canvas px = s * image px + t for windows inside, across and beyond the image edges; the
+    part of a window past the image is black."""
+    from liveness._detector import letterbox
+
+    img = np.zeros((480, 640, 3), np.uint8)
+    canvas = np.zeros((192, 192, 3), np.uint8)
+    for x, y in ((200, 150), (40, 30), (600, 440)):
+        img[:] = 0
+        img[y - 3 : y + 4, x - 3 : x + 4] = 255  # a 7x7 dot
+        m = letterbox(img, canvas, region)
+        assert m is not None
+        sx, sy, tx, ty = m
+        u, v = sx * x + tx, sy * y + ty
+        if not (2 < u < 189 and 2 < v < 189) or (region is not None and not (
+                region[0] + 3 <= x < region[0] + region[2] - 3 and region[1] + 3 <= y < region[1] + region[3] - 3)):
+            continue
+        grey = canvas.astype(np.float32).sum(axis=2)
+        cy, cx = np.unravel_index(np.argmax(grey), grey.shape)
+        assert abs(cx - u) <= 1.5 and abs(cy - v) <= 1.5, (x, y, cx, cy, u, v)
+    if region is not None and region[0] < 0:
+        # the window's top-left corner lies outside the image: black there
+        assert canvas[:5, :5].max() == 0
+    assert letterbox(img, canvas, (5000, 0, 100, 100)) is None
+
+
+def test_detection_in_a_window_past_the_image_edge(astronaut):
+    """A face found through a window that reaches past the image equals the one found through the
+    same window of the image padded with black."""
+    pad = 200
+    big = np.zeros((512 + 2 * pad, 512 + 2 * pad, 3), np.uint8)
+    big[pad:-pad, pad:-pad] = astronaut
+    det = FaceDetector(model="full_range")
+    window = (-150, -120, 600, 600)
+    (a,) = det.detect(astronaut, window)
+    (b,) = det.detect(big, (window[0] + pad, window[1] + pad, 600, 600))
+    assert np.abs(a.box - (b.box - [pad, pad, 0, 0])).max() < 2.0
+    assert abs(a.score - b.score) < 0.03
