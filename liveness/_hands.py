@@ -367,7 +367,10 @@ class HandTracker:
         hands: list[Hand] = []
         if follow:
             for prev in self._prev:
-                hand = self.landmarks(rgb, roi_from_hand_landmarks(prev.landmarks))
+                roi = roi_from_hand_landmarks(prev.landmarks)
+                if any(_box_iou(roi, h.roi) > 0.5 for h in hands):
+                    continue  # two followed hands merged into one
+                hand = self.landmarks(rgb, roi)
                 if hand.presence >= o.min_presence:
                     hands.append(hand)
         palms: list[PalmDetection] = []

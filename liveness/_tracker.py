@@ -351,7 +351,7 @@ class FaceTracker:
         if (
             landmarks is None
             and self.full_detector is not None
-            and (self._full_fail_t is None or t - self._full_fail_t >= o.full_search_interval_s)
+            and (self._full_fail_t is None or not 0 <= t - self._full_fail_t < o.full_search_interval_s)
         ):
             landmarks, score = self._start(image, self._detect(image, t, None, self._full_search(image)))
             self._full_fail_t = None if landmarks is not None else t
