@@ -1,7 +1,7 @@
 """interview-liveness: is the face on this video call real?
 
-The core types are imported with the package; the pipeline, video, tracker, analyser and fusion
-classes are loaded on first access (``liveness.build_session``), so ``import liveness`` stays light
+The core types are imported with the package; the pipeline, video, tracker, hand tracker,
+analyser and fusion classes are loaded on first access (``liveness.build_session``), so ``import liveness`` stays light
 and no model is ever loaded at import time.
 """
 
@@ -33,6 +33,7 @@ _LAZY = {
     "open_video": "sources.video", "VideoFrame": "sources.video", "VideoInfo": "sources.video",
     "review_video": "apps.review", "ReviewOptions": "apps.review",
     "FaceTracker": "tracking.tracker", "TrackerOptions": "tracking.tracker",
+    "HandTracker": "tracking.hands", "HandOptions": "tracking.hands", "HandResult": "tracking.hands", "Hand": "tracking.hands",
     "Fusion": "verdict.fusion", "FusionOptions": "verdict.fusion",
     "ArtefactAnalyser": "signals.artefact", "ArtefactOptions": "signals.artefact",
     "SharpnessGapAnalyser": "signals.artefact", "SharpnessGapOptions": "signals.artefact",
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from .signals.pose_consistency import PoseConsistencyAnalyser, PoseConsistencyOptions
     from .signals.quality import QualityMonitor, QualityOptions
     from .sources.video import VideoFrame, VideoInfo, open_video
+    from .tracking.hands import Hand, HandOptions, HandResult, HandTracker
     from .tracking.tracker import FaceTracker, TrackerOptions
     from .verdict.fusion import Fusion, FusionOptions
 
@@ -104,6 +106,10 @@ __all__ = [
     "FrameResult",
     "Fusion",
     "FusionOptions",
+    "Hand",
+    "HandOptions",
+    "HandResult",
+    "HandTracker",
     "HeadPose",
     "Hook",
     "HookEvent",

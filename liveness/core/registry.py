@@ -66,6 +66,57 @@ MODELS["face_mesh"] = ModelSpec(
     description="MediaPipe face_landmark_with_attention.tflite (custom ops rebuilt): mesh 468x3, "
     "lips 80x2, left_eye/right_eye 71x2, left_iris/right_iris 5x2 (crop px), face_flag logit",
 )
+MODELS["face_detector_full"] = ModelSpec(
+    name="face_detector_full",
+    filename="face_detector_full.onnx",
+    sha256="be6209ac9b5ccf61b2066eca216e664ed5fd66ac4c0df9f1bd6c3c6942d9c52e",
+    input_name="input",
+    input_shape=(1, 192, 192, 3),
+    input_layout="NHWC RGB float32 [-1,1], letterboxed",
+    description="BlazeFace full range (MediaPipe face_detection_full_range_sparse.tflite, made "
+    "dense); outputs regressors (1,2304,16) and classificators (1,2304,1) logits",
+)
+# Hand models, same wheel and script (cards in models/cards/hand_*.md).
+MODELS["palm_detector_lite"] = ModelSpec(
+    name="palm_detector_lite",
+    filename="palm_detector_lite.onnx",
+    sha256="60331b17d296c07ced7a44218a73b51d3409f224e3c8c8e7337ca84c6258b115",
+    input_name="input",
+    input_shape=(1, 192, 192, 3),
+    input_layout="NHWC RGB float32 [0,1], letterboxed",
+    description="MediaPipe palm_detection_lite.tflite; outputs regressors (1,2016,18) (box + 7 "
+    "keypoints) and classificators (1,2016,1) logits",
+)
+MODELS["palm_detector_full"] = ModelSpec(
+    name="palm_detector_full",
+    filename="palm_detector_full.onnx",
+    sha256="7ad82c396b86901f1646e2300dd64ee01eff23267f07994e07aa2b23ced01e79",
+    input_name="input",
+    input_shape=(1, 192, 192, 3),
+    input_layout="NHWC RGB float32 [0,1], letterboxed",
+    description="MediaPipe palm_detection_full.tflite; outputs regressors (1,2016,18) (box + 7 "
+    "keypoints) and classificators (1,2016,1) logits",
+)
+MODELS["hand_landmark_lite"] = ModelSpec(
+    name="hand_landmark_lite",
+    filename="hand_landmark_lite.onnx",
+    sha256="af0ef97f68cf4c24833d938e8dd8347be51310197d601e6fc42627d9999b7088",
+    input_name="input",
+    input_shape=(1, 224, 224, 3),
+    input_layout="NHWC RGB float32 [0,1], rotated square hand crop",
+    description="MediaPipe hand_landmark_lite.tflite; landmarks (1,63) 21x(x,y,z) crop px, "
+    "presence (1,1) and handedness (1,1) probabilities, world_landmarks (1,63) metres",
+)
+MODELS["hand_landmark_full"] = ModelSpec(
+    name="hand_landmark_full",
+    filename="hand_landmark_full.onnx",
+    sha256="c6ac7bf71520e793cae4ea0de4911703c8ec7c8fdb5070888e05c41692ba8ba3",
+    input_name="input",
+    input_shape=(1, 224, 224, 3),
+    input_layout="NHWC RGB float32 [0,1], rotated square hand crop",
+    description="MediaPipe hand_landmark_full.tflite; landmarks (1,63) 21x(x,y,z) crop px, "
+    "presence (1,1) and handedness (1,1) probabilities, world_landmarks (1,63) metres",
+)
 # dlib's face recognition ResNet (CC0), converted by models/convert/convert_dlib.py.
 MODELS["face_embedding"] = ModelSpec(
     name="face_embedding",

@@ -1,10 +1,12 @@
-"""BlazeFace short-range face detector on ONNX Runtime.
+"""BlazeFace face detectors (short and full range) on ONNX Runtime.
 
-The model (``face_detector``, converted from MediaPipe's ``face_detection_short_range.tflite``)
-takes a 128x128 RGB image scaled to [-1, 1] and predicts, for each of 896 SSD anchors, a score
-logit and 16 regression values (box centre/size and 6 keypoints, in 128-px input units relative
-to the anchor). We letterbox the frame, decode the anchors, and merge overlapping boxes with
-MediaPipe's weighted non-maximum suppression.
+Short range (``face_detector``, MediaPipe's ``face_detection_short_range.tflite``): a 128x128 RGB
+input scaled to [-1, 1]; for each of 896 SSD anchors (strides 8, 16, 16, 16) a score logit and 16
+regression values (box centre/size and 6 keypoints, in input pixels relative to the anchor).
+Full range (``face_detector_full``, ``face_detection_full_range_sparse.tflite``): the same outputs
+for a 192x192 input and 2304 anchors (one per cell of a 48x48 grid, stride 4), meant for faces
+up to a few metres from the camera. We letterbox the frame (or a region of it), decode the
+anchors, and merge overlapping boxes with MediaPipe's weighted non-maximum suppression.
 """
 
 from __future__ import annotations
@@ -20,10 +22,36 @@ from liveness.core.image import check_rgb
 from liveness.core.mathx import iou, logistic
 from liveness.core.registry import ort_session
 
-__all__ = ["Detection", "DetectorOptions", "FaceDetector", "KEYPOINT_NAMES", "ssd_anchors"]
+__all__ = [
+    "DETECTOR_MODELS",
+    "Detection",
+    "DetectorOptions",
+    "FaceDetector",
+    "KEYPOINT_NAMES",
+    "letterbox",
+    "merge_detections",
+    "ssd_anchors",
+]
 
 MODEL_NAME = "face_detector"
 INPUT_SIZE = 128
+
+
+@dataclass(frozen=True)
+class _DetectorModel:
+    registry_name: str
+    input_size: int
+    layout: tuple[tuple[int, int], ...]  # (stride, anchors per cell), layers sharing a stride merged
+
+
+#: ``DetectorOptions.model`` -> model. Anchor layouts as MediaPipe's SsdAnchorsCalculator builds
+#: them: short range 4 layers, strides (8, 16, 16, 16), 2 anchors per layer (one aspect ratio plus
+#: one interpolated scale); full range 1 layer, stride 4, one anchor (no interpolated scale).
+#: All anchors have size 1 (``fixed_anchor_size``), so only their centres matter.
+DETECTOR_MODELS = {
+    "short_range": _DetectorModel("face_detector", 128, ((8, 2), (16, 6))),
+    "full_range": _DetectorModel("face_detector_full", 192, ((4, 1),)),
+}
 
 #: Order of ``Detection.keypoints`` (the subject's right eye is on the image's left).
 KEYPOINT_NAMES = (
@@ -59,14 +87,22 @@ class Detection:
 @dataclass(frozen=True)
 class DetectorOptions:
     """``min_score``: keep detections scoring at least this; ``nms_iou``: boxes overlapping more
-    than this are merged; ``max_faces``: cap on returned faces; ``threads``: ORT intra-op threads."""
+    than this are merged; ``max_faces``: cap on returned faces; ``threads``: ORT intra-op threads;
+    ``model``: ``"short_range"`` (faces filling a good part of the image, 128-px input) or
+    ``"full_range"`` (smaller, more distant faces, 192-px input); ``stretch_contrast``: a dark
+    image (a dim room: no value reaches ``STRETCH_BELOW``) is brightened by a gain of at most
+    ``STRETCH_MAX_GAIN`` before the model sees it (dim small faces then score like lit ones)."""
 
     threads: int = 1
     min_score: float = 0.5
     nms_iou: float = 0.3
     max_faces: int = 16
+    model: str = "short_range"
+    stretch_contrast: bool = False
 
     def __post_init__(self) -> None:
+        if self.model not in DETECTOR_MODELS:
+            raise ConfigError(f"model must be one of {sorted(DETECTOR_MODELS)}, got {self.model!r}")
         if self.threads < 1:
             raise ConfigError(f"threads must be >= 1, got {self.threads}")
         if not 0.0 <= self.min_score <= 1.0:
@@ -77,16 +113,19 @@ class DetectorOptions:
             raise ConfigError(f"max_faces must be >= 1, got {self.max_faces}")
 
 
-def ssd_anchors() -> np.ndarray:
-    """The 896 anchor centres (x, y) in [0, 1] of MediaPipe's short-range face detector.
+def ssd_anchors(
+    input_size: int = INPUT_SIZE, layout: tuple[tuple[int, int], ...] = ((8, 2), (16, 6))
+) -> np.ndarray:
+    """Anchor centres (x, y) in [0, 1] of a MediaPipe SSD detector, in the model's output order.
 
-    SSD layout with 4 layers, strides (8, 16, 16, 16), one aspect ratio plus one interpolated
-    scale per layer, fixed anchor size 1: layers sharing a stride are merged, giving 2 anchors
-    per cell on the 16x16 grid and 6 per cell on the 8x8 grid.
+    ``layout`` lists (stride, anchors per cell) with the layers that share a stride merged. The
+    default is the short-range face detector (4 layers, strides 8, 16, 16, 16, one aspect ratio
+    plus one interpolated scale per layer): 2 anchors per cell on the 16x16 grid and 6 on the
+    8x8 grid, 896 in all. Cells are in row-major order, a cell's anchors consecutive.
     """
     out = []
-    for stride, per_cell in ((8, 2), (16, 6)):
-        n = INPUT_SIZE // stride
+    for stride, per_cell in layout:
+        n = -(-input_size // stride)  # ceil, as MediaPipe computes the feature map size
         ys, xs = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
         c = np.stack([(xs + 0.5) / n, (ys + 0.5) / n], axis=-1).reshape(-1, 1, 2)
         out.append(np.repeat(c, per_cell, axis=1).reshape(-1, 2))
@@ -94,16 +133,20 @@ def ssd_anchors() -> np.ndarray:
 
 
 class FaceDetector:
-    """``FaceDetector(threads=1, min_score=0.5).detect(rgb)`` -> faces sorted by score.
+    """``FaceDetector(threads=1, min_score=0.5).detect(rgb)`` -> faces sorted by score;
+    ``FaceDetector(model="full_range")`` for small and distant faces.
 
     One instance reuses its input buffer and the process-wide ORT session; not thread-safe.
     """
 
     def __init__(self, threads: int = 1, min_score: float = 0.5, **kw: Any) -> None:
         self.options = DetectorOptions(threads=threads, min_score=min_score, **kw)
-        self._anchors = ssd_anchors()
-        self._input = np.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), np.float32)
-        self._canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+        spec = DETECTOR_MODELS[self.options.model]
+        self._model_name = spec.registry_name
+        self._size = spec.input_size
+        self._anchors = ssd_anchors(spec.input_size, spec.layout)
+        self._input = np.zeros((1, self._size, self._size, 3), np.float32)
+        self._canvas = np.zeros((self._size, self._size, 3), np.uint8)
         ms = self.options.min_score
         self._logit_min = -np.inf if ms <= 0.0 else np.inf if ms >= 1.0 else float(np.log(ms / (1.0 - ms)))
         self._sess: Any = None
@@ -116,40 +159,42 @@ class FaceDetector:
             min_score=options.min_score,
             nms_iou=options.nms_iou,
             max_faces=options.max_faces,
+            model=options.model,
+            stretch_contrast=options.stretch_contrast,
         )
+
+    @property
+    def input_size(self) -> int:
+        """Side of the model's square input in pixels (128 short range, 192 full range)."""
+        return self._size
 
     def _session(self) -> Any:
         if self._sess is None:
-            self._sess = ort_session(MODEL_NAME, self.options.threads)
+            self._sess = ort_session(self._model_name, self.options.threads)
             self._input_name = self._sess.get_inputs()[0].name
         return self._sess
 
-    def _letterbox(self, rgb: np.ndarray) -> tuple[float, float, int, int]:
-        """Fill ``self._input``; return (sx, sy, pad_x, pad_y): input px = s * image px + pad."""
-        h, w = rgb.shape[:2]
-        scale = INPUT_SIZE / max(h, w)
-        nw = min(INPUT_SIZE, max(1, round(w * scale)))
-        nh = min(INPUT_SIZE, max(1, round(h * scale)))
-        px, py = (INPUT_SIZE - nw) // 2, (INPUT_SIZE - nh) // 2
-        # INTER_AREA when shrinking: plain bilinear decimation (MediaPipe's own preprocessing)
-        # aliases noise into false faces and loses small faces
-        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-        small = cv2.resize(rgb, (nw, nh), interpolation=interp)
-        canvas = self._canvas
-        canvas[:] = 0
-        canvas[py : py + nh, px : px + nw] = small
-        np.multiply(canvas, 2.0 / 255.0, out=self._input[0], casting="unsafe")
-        self._input -= 1.0
-        # exact mapping: the resized content spans nw x nh input px for w x h image px
-        return nw / w, nh / h, px, py
+    def _prepare(self, rgb: np.ndarray, region: tuple[int, int, int, int] | None) -> tuple[float, float, float, float] | None:
+        """Fill the model input (letterboxed, [-1, 1]); the mapping as :func:`letterbox` gives it."""
+        mapping = letterbox(rgb, self._canvas, region, self.options.stretch_contrast)
+        if mapping is not None:
+            np.multiply(self._canvas, 2.0 / 255.0, out=self._input[0], casting="unsafe")
+            self._input -= 1.0
+        return mapping
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        """Faces in an RGB uint8 (H, W, 3) image, highest score first; [] when none."""
+    def detect(self, rgb: np.ndarray, region: tuple[int, int, int, int] | None = None) -> list[Detection]:
+        """Faces in an RGB uint8 (H, W, 3) image, highest score first; [] when none.
+
+        ``region`` (x, y, w, h) in image pixels: search only that window of the image (a tile of
+        a large frame, where a small face spans more input pixels); where the window reaches
+        past the image, it is black (a face at the image's edge then lies inside the model's
+        input, not at its edge). The detections are still in whole-image pixels."""
         rgb = check_rgb(rgb)
-        h, w = rgb.shape[:2]
-        if h < 2 or w < 2:
+        size = self._size
+        mapping = self._prepare(rgb, region)
+        if mapping is None:
             return []
-        sx, sy, px, py = self._letterbox(rgb)
+        sx, sy, px, py = mapping  # input px = s * image px + p
         sess = self._session()
         reg, cls = sess.run(None, {self._input_name: self._input})
         logits = cls.reshape(-1)
@@ -158,7 +203,7 @@ class FaceDetector:
             return []
         logits = np.clip(logits[keep], -80.0, 80.0)
         scores = logistic(logits)
-        raw = reg.reshape(-1, 16)[keep] / INPUT_SIZE
+        raw = reg.reshape(-1, 16)[keep] / size
         anc = self._anchors[keep]
         # (cx, cy, w, h) and keypoints in normalised input coordinates
         cx = raw[:, 0] + anc[:, 0]
@@ -170,12 +215,12 @@ class FaceDetector:
         out = []
         for box, kp, score in merged:
             # normalised input -> input px -> image px
-            x0 = (box[0] * INPUT_SIZE - px) / sx
-            y0 = (box[1] * INPUT_SIZE - py) / sy
-            x1 = (box[2] * INPUT_SIZE - px) / sx
-            y1 = (box[3] * INPUT_SIZE - py) / sy
-            kpx = (kp[:, 0] * INPUT_SIZE - px) / sx
-            kpy = (kp[:, 1] * INPUT_SIZE - py) / sy
+            x0 = (box[0] * size - px) / sx
+            y0 = (box[1] * size - py) / sy
+            x1 = (box[2] * size - px) / sx
+            y1 = (box[3] * size - py) / sy
+            kpx = (kp[:, 0] * size - px) / sx
+            kpy = (kp[:, 1] * size - py) / sy
             if not (x1 > x0 and y1 > y0):
                 continue
             out.append(
@@ -187,6 +232,82 @@ class FaceDetector:
             )
         out.sort(key=lambda d: -d.score)
         return out
+
+
+def letterbox(
+    rgb: np.ndarray, canvas: np.ndarray, region: tuple[int, int, int, int] | None = None, stretch: bool = False
+) -> tuple[float, float, float, float] | None:
+    """Letterbox the image, or its window ``region`` (x, y, w, h), into the square uint8
+    ``canvas`` (aspect kept, black padding, black where the window reaches past the image;
+    INTER_AREA when shrinking: plain bilinear decimation, MediaPipe's own preprocessing, aliases
+    noise into false faces and loses small faces). Returns (sx, sy, tx, ty) with
+    canvas px = s * image px + t, or None when the window holds less than 2x2 image pixels."""
+    size = canvas.shape[0]
+    ih, iw = rgb.shape[:2]
+    if region is None:
+        x, y, rw, rh = 0, 0, iw, ih
+    else:
+        x, y, rw, rh = (int(v) for v in region)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(iw, x + rw), min(ih, y + rh)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    scale = size / max(rw, rh)
+    if (x0, y0, x1, y1) == (x, y, x + rw, y + rh):
+        # the window lies inside the image: centre it
+        nw, nh = min(size, max(1, round(rw * scale))), min(size, max(1, round(rh * scale)))
+        px, py = (size - nw) // 2, (size - nh) // 2
+    else:
+        # only its part inside the image is resized, placed where it lies in the window
+        nw = min(size, max(1, round((x1 - x0) * scale)))
+        nh = min(size, max(1, round((y1 - y0) * scale)))
+        px = min(size - nw, max(0, round((size - rw * scale) / 2 + (x0 - x) * scale)))
+        py = min(size - nh, max(0, round((size - rh * scale) / 2 + (y0 - y) * scale)))
+    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    small = cv2.resize(rgb[y0:y1, x0:x1], (nw, nh), interpolation=interp)
+    if stretch:
+        small = _stretch(small)
+    canvas[:] = 0
+    canvas[py : py + nh, px : px + nw] = small
+    # exact mapping: the resized content spans nw x nh canvas px for its image px
+    sx, sy = nw / (x1 - x0), nh / (y1 - y0)
+    return sx, sy, px - sx * x0, py - sy * y0
+
+
+#: ``stretch_contrast``: a dark image (its brightest value below this) is brightened ...
+STRETCH_BELOW = 128
+#: ... by the gain that brings its brightest value to STRETCH_TARGET, at most STRETCH_MAX_GAIN
+STRETCH_TARGET = 230
+STRETCH_MAX_GAIN = 4.0
+
+
+def _stretch(small: np.ndarray) -> np.ndarray:
+    """Brighten a dark (small, model-sized) uint8 image by a pure gain, so that its brightest
+    value reaches ``STRETCH_TARGET``; the image unchanged otherwise. A gain, not a percentile
+    stretch: a small face in a large flat tile would be clipped by a stretch set by the tile's
+    background, while its own values are never above the image's maximum (after the
+    INTER_AREA shrink, sensor noise barely moves the maximum)."""
+    peak = int(small.max())
+    if peak >= STRETCH_BELOW:
+        return small
+    gain = min(STRETCH_MAX_GAIN, STRETCH_TARGET / max(peak, 1))
+    lut = np.clip(np.arange(256, dtype=np.float32) * gain, 0, 255).astype(np.uint8)
+    return cv2.LUT(small, lut)
+
+
+def merge_detections(dets: list[Detection], iou: float = 0.3, max_faces: int = 64) -> list[Detection]:
+    """Detections from several searches of one image (overlapping tiles, zoomed re-detections)
+    merged by MediaPipe's weighted NMS, highest score first."""
+    if not dets:
+        return []
+    boxes = np.array([[d.box[0], d.box[1], d.box[0] + d.box[2], d.box[1] + d.box[3]] for d in dets], np.float32)
+    kps = np.stack([d.keypoints for d in dets]).astype(np.float32)
+    scores = np.array([d.score for d in dets], np.float32)
+    out = [
+        Detection(box=np.array([b[0], b[1], b[2] - b[0], b[3] - b[1]], np.float32), score=float(s), keypoints=k)
+        for b, k, s in _weighted_nms(boxes, kps, scores, iou, max_faces)
+    ]
+    out.sort(key=lambda d: -d.score)
+    return out
 
 
 def _weighted_nms(

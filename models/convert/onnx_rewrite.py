@@ -16,6 +16,10 @@
     inside-mask.
   - ``TransformLandmarks`` (landmarks (1, N, 2), matrix -> (1, N, 2)): ``xy' = T[:2,:2] xy + T[:2,3]``.
 * Inputs/outputs renamed to stable names.
+* Optionally (``fp16_weights``) weights that hold float16 values (MediaPipe's newer models store
+  their weights as float16 and dequantize them on load) are stored as float16 initializers with a
+  ``Cast`` to float32, which ONNX Runtime folds when it loads the model: half the file, the same
+  float32 values.
 """
 
 from __future__ import annotations
@@ -507,6 +511,43 @@ def _rewrite_pass(
     graph.initializer.extend(new_inits)
 
 
+def _fp16_storage(model: onnx.ModelProto, counts: dict[str, int], min_elements: int = 16) -> None:
+    """float32 initializers whose values are all exactly float16 (and that have at least
+    ``min_elements``) become float16 initializers followed by a ``Cast`` to float32. ONNX Runtime
+    constant-folds the casts at session creation, so the graph it runs holds the same float32
+    weights; the file is about half the size."""
+    graph = model.graph
+    casts: list[onnx.NodeProto] = []
+    keep: list[onnx.TensorProto] = []
+    for init in graph.initializer:
+        a = numpy_helper.to_array(init)
+        if a.dtype != np.float32 or a.size < min_elements:
+            keep.append(init)
+            continue
+        h = a.astype(np.float16)
+        if not np.array_equal(h.astype(np.float32), a, equal_nan=True):
+            keep.append(init)
+            continue
+        keep.append(numpy_helper.from_array(h, f"{init.name}/fp16"))
+        casts.append(helper.make_node("Cast", [f"{init.name}/fp16"], [init.name], name=f"{init.name}/cast",
+                                      to=TensorProto.FLOAT))
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    # each Cast right before the first node that uses its output: the node order (and so the
+    # canonical names) then follows the graph, not tf2onnx's initializer order, which varies
+    by_output = {c.output[0]: c for c in casts}
+    nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        for name in node.input:
+            c = by_output.pop(name, None)
+            if c is not None:
+                nodes.append(c)
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    counts["fp16_weights"] = len(casts)
+
+
 def rewrite(
     model: onnx.ModelProto,
     rename_inputs: dict[str, str],
@@ -515,6 +556,7 @@ def rewrite(
     prelu_mode: str = "conv",
     batch_crops: bool = True,
     nchwc_residuals: bool = True,
+    fp16_weights: bool = False,
 ) -> onnx.ModelProto:
     graph = model.graph
     counts: dict[str, int] = {}
@@ -549,6 +591,8 @@ def rewrite(
     leftover = [n.op_type for n in graph.node if n.op_type.startswith("TFL_")]
     if leftover:
         raise RuntimeError(f"custom ops left: {leftover}")
+    if fp16_weights:
+        _fp16_storage(model, counts)
     model = canonicalize(model)
     onnx.checker.check_model(model, full_check=True)
     print("rewrote:", counts)

@@ -103,13 +103,78 @@ def pipeline_reference(out: Path) -> None:
     print(f"{out}: landmarks {landmarks.shape}, box {box.round(1)}, score {score:.3f}")
 
 
+def full_range_reference(out: Path) -> None:
+    """MediaPipe's legacy FaceDetection with the full-range model (``model_selection=1``) on the
+    astronaut photo and on the photo shrunk into a larger canvas (``astronaut.small_face_scene``),
+    in image pixels: checks our full-range anchors, decoding and letterbox mapping end to end."""
+    import mediapipe as mp
+    from skimage import data
+
+    sys.path.insert(0, str(HERE))
+    from astronaut import small_face_scene  # noqa: E402
+
+    arrays: dict[str, np.ndarray] = {}
+    with mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as fd:
+        for key, img in (("photo", data.astronaut()), ("small", small_face_scene())):
+            h, w = img.shape[:2]
+            det = fd.process(img).detections[0]
+            bb = det.location_data.relative_bounding_box
+            arrays[f"{key}_box"] = np.array([bb.xmin * w, bb.ymin * h, bb.width * w, bb.height * h], np.float32)
+            arrays[f"{key}_keypoints"] = np.array(
+                [[k.x * w, k.y * h] for k in det.location_data.relative_keypoints], np.float32)
+            arrays[f"{key}_score"] = np.float32(det.score[0])
+            print(f"full range, {key}: box {arrays[f'{key}_box'].round(1)}, score {det.score[0]:.3f}")
+    np.savez_compressed(out, **arrays)
+
+
+def hands_reference(out: Path, shared: Path) -> None:
+    """MediaPipe's legacy Hands (static images, up to 2 hands, model_complexity 0 = lite and
+    1 = full) on the dev frames with hands (``hand_frames.py``; read from ``shared``, never
+    stored): landmarks in image pixels (z x image width, as MediaPipe scales it) and handedness,
+    to check our palm decoding -> ROI -> crop -> landmarks -> image mapping end to end."""
+    import mediapipe as mp
+
+    sys.path.insert(0, str(HERE))
+    from hand_frames import HAND_FRAMES, read_frame  # noqa: E402
+
+    arrays: dict[str, np.ndarray] = {}
+    frames = [read_frame(shared / f.clip, f.index) for f in HAND_FRAMES]
+    for complexity, name in ((0, "lite"), (1, "full")):
+        lms = np.full((len(frames), 2, 21, 3), np.nan, np.float32)
+        right = np.full((len(frames), 2), np.nan, np.float32)
+        with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=2, model_complexity=complexity,
+                                      min_detection_confidence=0.5) as hands:
+            for i, img in enumerate(frames):
+                h, w = img.shape[:2]
+                res = hands.process(img)
+                for j, (hl, hd) in enumerate(zip(res.multi_hand_landmarks or [], res.multi_handedness or [],
+                                                 strict=True)):
+                    lms[i, j] = [[p.x * w, p.y * h, p.z * w] for p in hl.landmark]
+                    c = hd.classification[0]
+                    right[i, j] = c.score if c.label == "Right" else 1.0 - c.score
+        arrays[f"{name}_landmarks"] = lms
+        arrays[f"{name}_right_score"] = right
+        print(f"hands ({name}): {np.isfinite(right).sum(axis=1).tolist()} hands per frame")
+    np.savez_compressed(out, **arrays)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--pipeline-out", type=Path, default=None)
+    ap.add_argument("--full-range-out", type=Path, default=None)
+    ap.add_argument("--hands-out", type=Path, default=None)
+    ap.add_argument("--shared", type=Path, default=HERE.parents[2] / "shared" / "data")
     args = ap.parse_args()
+    if args.hands_out is not None:
+        if (args.shared / "manifest.csv").is_file():
+            hands_reference(args.hands_out, args.shared)
+        else:
+            print(f"{args.shared} absent: no hands reference ({args.hands_out} kept)")
     if args.pipeline_out is not None:
         pipeline_reference(args.pipeline_out)
+    if args.full_range_out is not None:
+        full_range_reference(args.full_range_out)
 
     import mediapipe as mp
     from google.protobuf import text_format

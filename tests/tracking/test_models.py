@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liveness.core.errors import InputError
+from liveness.core.errors import ConfigError, InputError
 from liveness.core.registry import MODELS, data_path, model_path, ort_session
-from liveness.tracking.detector import FaceDetector, ssd_anchors
+from liveness.tracking.detector import DETECTOR_MODELS, FaceDetector, ssd_anchors
 from liveness.tracking.mesh import (
     FaceMesh,
     MeshResult,
@@ -44,7 +44,11 @@ def _run(name: str, x: np.ndarray) -> dict[str, np.ndarray]:
     return dict(zip(names, sess.run(None, {MODELS[name].input_name: x}), strict=True))
 
 
-@pytest.mark.parametrize("name", ["face_detector", "face_mesh"])
+PARITY_MODELS = ["face_detector", "face_mesh", "face_detector_full", "palm_detector_lite",
+                 "palm_detector_full", "hand_landmark_lite", "hand_landmark_full"]
+
+
+@pytest.mark.parametrize("name", PARITY_MODELS)
 def test_parity_with_tflite_reference(name):
     """ONNX outputs vs the original model's outputs recorded at conversion time (TFLite
     interpreter for the detector, MediaPipe's runtime with its custom ops for the mesh)."""
@@ -64,7 +68,7 @@ def test_parity_with_tflite_reference(name):
 
 
 def test_registry_checks_files():
-    for name in ("face_detector", "face_mesh"):
+    for name in PARITY_MODELS:
         spec = MODELS[name]
         p = model_path(name)
         assert p.name == spec.filename
@@ -92,6 +96,138 @@ def test_anchors():
     a = ssd_anchors()
     assert a.shape == (896, 2)
     assert np.all((a > 0) & (a < 1))
+    # 16x16 grid, 2 anchors per cell, then 8x8, 6 per cell; row-major, a cell's anchors together
+    assert np.allclose(a[0], a[1]) and np.allclose(a[0], [0.5 / 16, 0.5 / 16])
+    assert np.allclose(a[2], [1.5 / 16, 0.5 / 16]) and np.allclose(a[32], [0.5 / 16, 1.5 / 16])
+    assert np.allclose(a[512:518], [0.5 / 8, 0.5 / 8]) and np.allclose(a[-1], [7.5 / 8, 7.5 / 8])
+
+
+def test_full_range_anchors():
+    """Full range: one layer, stride 4 on the 192-px input, one anchor per cell: a 48x48 grid."""
+    spec = DETECTOR_MODELS["full_range"]
+    a = ssd_anchors(spec.input_size, spec.layout)
+    assert a.shape == (2304, 2)
+    grid = a.reshape(48, 48, 2)
+    assert np.allclose(grid[0, :, 0], (np.arange(48) + 0.5) / 48)
+    assert np.allclose(grid[:, 0, 1], (np.arange(48) + 0.5) / 48)
+    assert np.allclose(grid[:, :, 0], grid[0:1, :, 0]) and np.allclose(grid[:, :, 1], grid[:, 0:1, 1])
+    sess = ort_session("face_detector_full", 1)
+    assert [tuple(o.shape) for o in sess.get_outputs()] == [(1, 2304, 16), (1, 2304, 1)]
+
+
+class _FakeSession:
+    """Stands in for the ORT session: one anchor scores, with given regressors."""
+
+    def __init__(self, n: int, anchor: int, reg: np.ndarray) -> None:
+        self.reg = np.zeros((1, n, 16), np.float32)
+        self.reg[0, anchor] = reg
+        self.cls = np.full((1, n, 1), -20.0, np.float32)
+        self.cls[0, anchor, 0] = 4.0
+
+    def get_inputs(self):
+        return [type("I", (), {"name": "input"})()]
+
+    def run(self, _names, _feed):
+        return [self.reg, self.cls]
+
+
+@pytest.mark.parametrize("model", ["short_range", "full_range"])
+def test_detector_decoding_maps_anchor_offsets_to_image_pixels(model):
+    """Regressors are input-pixel offsets from the anchor centre; the box comes back in image
+    pixels through the letterbox (a 400x300 frame, a region of a larger frame)."""
+    det = FaceDetector(model=model, min_score=0.5)
+    s = det.input_size
+    spec = DETECTOR_MODELS[model]
+    anchors = ssd_anchors(spec.input_size, spec.layout)
+    k = len(anchors) // 3 + 5
+    reg = np.zeros(16, np.float32)
+    reg[:4] = [3.0, -2.0, 20.0, 16.0]  # centre offset (x, y), width, height in input px
+    reg[4:] = np.tile([1.0, 1.5], 6)
+    det._sess = _FakeSession(len(anchors), k, reg)
+    det._input_name = "input"
+    frame = np.zeros((300, 400, 3), np.uint8)
+    scale, pad_y = s / 400, (s - round(300 * s / 400)) // 2
+    for region, (ox, oy) in ((None, (0, 0)), ((50, 40, 400, 300), (50, 40))):
+        img = frame if region is None else np.zeros((500, 600, 3), np.uint8)
+        (d,) = det.detect(img, region=region)
+        cx = (anchors[k, 0] * s + 3.0) / scale + ox
+        cy = (anchors[k, 1] * s - 2.0 - pad_y) / (round(300 * s / 400) / 300) + oy
+        assert d.box[0] + d.box[2] / 2 == pytest.approx(cx, abs=0.05)
+        assert d.box[1] + d.box[3] / 2 == pytest.approx(cy, abs=0.05)
+        assert d.box[2] == pytest.approx(20.0 / scale, rel=1e-4)
+        assert d.box[3] == pytest.approx(16.0 / (round(300 * s / 400) / 300), rel=1e-4)
+        assert d.score == pytest.approx(1 / (1 + math.exp(-4.0)), rel=1e-5)
+
+
+class _WarpLetterbox(FaceDetector):
+    """MediaPipe's own preprocessing: one bilinear warp of the frame into the letterboxed input
+    (ours shrinks with INTER_AREA instead), so that only anchors, decoding, NMS and the mapping
+    back to image pixels are left to compare."""
+
+    def _prepare(self, rgb, region):
+        import cv2
+
+        assert region is None
+        h, w = rgb.shape[:2]
+        size = self.input_size
+        s = size / max(h, w)
+        px, py = (size - w * s) / 2, (size - h * s) / 2
+        m = np.array([[s, 0.0, px], [0.0, s, py]])
+        canvas = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        np.multiply(canvas, 2.0 / 255.0, out=self._input[0], casting="unsafe")
+        self._input -= 1.0
+        return s, s, px, py
+
+
+def test_full_range_detector_matches_mediapipe(astronaut):
+    """Our full-range anchors + decoding + NMS + letterbox mapping against MediaPipe's own
+    FaceDetection(model_selection=1), recorded at conversion time: on the photo, and on the photo
+    shrunk into a larger canvas (where the short-range model finds nothing). With MediaPipe's
+    preprocessing the results agree to hundredths of a pixel; with ours (INTER_AREA) to a few
+    pixels."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "convert"))
+    from astronaut import small_face_scene
+
+    ref = np.load(REF / "mediapipe_full_range_astronaut.npz")
+    ours, as_mp = FaceDetector(model="full_range"), _WarpLetterbox(model="full_range")
+    for key, img in (("photo", astronaut), ("small", small_face_scene())):
+        box, kp, score = ref[f"{key}_box"], ref[f"{key}_keypoints"], float(ref[f"{key}_score"])
+        (d,) = as_mp.detect(img)
+        assert np.abs(d.box - box).max() < 0.2, key
+        assert np.abs(d.keypoints - kp).max() < 0.2, key
+        assert abs(d.score - score) < 0.002, key
+        (d,) = ours.detect(img)
+        size = float(box[2])
+        assert np.abs(d.box - box).max() < 0.1 * size, (key, d.box, box)
+        assert np.abs(d.keypoints[:4] - kp[:4]).max() < 0.1 * size, key
+        assert abs(d.score - score) < 0.05, key
+    assert FaceDetector(model="short_range").detect(small_face_scene()) == []
+
+
+def test_stretch_contrast_recovers_a_dim_face(astronaut):
+    """A dim (gain 0.25) small face: the contrast stretch lifts its score to the lit one's."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "convert"))
+    from astronaut import small_face_scene
+
+    lit = small_face_scene()
+    dim = (lit.astype(np.float32) * 0.25).astype(np.uint8)
+    plain = FaceDetector(model="full_range", min_score=0.05)
+    stretched = FaceDetector(model="full_range", min_score=0.05, stretch_contrast=True)
+    s_lit = plain.detect(lit)[0].score
+    s_dim = max((d.score for d in plain.detect(dim)), default=0.0)
+    s_str = stretched.detect(dim)[0].score
+    assert s_dim < s_lit - 0.1 and s_str > s_lit - 0.05, (s_lit, s_dim, s_str)
+    # a normally lit image is left alone
+    assert stretched.detect(lit)[0].score == pytest.approx(s_lit, abs=1e-6)
+
+
+def test_detector_options_reject_unknown_model():
+    with pytest.raises(ConfigError):
+        FaceDetector(model="long_range")
 
 
 def test_detector_finds_astronaut(detector, astronaut):
@@ -395,3 +531,77 @@ def test_rebuilt_custom_ops_match_reference_kernels(branches):
         q = pts[0] @ m[:2, :2].T + m[:2, 3]
         assert np.abs(got[f"q{i}"][0] - q).max() < 1e-4
     assert n_zero > 0  # some samples fell off the map
+
+
+@pytest.mark.shared
+def test_hand_models_parity_on_dev_frames_with_hands(shared):
+    """The hand models on real hands: dev frames (read from ../shared, never stored) cut exactly
+    as at conversion time (the stored sha256 of each input proves it), against the tflite
+    outputs recorded then (palm detectors: every score and the regressors of the 64 best
+    anchors)."""
+    import hashlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "convert"))
+    from hand_frames import HAND_FRAMES, frame_inputs
+
+    ref = np.load(REF / "hand_frames.npz")
+    assert [str(c) for c in ref["clip"]] == [f.clip for f in HAND_FRAMES]
+    inputs = frame_inputs(shared)
+    for kind in ("palm", "hand"):
+        got = [hashlib.sha256(x.tobytes()).hexdigest() for x in inputs[kind]]
+        assert got == [str(h) for h in ref[f"{kind}_input_sha256"]], f"{kind} inputs differ from the recorded ones"
+    for name in ("palm_detector_lite", "palm_detector_full", "hand_landmark_lite", "hand_landmark_full"):
+        kind = "palm" if name.startswith("palm") else "hand"
+        for i, u8 in enumerate(inputs[kind]):
+            out = _run(name, (u8.astype(np.float32) / np.float32(255.0))[None])
+            if kind == "palm":
+                rows = ref[f"{name}__rows"][i]
+                assert np.abs(out["classificators"][0] - ref[f"{name}__classificators"][i]).max() < 1e-3
+                assert np.abs(out["regressors"][0][rows] - ref[f"{name}__regressors"][i]).max() < 1e-3
+            else:
+                for k in ("landmarks", "presence", "handedness", "world_landmarks"):
+                    assert np.abs(out[k][0] - ref[f"{name}__{k}"][i]).max() < 1e-3, (name, k, i)
+        if kind == "hand":  # real hands: the model says so
+            assert np.median(ref[f"{name}__presence"]) > 0.9
+
+
+@pytest.mark.parametrize("region", [None, (100, 50, 300, 300), (-150, -80, 400, 400), (450, 300, 500, 200)])
+def test_letterbox_mapping(region):
+    """canvas px = s * image px + t for windows inside, across and beyond the image edges; the
+    part of a window past the image is black."""
+    from liveness.tracking.detector import letterbox
+
+    img = np.zeros((480, 640, 3), np.uint8)
+    canvas = np.zeros((192, 192, 3), np.uint8)
+    for x, y in ((200, 150), (40, 30), (600, 440)):
+        img[:] = 0
+        img[y - 3 : y + 4, x - 3 : x + 4] = 255  # a 7x7 dot
+        m = letterbox(img, canvas, region)
+        assert m is not None
+        sx, sy, tx, ty = m
+        u, v = sx * x + tx, sy * y + ty
+        if not (2 < u < 189 and 2 < v < 189) or (region is not None and not (
+                region[0] + 3 <= x < region[0] + region[2] - 3 and region[1] + 3 <= y < region[1] + region[3] - 3)):
+            continue
+        grey = canvas.astype(np.float32).sum(axis=2)
+        cy, cx = np.unravel_index(np.argmax(grey), grey.shape)
+        assert abs(cx - u) <= 1.5 and abs(cy - v) <= 1.5, (x, y, cx, cy, u, v)
+    if region is not None and region[0] < 0:
+        # the window's top-left corner lies outside the image: black there
+        assert canvas[:5, :5].max() == 0
+    assert letterbox(img, canvas, (5000, 0, 100, 100)) is None
+
+
+def test_detection_in_a_window_past_the_image_edge(astronaut):
+    """A face found through a window that reaches past the image equals the one found through the
+    same window of the image padded with black."""
+    pad = 200
+    big = np.zeros((512 + 2 * pad, 512 + 2 * pad, 3), np.uint8)
+    big[pad:-pad, pad:-pad] = astronaut
+    det = FaceDetector(model="full_range")
+    window = (-150, -120, 600, 600)
+    (a,) = det.detect(astronaut, window)
+    (b,) = det.detect(big, (window[0] + pad, window[1] + pad, 600, 600))
+    assert np.abs(a.box - (b.box - [pad, pad, 0, 0])).max() < 2.0
+    assert abs(a.score - b.score) < 0.03

@@ -86,3 +86,12 @@ def test_estimator_follows_a_moving_head_from_its_previous_solution():
     for yaw in range(-40, 41, 4):
         p = est.estimate(landmarks_for(yaw, 0.3 * yaw, -0.2 * yaw), 640, 480)
         assert (p.yaw, p.pitch, p.roll) == pytest.approx((yaw, 0.3 * yaw, -0.2 * yaw), abs=0.05)
+
+
+def test_degenerate_landmarks_give_no_pose():
+    """Landmarks collapsed onto (almost) one point — a mesh run on a speck — give no pose, not
+    OpenCV's assertion error."""
+    est = PoseEstimator()
+    lm = np.full((478, 3), 500.0, np.float32)
+    lm[:, :2] += np.random.default_rng(0).normal(0, 1e-4, (478, 2)).astype(np.float32)
+    assert est.estimate(lm, 1920, 1080) is None
