@@ -34,7 +34,8 @@ from liveness.core.files import write_atomic
 from liveness.core.review import Review
 from liveness.verdict.explain import LABEL_HEADLINE, LABEL_TEXT
 
-__all__ = ["BATCH_SCHEMA", "VIDEO_SUFFIXES", "BatchOptions", "BatchProgress", "collect_videos", "review_batch"]
+__all__ = ["BATCH_SCHEMA", "VIDEO_SUFFIXES", "BatchOptions", "BatchProgress", "collect_videos", "review_batch",
+           "review_texts", "write_review"]
 
 BATCH_SCHEMA = "liveness.batch/1"
 VIDEO_SUFFIXES = frozenset(
@@ -156,12 +157,14 @@ def _reusable(json_path: Path, file: Path, options: BatchOptions) -> dict[str, A
     return doc if same else None
 
 
-def _review_file(file: str, name: str, out_dir: str, options_json: str) -> dict[str, Any]:
-    """Worker: review one file and write its JSON and HTML; never raises."""
+def review_texts(file: str, name: str, options_json: str) -> tuple[dict[str, Any], str | None, str | None]:
+    """Review one file: its index row, its JSON document and its HTML report (None, None and
+    the row's ``error`` when it could not be reviewed); never raises. The Ray engine runs this
+    on its workers and writes the texts where the local engine does."""
     from liveness.apps.common import single_threaded_opencv
 
     single_threaded_opencv()
-    path, out = Path(file), Path(out_dir)
+    path = Path(file)
     try:
         from liveness.apps.review import ReviewOptions, review
         from liveness.pipeline import PipelineOptions
@@ -176,13 +179,30 @@ def _review_file(file: str, name: str, out_dir: str, options_json: str) -> dict[
         )
         doc = review(path, opts)
         doc = replace(doc, provenance={**doc.provenance, "batch": o.review_key()})
-        write_atomic(out / f"{name}.html", render_html(doc))
-        write_atomic(out / f"{name}.json", json.dumps(doc.to_dict(), indent=1, ensure_ascii=False))
-        return _row(path, name, doc, None)
+        html = render_html(doc)
+        return _row(path, name, doc, None), json.dumps(doc.to_dict(), indent=1, ensure_ascii=False), html
     except LivenessError as exc:  # one bad file must not stop the batch
-        return _row(path, name, None, str(exc))
+        return _row(path, name, None, str(exc)), None, None
     except Exception as exc:
-        return _row(path, name, None, f"{type(exc).__name__}: {exc}")
+        return _row(path, name, None, f"{type(exc).__name__}: {exc}"), None, None
+
+
+def write_review(out: Path, name: str, json_text: str | None, html_text: str | None) -> None:
+    """``out/<name>.html`` then ``out/<name>.json`` (the JSON last: a rerun reuses a review only
+    when both are there)."""
+    if json_text is not None and html_text is not None:
+        write_atomic(out / f"{name}.html", html_text)
+        write_atomic(out / f"{name}.json", json_text)
+
+
+def _review_file(file: str, name: str, out_dir: str, options_json: str) -> dict[str, Any]:
+    """Worker: review one file and write its JSON and HTML; never raises."""
+    row, js, html = review_texts(file, name, options_json)
+    try:
+        write_review(Path(out_dir), name, js, html)
+    except OSError as exc:
+        return _row(Path(file), name, None, f"cannot write the report: {exc}")
+    return row
 
 
 def _sort_key(row: dict[str, Any]) -> tuple[int, float, str]:
@@ -215,14 +235,20 @@ def review_batch(
     inputs: Sequence[str | Path], out_dir: str | Path, options: BatchOptions | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> list[dict[str, Any]]:
     """Review every video of ``inputs`` into ``out_dir``; returns the index rows (an ``error``
     on each file that could not be reviewed or does not exist). ``on_start(total, done)`` is
     called once the unchanged reviews are found (``done`` of the ``total`` files need no work),
-    ``progress(row)`` as each file ends (reused ones first, with ``row["reused"]``)."""
+    ``progress(row)`` as each file ends (reused ones first, with ``row["reused"]``).
+    ``engine="ray"`` reviews each file as a task on a Ray cluster (:mod:`.batch_ray`; a local
+    one without ``ray_address``), with the same reports, index and reuse."""
     from liveness.apps.common import check_writable
 
     options = options or BatchOptions()
+    if engine not in ("local", "ray"):
+        raise InputError(f"unknown engine {engine!r} (local, ray)")
     files = collect_videos(inputs)
     if not files:
         raise InputError("no video files found in " + ", ".join(str(i) for i in inputs))
@@ -252,7 +278,11 @@ def review_batch(
         if progress is not None:
             progress(row)
 
-    if options.workers <= 1 or len(todo) <= 1:
+    if engine == "ray" and todo:
+        from liveness.apps.batch_ray import review_on_ray
+
+        review_on_ray(todo, out, opts_json, done, options.workers, ray_address)
+    elif options.workers <= 1 or len(todo) <= 1:
         for f, name in todo:
             done(_review_file(str(f), name, str(out), opts_json))
     else:

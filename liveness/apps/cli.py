@@ -47,7 +47,8 @@ def cmd_review_batch(args: argparse.Namespace) -> int:
                         thumbnails=args.thumbnails, references=tuple(args.reference or ()), workers=args.workers)
     progress = BatchProgress(quiet=args.quiet)
     try:
-        rows = review_batch(args.video, args.out, opts, progress=progress, on_start=progress.start)
+        rows = review_batch(args.video, args.out, opts, progress=progress, on_start=progress.start,
+                            engine=args.engine, ray_address=args.ray_address)
     finally:
         progress.close()
     failed = [r for r in rows if r.get("error")]
@@ -62,7 +63,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     from liveness.verdict.explain import LABEL_HEADLINE, verdict_text
 
     videos = list(args.video or [])
-    if len(videos) > 1 or args.out or any(Path(v).is_dir() for v in videos):
+    if len(videos) > 1 or args.out or any(Path(v).is_dir() for v in videos) or args.engine != "local":
         return cmd_review_batch(args)
     check_writable(args.json, "the review JSON")
     check_writable(args.html, "the HTML report")
@@ -138,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "index.html/index.json here; a rerun reuses unchanged reviews")
     r.add_argument("--workers", type=int, default=max(1, min(4, os.cpu_count() or 1)),
                    help="batch mode: videos reviewed in parallel (default: up to 4 cores)")
+    r.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="batch mode: review on this machine's processes (local) or as Ray tasks (ray; "
+                        "pip install 'interview-liveness[ray]')")
+    r.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --engine ray: the cluster (ray://head:10001, or auto); default: start a local Ray")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_review)
 

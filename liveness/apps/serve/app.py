@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from liveness.apps.serve import api, pages, rtc
+from liveness.apps.serve import api, integrations, pages, rtc
 from liveness.apps.serve.options import ServeOptions
 from liveness.apps.serve.state import (
     KEY_OPTIONS,
@@ -105,9 +105,11 @@ async def _on_cleanup(app: web.Application) -> None:
     st.store.close()
 
 
-def create_app(options: ServeOptions | None = None, factory: SessionFactory | None = None) -> web.Application:
+def create_app(options: ServeOptions | None = None, factory: SessionFactory | None = None,
+               reviewer: integrations.Reviewer | None = None) -> web.Application:
     """The server application. ``factory`` builds one core :class:`liveness.Session` per live
-    session (default: the full pipeline of ``liveness.pipeline.build_session``)."""
+    session (default: the full pipeline of ``liveness.pipeline.build_session``); ``reviewer``
+    reviews a recording sent over REST (default: :func:`.reviews.default_reviewer`)."""
     options = options or ServeOptions()
     if options.marker_jitter:
         from liveness.apps.serve.rtp import install
@@ -141,4 +143,5 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
     app.on_startup.append(_on_startup)
     app.on_shutdown.append(_on_shutdown)
     app.on_cleanup.append(_on_cleanup)
+    integrations.install(app, st, reviewer)  # REST reviews, webhooks, the face gallery
     return app

@@ -26,7 +26,8 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765)")
     p.add_argument("--api-key", default=None, help="API key (default: env LIVENESS_API_KEY)")
-    p.add_argument("--db", default=None, help=f"SQLite file (default {default_db_path()}; ':memory:' keeps nothing)")
+    p.add_argument("--db", default=None, help=f"SQLite file (default {default_db_path()}; ':memory:' keeps nothing) or a "
+                        "postgresql:// URL (pip install 'interview-liveness[postgres]')")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="origin allowed to embed the candidate page / call the candidate API (repeatable; '*' = any)")
     p.add_argument("--token-ttl", type=float, default=3600.0, help="candidate link lifetime in seconds")
@@ -36,6 +37,16 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="most analysed frames per second per session (0 = all the CPU allows)")
     p.add_argument("--thumbnails", action="store_true", help="store small face thumbnails at events as evidence")
     p.add_argument("--public-url", default=None, help="base URL used in candidate links (default: from the request)")
+    p.add_argument("--review-workers", type=int, default=1, help="recordings sent over REST analysed at once")
+    p.add_argument("--review-queue", type=int, default=16, help="most recordings waiting or running (more get 503)")
+    p.add_argument("--max-upload-mb", type=float, default=512.0, help="largest recording accepted over REST")
+    p.add_argument("--upload-dir", default=None, help="where uploads wait (default: uploads/ beside the database)")
+    p.add_argument("--keep-uploads", action="store_true", help="keep uploaded recordings after analysis")
+    p.add_argument("--webhook", default=None, metavar="URL", help="POST signed events here (env LIVENESS_WEBHOOK_URL)")
+    p.add_argument("--webhook-secret", default=None, help="HMAC-SHA256 key of the signatures (env LIVENESS_WEBHOOK_SECRET)")
+    p.add_argument("--face-gallery", action="store_true",
+                   help="opt in: search each recording's face among other candidates' (embeddings only)")
+    p.add_argument("--gallery-retention-days", type=float, default=365.0, help="face gallery entries expire after this")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run_serve)
     return p
@@ -52,6 +63,15 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         "max_fps": args.max_fps,
         "thumbnails": args.thumbnails,
         "public_url": args.public_url,
+        "review_workers": args.review_workers,
+        "review_queue": args.review_queue,
+        "max_upload_mb": args.max_upload_mb,
+        "upload_dir": args.upload_dir,
+        "keep_uploads": args.keep_uploads,
+        "webhook_url": args.webhook or os.environ.get("LIVENESS_WEBHOOK_URL") or None,
+        "webhook_secret": args.webhook_secret or os.environ.get("LIVENESS_WEBHOOK_SECRET") or None,
+        "face_gallery": args.face_gallery,
+        "gallery_retention_days": args.gallery_retention_days,
     }
     if args.db:
         kw["db"] = args.db
@@ -76,7 +96,10 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     if options.api_key is None:
         print("liveness serve: no API key set; the console is open to anyone on this machine", file=sys.stderr)
-    print(f"liveness serve: console at http://{options.host}:{options.port}/  (database {options.db})", file=sys.stderr)
+    from liveness.apps.serve.db import redact
+
+    print(f"liveness serve: console at http://{options.host}:{options.port}/  (database {redact(options.db)})",
+          file=sys.stderr)
     try:
         web.run_app(app, host=options.host, port=options.port, print=None, access_log=None)
     except OSError as exc:

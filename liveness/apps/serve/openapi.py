@@ -16,6 +16,15 @@ def _json(ref: str, desc: str = "OK") -> dict[str, Any]:
 
 
 def openapi_spec(version: str) -> dict[str, Any]:
+    from liveness.apps.serve.openapi_platform import platform_paths, platform_schemas
+
+    spec = _spec(version)
+    spec["paths"].update(platform_paths())
+    spec["components"]["schemas"].update(platform_schemas())
+    return spec
+
+
+def _spec(version: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {

@@ -33,6 +33,15 @@ class ServeOptions:
     vanished without closing; screen shares of a static window still send a frame a second).
     ``marker_jitter``: complete received video frames at the RTP marker bit instead of at the
     next frame's first packet (saves one frame interval of latency; see ``_rtp.py``).
+
+    Recordings over REST (:mod:`.reviews`): ``review_workers`` analyse at once (threads of
+    their own, beside the live sessions' pool), at most ``review_queue`` wait or run (more are
+    refused with 503); an upload larger than ``max_upload_mb`` is refused with 413; uploads go
+    to ``upload_dir`` (default: ``uploads/`` beside an SQLite file, else a temporary folder) and
+    are deleted once analysed unless ``keep_uploads``. Webhooks (:mod:`.webhooks`):
+    ``webhook_url`` and its ``webhook_secret``, ``webhook_max_attempts`` with a backoff of
+    ``webhook_backoff_s * 2**(attempt-1)``. ``face_gallery`` turns the face-reuse check on
+    (:mod:`.gallery`) with ``gallery_threshold`` and ``gallery_retention_days``.
     """
 
     host: str = "127.0.0.1"
@@ -52,6 +61,19 @@ class ServeOptions:
     media_timeout_s: float = 15.0
     public_url: str | None = None
     marker_jitter: bool = True
+    review_workers: int = 1
+    review_queue: int = 16
+    max_upload_mb: float = 512.0
+    upload_dir: str | None = None
+    keep_uploads: bool = False
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_max_attempts: int = 10
+    webhook_backoff_s: float = 5.0
+    webhook_timeout_s: float = 10.0
+    face_gallery: bool = False
+    gallery_threshold: float = 0.35  # gallery.DEFAULT_THRESHOLD, measured (benchmarks/README.md)
+    gallery_retention_days: float = 365.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -68,6 +90,21 @@ class ServeOptions:
             raise ConfigError("result_hz and status_hz must be > 0")
         if self.max_side < 64:
             raise ConfigError("max_side must be >= 64")
+        if self.review_workers < 1 or self.review_queue < 1 or self.max_upload_mb <= 0:
+            raise ConfigError("review_workers and review_queue must be >= 1, max_upload_mb > 0")
+        if self.webhook_url is not None:
+            from urllib.parse import urlsplit
+
+            u = urlsplit(self.webhook_url)
+            if u.scheme not in ("http", "https") or not u.hostname:
+                raise ConfigError(f"webhook URL {self.webhook_url!r} must be an http:// or https:// URL")
+            if not self.webhook_secret:
+                raise ConfigError("a webhook needs a secret to sign its deliveries (--webhook-secret or "
+                                  "LIVENESS_WEBHOOK_SECRET)")
+        if self.webhook_max_attempts < 1 or self.webhook_backoff_s <= 0 or self.webhook_timeout_s <= 0:
+            raise ConfigError("webhook_max_attempts must be >= 1, webhook_backoff_s and webhook_timeout_s > 0")
+        if not 0 < self.gallery_threshold < 2 or self.gallery_retention_days <= 0:
+            raise ConfigError("gallery_threshold must lie in (0, 2), gallery_retention_days > 0")
         if self.api_key is None and not is_loopback(self.host):
             raise ConfigError(
                 f"serving on {self.host} needs an API key (--api-key or LIVENESS_API_KEY); "

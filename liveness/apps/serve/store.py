@@ -1,5 +1,8 @@
-"""Embedded SQLite storage: sessions, events, per-second signal summaries, verdicts and
-(only when enabled) evidence thumbnails. No video is ever stored.
+"""The server's storage: sessions, events, per-second signal summaries, verdicts and (only
+when enabled) evidence thumbnails; SQLite by default, PostgreSQL for ``postgresql://`` URLs
+(:mod:`.db`, one schema and its migrations in :mod:`.schema`). No live video is ever stored.
+Recordings sent over REST, webhook deliveries and the face gallery keep their own tables, read
+and written by :mod:`.reviews`, :mod:`.webhooks` and :mod:`.gallery` through :attr:`Store.db`.
 
 All methods are synchronous and thread-safe; the server calls them through one dedicated
 writer thread (:meth:`Store.call`) so the event loop never waits on the disk.
@@ -10,65 +13,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
-from liveness.core.errors import ConfigError
+from liveness.apps.serve.db import Database, open_database
 
 __all__ = ["Store"]
 
 T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    label TEXT NOT NULL DEFAULT '',
-    state TEXT NOT NULL,
-    token_hash TEXT UNIQUE,
-    token_expires REAL,
-    token_used REAL,
-    source TEXT,
-    started REAL,
-    ended REAL,
-    end_reason TEXT,
-    counters_json TEXT,
-    signals_json TEXT,
-    verdict_json TEXT,
-    options_json TEXT
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    t REAL NOT NULL,
-    wall REAL NOT NULL,
-    kind TEXT NOT NULL,
-    message TEXT NOT NULL,
-    data_json TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_session ON events(session_id, t);
-CREATE TABLE IF NOT EXISTS seconds (
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    second INTEGER NOT NULL,
-    frames INTEGER NOT NULL,
-    face_fraction REAL NOT NULL,
-    yaw REAL, pitch REAL, roll REAL,
-    signals_json TEXT NOT NULL,
-    PRIMARY KEY (session_id, second)
-);
-CREATE TABLE IF NOT EXISTS thumbnails (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    t REAL NOT NULL,
-    reason TEXT NOT NULL,
-    jpeg BLOB NOT NULL
-);
-"""
 
 _SESSION_COLS = (
     "id", "created", "label", "state", "token_expires", "token_used", "source", "started",
@@ -77,28 +31,13 @@ _SESSION_COLS = (
 
 
 class Store:
-    """``Store(path)``: ``":memory:"`` or a file path (parent folders are created)."""
+    """``Store(db)``: an SQLite path (parent folders are created), ``":memory:"``, or a
+    ``postgresql://`` URL. Opening it applies the schema's missing migrations."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        if path != ":memory:":
-            try:
-                Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigError(f"cannot create the folder for database {path!r}: {exc}") from exc
-        try:
-            self._db = sqlite3.connect(
-                str(Path(path).expanduser()) if path != ":memory:" else path,
-                check_same_thread=False,
-                isolation_level=None,
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open database {path!r}: {exc}") from exc
-        self._lock = threading.Lock()
+        self.db: Database = open_database(path)
+        self._db, self._lock = self.db, self.db.lock  # execute(sql with ? placeholders).fetchone()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="liveness-store")
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -107,12 +46,10 @@ class Store:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        with self._lock:
-            self._db.close()
+        self.db.close()
 
-    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
-        with self._lock:
-            return self._db.execute(sql, params)
+    def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.db.execute(sql, params)
 
     # -- sessions --------------------------------------------------------------------------
     def create_session(
@@ -200,13 +137,10 @@ class Store:
         for e in events:
             data = dict(e.get("data") or {})
             rows.append((sid, float(e["t"]), now, str(e["kind"]), str(e.get("message", "")), json.dumps(data)))
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO events (session_id, t, wall, kind, message, data_json) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
-            self._db.execute("COMMIT")
+        self.db.executemany(
+            "INSERT INTO events (session_id, t, wall, kind, message, data_json) VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
     def events(self, sid: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -218,18 +152,17 @@ class Store:
     def add_seconds(self, sid: str, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO seconds (session_id, second, frames, face_fraction, yaw, pitch,"
-                " roll, signals_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (sid, r["second"], r["frames"], r["face_fraction"], r.get("yaw"), r.get("pitch"),
-                     r.get("roll"), json.dumps(r.get("signals", {})))
-                    for r in rows
-                ],
-            )
-            self._db.execute("COMMIT")
+        self.db.executemany(
+            "INSERT INTO seconds (session_id, second, frames, face_fraction, yaw, pitch, roll, signals_json)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_id, second) DO UPDATE SET"
+            " frames = excluded.frames, face_fraction = excluded.face_fraction, yaw = excluded.yaw,"
+            " pitch = excluded.pitch, roll = excluded.roll, signals_json = excluded.signals_json",
+            [
+                (sid, r["second"], r["frames"], r["face_fraction"], r.get("yaw"), r.get("pitch"),
+                 r.get("roll"), json.dumps(r.get("signals", {})))
+                for r in rows
+            ],
+        )
 
     def seconds(self, sid: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -245,10 +178,11 @@ class Store:
         ]
 
     def add_thumbnail(self, sid: str, t: float, reason: str, jpeg: bytes) -> int:
-        cur = self._exec(
-            "INSERT INTO thumbnails (session_id, t, reason, jpeg) VALUES (?, ?, ?, ?)", (sid, t, reason, jpeg)
+        row = self.db.fetchone(
+            "INSERT INTO thumbnails (session_id, t, reason, jpeg) VALUES (?, ?, ?, ?) RETURNING id",
+            (sid, t, reason, jpeg),
         )
-        return int(cur.lastrowid or 0)
+        return int(row[0]) if row else 0
 
     def thumbnails(self, sid: str) -> list[dict[str, Any]]:
         with self._lock:
