@@ -281,7 +281,8 @@ def review_batch(
     if engine == "ray" and todo:
         from liveness.apps.batch_ray import review_on_ray
 
-        review_on_ray(todo, out, opts_json, done, options.workers, ray_address)
+        review_on_ray(todo, out, opts_json, done, options.workers, ray_address, review=review_texts,
+                      write=write_review, error_row=lambda f, n, e: _row(f, n, None, e))
     elif options.workers <= 1 or len(todo) <= 1:
         for f, name in todo:
             done(_review_file(str(f), name, str(out), opts_json))

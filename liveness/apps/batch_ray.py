@@ -27,28 +27,34 @@ from liveness.core.errors import ConfigError
 __all__ = ["review_on_ray"]
 
 
+Texts = tuple[dict[str, Any], "str | None", "str | None"]
+
+
 class _Reviewer:
     """One Ray worker: reviews videos one after the other with the models it loaded once."""
 
-    def review(self, file: str, name: str, options_json: str) -> tuple[dict[str, Any], str | None, str | None]:
-        from liveness.apps.batch import review_texts
+    def __init__(self, review: Callable[[str, str, str], Texts]) -> None:
+        self._review = review
 
-        return review_texts(file, name, options_json)
+    def review(self, file: str, name: str, options_json: str) -> Texts:
+        return self._review(file, name, options_json)
 
 
 def review_on_ray(
     todo: Sequence[tuple[Path, str]], out: Path, options_json: str, done: Callable[[dict[str, Any]], None],
-    workers: int, address: str | None = None,
+    workers: int, address: str | None, *, review: Callable[[str, str, str], Texts],
+    write: Callable[[Path, str, str | None, str | None], None],
+    error_row: Callable[[Path, str, str], dict[str, Any]],
 ) -> None:
-    """Review ``todo`` (file, name) on Ray, ``workers`` at a time; ``done(row)`` after each
-    file's reports are written into ``out``."""
+    """Review ``todo`` (file, name) on Ray, ``workers`` at a time: ``review(file, name,
+    options_json)`` on a worker gives (row, JSON, HTML), ``write(out, name, JSON, HTML)`` stores
+    them here, ``error_row(file, name, error)`` stands for a video whose worker failed, and
+    ``done(row)`` follows each file (the batch passes its own functions)."""
     try:
         import ray
         from ray.exceptions import RayActorError, RayTaskError
     except ImportError as exc:
         raise ConfigError("--engine ray needs Ray: pip install 'interview-liveness[ray]'") from exc
-    from liveness.apps.batch import _row, write_review
-
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves this machine
     started = False
     if not ray.is_initialized():
@@ -62,7 +68,7 @@ def review_on_ray(
         actor_cls = ray.remote(num_cpus=1, max_restarts=0)(_Reviewer)
         queue = list(todo)
         n = max(1, min(workers, len(queue)))
-        actors = [actor_cls.remote() for _ in range(n)]
+        actors = [actor_cls.remote(review) for _ in range(n)]
         running: dict[Any, tuple[Any, Path, str]] = {}
 
         def submit(actor: Any) -> None:
@@ -79,14 +85,14 @@ def review_on_ray(
             try:
                 row, js, html = ray.get(ref)
                 try:
-                    write_review(out, name, js, html)
+                    write(out, name, js, html)
                 except OSError as exc:
-                    row = _row(f, name, None, f"cannot write the report: {exc}")
+                    row = error_row(f, name, f"cannot write the report: {exc}")
             except RayActorError as exc:  # the worker process died: replace it
-                row = _row(f, name, None, f"worker failed: {type(exc).__name__}: {str(exc)[:200]}")
-                actor = actor_cls.remote()
+                row = error_row(f, name, f"worker failed: {type(exc).__name__}: {str(exc)[:200]}")
+                actor = actor_cls.remote(review)
             except RayTaskError as exc:
-                row = _row(f, name, None, f"worker failed: {str(exc)[:300]}")
+                row = error_row(f, name, f"worker failed: {str(exc)[:300]}")
             done(row)
             submit(actor)
     finally:

@@ -115,10 +115,9 @@ class Database:
 
 
 def open_database(db: str) -> Database:
-    """Open ``db`` (an SQLite path, ``:memory:`` or a PostgreSQL URL) and bring its schema up to
-    date (:func:`liveness.apps.serve.schema.migrate`). Errors are :class:`ConfigError`."""
-    from liveness.apps.serve.schema import migrate
-
+    """Open ``db`` (an SQLite path, ``:memory:`` or a PostgreSQL URL); errors are
+    :class:`ConfigError`. The store then brings its schema up to date
+    (:func:`liveness.apps.serve.schema.migrate`)."""
     if is_postgres_url(db):
         try:
             import psycopg
@@ -147,11 +146,6 @@ def open_database(db: str) -> Database:
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open database {db!r}: {exc}") from exc
         database = Database(conn, "sqlite", db)
-    try:
-        migrate(database)
-    except database.errors as exc:
-        database.close()
-        raise ConfigError(f"cannot prepare database {database.label}: {exc}") from exc
     return database
 
 

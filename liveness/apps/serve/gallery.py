@@ -155,7 +155,6 @@ KEY_GALLERY: web.AppKey[Gallery] = web.AppKey("gallery")
 
 async def candidates_route(request: web.Request) -> web.Response:
     """``GET /api/gallery/candidates``: names, entry counts, first/last entry, expiry."""
-    from liveness.apps.serve.reviews import scope_of
     from liveness.apps.serve.state import require_key
 
     require_key(request)
@@ -166,7 +165,6 @@ async def candidates_route(request: web.Request) -> web.Response:
 
 async def delete_candidate_route(request: web.Request) -> web.Response:
     """``DELETE /api/gallery/candidates/{name}``: every entry of that candidate, now."""
-    from liveness.apps.serve.reviews import scope_of
     from liveness.apps.serve.state import json_error, require_key
 
     require_key(request)

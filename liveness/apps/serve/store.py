@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from liveness.apps.serve.db import Database, open_database
+from liveness.apps.serve.schema import migrate
+from liveness.core.errors import ConfigError
 
 __all__ = ["Store"]
 
@@ -37,6 +39,11 @@ class Store:
     def __init__(self, path: str) -> None:
         self.path = path
         self.db: Database = open_database(path)
+        try:
+            migrate(self.db)
+        except self.db.errors as exc:
+            self.db.close()
+            raise ConfigError(f"cannot prepare database {self.db.label}: {exc}") from exc
         self._db, self._lock = self.db, self.db.lock  # execute(sql with ? placeholders).fetchone()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="liveness-store")
 
