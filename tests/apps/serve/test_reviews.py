@@ -386,3 +386,20 @@ def test_face_reuse_across_candidates_on_dev_recordings(tmp_path, shared):
         assert got["c"]["matches"] == [], "a different person is no match"
 
     run(main(), timeout=900)
+
+
+def test_the_readme_receiver_verifies_a_delivery_signature():
+    """The README's receiver snippet accepts the server's signature and refuses a changed body."""
+    import re
+
+    from liveness.apps.serve.webhooks import sign
+    from tests.conftest import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = next(b for b in re.findall(r"```py\n(.*?)```", text, re.S) if "compare_digest" in b)
+    ns: dict[str, Any] = {}
+    exec(compile(code, "README", "exec"), ns)
+    body = b'{"event": "review.completed", "id": "0123456789abcdef"}'
+    assert ns["verified"](SECRET.encode(), body, sign(SECRET, body)) is True
+    assert ns["verified"](SECRET.encode(), body + b" ", sign(SECRET, body)) is False
+    assert ns["verified"](b"other", body, sign(SECRET, body)) is False
