@@ -259,8 +259,10 @@ def test_a_restart_resumes_queued_recordings(tmp_path):
         slow = stand_in_reviewer(delay_s=1.5)
         async with serving(_opts(tmp_path), slow) as base, aiohttp.ClientSession() as http:
             ids = []
-            for i in range(3):
-                async with http.post(f"{base}/api/reviews", headers=AUTH, data=_form(name=f"r{i}.mp4")) as r:
+            for i in range(3):  # the first one larger than the server's 1 MiB body limit for JSON
+                data = _form(b"\x00" * (3_000_000 if i == 0 else 1000), name=f"r{i}.mp4")
+                async with http.post(f"{base}/api/reviews", headers=AUTH, data=data) as r:
+                    assert r.status == 202
                     ids.append((await r.json())["id"])
             assert await _wait(lambda: len(slow.calls) >= 1, 10)
         assert len(list((tmp_path / "up").iterdir())) >= 2, "the uploads not yet analysed wait on disk"
@@ -270,6 +272,7 @@ def test_a_restart_resumes_queued_recordings(tmp_path):
                 got = [await _wait_status(http, base, rid, 30) for rid in ids]
                 assert [g["status"] for g in got] == ["done"] * 3
                 assert [g["file"]["name"] for g in got] == ["r0.mp4", "r1.mp4", "r2.mp4"]
+                assert [g["file"]["bytes"] for g in got] == [3_000_000, 1000, 1000]
                 assert list((tmp_path / "up").iterdir()) == []
 
             # a recording the analysis refuses
@@ -403,3 +406,55 @@ def test_the_readme_receiver_verifies_a_delivery_signature():
     assert ns["verified"](SECRET.encode(), body, sign(SECRET, body)) is True
     assert ns["verified"](SECRET.encode(), body + b" ", sign(SECRET, body)) is False
     assert ns["verified"](b"other", body, sign(SECRET, body)) is False
+
+
+def test_live_verdict_changes_are_announced_once_they_hold():
+    """``verdict.changed`` when a live label differs from the last announced one for
+    ``hold_s``; a flicker shorter than that is not announced; ``session.ended`` once."""
+    from liveness.apps.serve.state import KEY_STATE
+    from liveness.apps.serve.webhooks import KEY_WEBHOOKS, watch_live
+
+    class Live:
+        def __init__(self) -> None:
+            self.state, self.label, self.end_reason = "live", "L", None
+            self.snapshot: dict[str, Any] = {"verdict": None}
+
+        def set(self, label: str) -> None:
+            self.snapshot = {"verdict": {"label": label, "risk": 0.5, "reasons": ["r"]}}
+
+    class Hooks:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, str, Any, dict[str, Any]]] = []
+
+        async def emit(self, event: str, subject: str, verdict: Any, **extra: Any) -> None:
+            self.sent.append((event, subject, verdict and verdict["label"], extra))
+
+    class St:
+        sessions: dict[str, Live] = {}
+
+    async def main() -> None:
+        live, hooks = Live(), Hooks()
+        St.sessions = {"s1": live}
+        app = web.Application()
+        app[KEY_STATE] = St()  # type: ignore[assignment]
+        app[KEY_WEBHOOKS] = hooks  # type: ignore[assignment]
+        task = asyncio.create_task(watch_live(app, hold_s=0.3, period_s=0.02))
+        live.set("no_signs")
+        await asyncio.sleep(0.6)
+        live.set("suspicious")
+        await asyncio.sleep(0.1)  # a flicker
+        live.set("no_signs")
+        await asyncio.sleep(0.6)
+        live.set("fake")
+        await asyncio.sleep(0.6)
+        live.state, live.end_reason = "ended", "media ended"
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        got = [(e, label, x.get("previous")) for e, _, label, x in hooks.sent]
+        assert got == [("verdict.changed", "no_signs", None), ("verdict.changed", "fake", "no_signs"),
+                       ("session.ended", "fake", None)]
+        assert hooks.sent[-1][3]["reason"] == "media ended"
+
+    run(main(), timeout=30)
