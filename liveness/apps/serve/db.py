@@ -36,8 +36,10 @@ class Database:
     """One connection (autocommit; :meth:`transaction` groups statements). ``dialect`` is
     ``"sqlite"`` or ``"postgres"``."""
 
-    def __init__(self, conn: Any, dialect: str, label: str) -> None:
+    def __init__(self, conn: Any, dialect: str, label: str, url: str | None = None) -> None:
         self._conn = conn
+        self._url = url
+        self._tx = 0  # PostgreSQL transactions open
         self.dialect = dialect
         self.label = label
         self.lock = threading.RLock()
@@ -61,18 +63,27 @@ class Database:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run one statement; returns the driver's cursor (``fetchone``, ``fetchall``,
-        ``rowcount``)."""
+        ``rowcount``). A PostgreSQL connection found closed (the server restarted) is opened
+        again once, outside a transaction."""
         with self.lock:
-            return self._conn.execute(self.render(sql), tuple(params))
+            try:
+                return self._conn.execute(self.render(sql), tuple(params))
+            except self._errors:
+                if not (self.dialect == "postgres" and self._conn.closed and self._url and not self._tx):
+                    raise
+                import psycopg
+
+                self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+                return self._conn.execute(self.render(sql), tuple(params))
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         with self.lock:
-            row = self._conn.execute(self.render(sql), tuple(params)).fetchone()
+            row = self.execute(sql, params).fetchone()
         return None if row is None else tuple(row)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.lock:
-            rows = self._conn.execute(self.render(sql), tuple(params)).fetchall()
+            rows = self.execute(sql, params).fetchall()
         return [tuple(r) for r in rows]
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -88,8 +99,12 @@ class Database:
         """Statements inside commit together or not at all (re-entrant: an inner one joins)."""
         with self.lock:
             if self.dialect == "postgres":
-                with self._conn.transaction():
-                    yield
+                self._tx += 1
+                try:
+                    with self._conn.transaction():
+                        yield
+                finally:
+                    self._tx -= 1
                 return
             if self._conn.in_transaction:
                 yield
@@ -130,7 +145,7 @@ def open_database(db: str) -> Database:
             pg: Any = psycopg.connect(db, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise ConfigError(f"cannot connect to database {label}: {exc}".strip()) from exc
-        database = Database(pg, "postgres", label)
+        database = Database(pg, "postgres", label, db)
     else:
         path = db if db == ":memory:" else str(Path(db).expanduser())
         if db != ":memory:":

@@ -134,3 +134,21 @@ def test_a_database_that_cannot_be_reached_is_a_config_error(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(ConfigError):
         Store(str(tmp_path / "f" / "db.sqlite3"))
+
+
+def test_a_postgresql_connection_lost_is_opened_again(postgres: str):
+    """The server's connection is cut (a database restart, an idle timeout): the next call
+    reconnects and the data is there."""
+    import psycopg
+
+    from tests.apps.serve.conftest import fresh_pg
+
+    s = Store(fresh_pg(postgres))
+    s.create_session(SID, "x", None, None, {})
+    pid = s.db.fetchone("SELECT pg_backend_pid()")[0]  # type: ignore[index]
+    with psycopg.connect(postgres, autocommit=True) as c:
+        c.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    time.sleep(0.2)
+    assert s.get_session(SID)["label"] == "x"  # type: ignore[index]
+    assert s.db.fetchone("SELECT pg_backend_pid()")[0] != pid  # type: ignore[index]
+    s.close()
