@@ -38,6 +38,11 @@ MODEL_NAME = "face_mesh"
 CROP = 192
 NUM_LANDMARKS = 478
 ROI_SCALE = 1.5
+# Above this many region pixels the in-order copy costs more than the out-of-order warp it saves
+# (the warp samples 192x192x4 pixels whatever the ROI's size; the copy reads all of the region):
+# on a Xeon with AVX-512, 1280x720 frames with a 635-px ROI, copy + warp 1.23 ms against 0.90 ms
+# for the direct warp; 640x480 with a 397-px ROI, 0.59 against 0.74 ms (benchmarks/README.md).
+COPY_MAX_PIXELS = 360_000
 
 # MediaPipe landmark-refinement index maps (face-mesh topology facts).
 LIPS_IDX = np.array(
@@ -206,7 +211,8 @@ class FaceMesh:
         first copied, row by row, into a reused buffer, and the crop is warped from that copy.
         The copy reads memory in order, which the CPU prefetches; the rotated, down-scaling warp
         straight from a frame not in cache waits on memory row after row (at 1280x720: 0.9-1.2 ->
-        0.6 ms, ``benchmarks/README.md``). Samples never reach past the copy's edge except at
+        0.6 ms, ``benchmarks/README.md``). A region larger than ``COPY_MAX_PIXELS`` is warped
+        directly: its copy would cost more than the warp's cache misses. Samples never reach past the copy's edge except at
         the frame's own edge, so BORDER_REPLICATE sees the same pixels; the result equals the
         direct warp up to OpenCV's fixed-point rounding of the shifted matrix: +-1 grey level in
         about 1 pixel in 20,000 on a webcam face, 1 in 2,400 on noise."""
@@ -217,7 +223,8 @@ class FaceMesh:
         x1, y1 = min(w, math.ceil(roi.cx + r) + 1), min(h, math.ceil(roi.cy + r) + 1)
         inv = cv2.invertAffineTransform(roi.crop_matrix(CROP))  # crop pixel -> frame pixel
         src = rgb
-        if x1 - x0 >= 2 and y1 - y0 >= 2 and (x1 - x0) * (y1 - y0) < w * h:
+        area = (x1 - x0) * (y1 - y0)
+        if x1 - x0 >= 2 and y1 - y0 >= 2 and area < w * h and area <= COPY_MAX_PIXELS:
             n = (y1 - y0) * (x1 - x0) * 3
             if self._region_buf.size < n:
                 self._region_buf = np.empty(n, np.uint8)

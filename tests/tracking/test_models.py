@@ -376,6 +376,24 @@ def test_mesh_crop_from_region_copy_equals_direct_warp(mesh):
     assert differing / total < 1e-3
 
 
+def test_mesh_crop_of_large_region_is_the_direct_warp(mesh):
+    """A region above COPY_MAX_PIXELS is warped straight from the frame: the same pixels as the
+    direct warp, exactly; one below it goes through the copy (within the +-1 rounding)."""
+    import cv2
+
+    from liveness.tracking.mesh import COPY_MAX_PIXELS
+
+    rng = np.random.default_rng(1)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (720, 1280, 3), np.uint8), (0, 0), 0.7)
+    for size, exact in ((700.0, True), (200.0, False)):
+        roi = Roi(640.0, 360.0, size, 0.3)
+        assert ((size * 1.25) ** 2 > COPY_MAX_PIXELS) == exact
+        want = cv2.warpAffine(frame, roi.crop_matrix(), (192, 192), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        diff = np.abs(mesh.crop(frame, roi).astype(np.int16) - want)
+        assert diff.max() == 0 if exact else diff.max() <= 1
+
+
 def test_mesh_edge_cases(mesh):
     roi = Roi(10.0, 10.0, 50.0, 0.0)
     for shape in [(1, 1, 3), (5, 300, 3), (300, 5, 3)]:
