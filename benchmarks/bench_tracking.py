@@ -87,11 +87,14 @@ def encode(frames: list[np.ndarray], path: Path) -> None:
     write_clip(path, frames, fps=30)
 
 
-def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) -> dict[str, list[float]]:
+def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None,
+               before_copy_max: int | None = None) -> dict[str, list[float]]:
     """Our tracker over ``frames``, ``reps`` timed passes; ``between()`` (the MediaPipe pass) runs
     next to each of them, so that both see the same machine load: after our pass on even repeats,
     before it on odd ones (ours, MP, MP, ours, ours, MP, ...): neither side always runs second,
-    and a steady drift of the machine's speed cancels."""
+    and a steady drift of the machine's speed cancels. ``before_copy_max``: also time, in each
+    repeat, a pass with ``mesh.COPY_MAX_PIXELS`` set to it (the code before issue 16: every ROI
+    region copied, ``--before``), so that before and after are measured in one run."""
     from liveness.sources.video import open_video
     from liveness.tracking import tracker as _tracker
     from liveness.tracking.tracker import FaceTracker, TrackerOptions
@@ -123,12 +126,11 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) ->
     wrap(_tracker, "face_quality", "quality")  # the tracker looks it up in its module
     tr.process(frames[0], 0.0, 0)  # warm-up
     found = 0
-    for rep in range(reps):
-        if between is not None and rep % 2 == 1:
-            between()
-        t0 = time.perf_counter()
-        n = sum(1 for _ in open_video(clip))
-        stats["decode"].append((time.perf_counter() - t0) * 1e3 / n)
+    from liveness.tracking import mesh as _mesh
+
+    new_copy_max = _mesh.COPY_MAX_PIXELS
+
+    def one_pass(prefix: str) -> int:
         tr.reset()
         for k in timers:
             timers[k] = 0.0
@@ -137,14 +139,32 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None) ->
         for i, f in enumerate(frames):
             found += tr.process(f, i / 30, i).face
         total = (time.perf_counter() - t0) * 1e3 / len(frames)
-        stats["tracking_total"].append(total)
-        stats["tracking_cpu"].append((time.process_time() - c0) * 1e3 / len(frames))
-        for k, v in timers.items():
-            stats[k].append(v * 1e3 / len(frames))
+        cpu = (time.process_time() - c0) * 1e3 / len(frames)
+        q = timers["quality"] * 1e3 / len(frames)
+        stats.setdefault(prefix + "tracking_total", []).append(total)
+        stats.setdefault(prefix + "tracking_cpu", []).append(cpu)
         # what the issue counts (tracking + mesh + pose) without the face-quality measures,
         # which MediaPipe does not compute (single-threaded: their wall time is their CPU time)
-        stats["tracking_no_quality"].append(total - stats["quality"][-1])
-        stats["tracking_cpu_no_quality"].append(stats["tracking_cpu"][-1] - stats["quality"][-1])
+        stats.setdefault(prefix + "tracking_no_quality", []).append(total - q)
+        stats.setdefault(prefix + "tracking_cpu_no_quality", []).append(cpu - q)
+        if not prefix:
+            for k, v in timers.items():
+                stats[k].append(v * 1e3 / len(frames))
+        return found
+
+    for rep in range(reps):
+        if between is not None and rep % 2 == 1:
+            between()
+        t0 = time.perf_counter()
+        n = sum(1 for _ in open_video(clip))
+        stats["decode"].append((time.perf_counter() - t0) * 1e3 / n)
+        # the "before" crop (every region copied) next to the current one, alternating which runs first
+        order = ["", "before_"] if rep % 2 == 0 else ["before_", ""]
+        for prefix in order if before_copy_max is not None else [""]:
+            _mesh.COPY_MAX_PIXELS = before_copy_max if prefix else new_copy_max
+            f_ = one_pass(prefix)
+            found = f_ if not prefix else found
+        _mesh.COPY_MAX_PIXELS = new_copy_max
         if between is not None and rep % 2 == 0:
             between()
     _tracker.face_quality = quality_fn
@@ -225,6 +245,8 @@ def main() -> None:
     ap.add_argument("--cv-threads", type=int, default=1,
                     help="cv2.setNumThreads for our tracker (default 1, as the liveness CLI runs; "
                          "-1 for OpenCV's own choice)")
+    ap.add_argument("--before", action="store_true",
+                    help="also time the crop as it was before issue 16 (every ROI region copied) in the same run")
     args = ap.parse_args()
     if args.pool:
         pool(args.pool)
@@ -238,7 +260,8 @@ def main() -> None:
             clip = Path(d) / f"{w}x{h}.mp4"
             encode(frames, clip)
             runner = MediaPipeRunner(frames, args.mp_python)
-            ours = bench_ours(frames, clip, args.repeats, between=runner.run)
+            ours = bench_ours(frames, clip, args.repeats, between=runner.run,
+                              before_copy_max=10**12 if args.before else None)
             mp = runner.close()
             med = {k: float(np.median(v)) for k, v in ours.items()}
             mpm = float(np.median(mp["ms"])) if mp else None
@@ -249,6 +272,10 @@ def main() -> None:
                        for k, a, b in (("wall", "tracking_no_quality", "ms"), ("cpu", "tracking_cpu_no_quality", "cpu_ms"),
                                        ("wall_q", "tracking_total", "ms"), ("cpu_q", "tracking_cpu", "cpu_ms"))}
                       if mp else None)
+            if args.before and mp:
+                for k, a, b in (("before_wall", "before_tracking_no_quality", "ms"),
+                                ("before_cpu", "before_tracking_cpu_no_quality", "cpu_ms")):
+                    paired[k] = float(np.median(np.asarray(ours[a]) / np.asarray(mp[b])))
             rows.append((f"{w}x{h}", med, mpm, mpc, mp["found"] if mp else None, paired))
             raw.append({"frames": f"{w}x{h}", "ours": ours, "mediapipe": mp, "paired_ratio": paired})
     print("| frames | decode | detect | mesh | pose | quality | ours: detect+mesh+pose, wall / CPU | "
@@ -266,6 +293,13 @@ def main() -> None:
               f"{m['quality']:.2f} | {m['tracking_no_quality']:.2f} / {m['tracking_cpu_no_quality']:.2f} | "
               f"{m['tracking_total']:.2f} / {m['tracking_cpu']:.2f} | {f(mpm)} / {f(mpc)} | {m['found']:.2f} / {f(mpf)} | "
               f"{x('wall')} / {x('cpu')} | {x('wall_q')} / {x('cpu_q')} |")
+    if args.before:
+        print("\n| frames | before: ours / MP, wall / CPU | after: ours / MP, wall / CPU | after / before, wall |")
+        print("|---|---|---|---|")
+        for res, m, _, _, _, pr in rows:
+            if pr and "before_wall" in pr:
+                print(f"| {res} | {pr['before_wall']:.2f}x / {pr['before_cpu']:.2f}x | {pr['wall']:.2f}x / {pr['cpu']:.2f}x | "
+                      f"{m['tracking_no_quality'] / m['before_tracking_no_quality']:.3f} |")
     print(f"\nms/frame, medians of {args.repeats} interleaved runs (ours, MediaPipe, MediaPipe, ours, ours, ...) over {len(src)} frames; ours with one ONNX Runtime "
           "thread and "
           f"cv2.setNumThreads({args.cv_threads}), MediaPipe 0.10.14 legacy FaceMesh (refine_landmarks=True, video mode) as it comes; CPU = "

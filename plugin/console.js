@@ -54,8 +54,8 @@
     $(kind === "screen" ? "src-screen" : "src-camera").classList.add("active");
     try {
       const stream = kind === "screen"
-        ? await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 30 } }, audio: false })
-        : await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } }, audio: false });
+        ? await navigator.mediaDevices.getDisplayMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 15, max: 15 } }, audio: false })
+        : await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 15, max: 15 } }, audio: false });
       const track = stream.getVideoTracks()[0];
       if (kind === "screen" && "contentHint" in track) track.contentHint = "detail";
       video.srcObject = stream;

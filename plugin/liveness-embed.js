@@ -78,7 +78,7 @@
   async function join(opts) {
     const server = (opts.server || "").replace(/\/$/, "");
     const stream = await navigator.mediaDevices.getUserMedia(
-      opts.constraints || { video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } }, audio: false });
+      opts.constraints || { video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 15, max: 15 } }, audio: false });
     if (opts.video) { opts.video.srcObject = stream; opts.video.muted = true; opts.video.play().catch(() => {}); }
     return connect({
       offerUrl: server + "/api/join/" + encodeURIComponent(opts.token) + "/offer",

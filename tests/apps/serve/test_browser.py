@@ -174,6 +174,12 @@ def test_candidate_page_streams_and_console_shows_live_values(browser_env, tmp_p
             r = st["last_result"]
             assert st["state"] == "live" and st["source"] == "candidate-camera"
             assert r["width"] == 640 and r["height"] == 480, "the fake camera plays the clip's size"
+            # the candidate page asks for 640x480 at (at most) 15 fps
+            track = "document.getElementById('preview').srcObject.getVideoTracks()[0]"
+            asked, got = cand.evaluate(f"[{track}.getConstraints(), {track}.getSettings()]")
+            assert asked["frameRate"]["max"] == 15 and asked["width"] in (640, {"ideal": 640}), asked
+            assert got["frameRate"] <= 15 and (got["width"], got["height"]) == (640, 480), got
+            assert 0 < st["counters"]["fps_received"] <= 16.5, st["counters"]
             assert abs(r["yaw"]) < 60 and abs(r["pitch"]) < 60 and abs(r["roll"]) < 45, r
             x, y, w, h = r["box"]
             assert 40 < w < 640 and 40 < h < 480
@@ -247,6 +253,10 @@ def test_console_screen_share_and_tile_marking(browser_env, tmp_path):
             con.wait_for_selector("#src-screen")
             con.click("#src-screen")
             assert _wait_js(con, "!!window.livenessConsole.last", 60), con.text_content("#events")
+            track = "document.getElementById('video').srcObject.getVideoTracks()[0]"
+            asked, got = con.evaluate(f"[{track}.getConstraints(), {track}.getSettings()]")
+            assert asked["frameRate"]["max"] == 15 and asked["height"] in (480, {"ideal": 480}), asked
+            assert got["frameRate"] <= 15 and got["height"] <= 480, got
             assert con.evaluate("window.livenessConsole.last.crop") is None
             box = con.locator("#overlay").bounding_box()
             assert box is not None
