@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import tempfile
@@ -39,6 +40,8 @@ def cmd_review_batch(args: argparse.Namespace) -> int:
     """Several files or folders: one report each into ``--out`` plus an index (see ``_batch``)."""
     from liveness.apps.batch import BatchOptions, BatchProgress, review_batch
 
+    if args.start or args.end is not None:
+        raise InputError("--start/--end review a part of one file, not a batch")
     if not args.out:
         raise InputError("reviewing several files or a folder needs --out DIR (one JSON + HTML per video)")
     if args.json or args.html:
@@ -58,6 +61,23 @@ def cmd_review_batch(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _clock(text: str) -> float:
+    """Seconds from ``SS[.s]``, ``MM:SS[.s]`` or ``HH:MM:SS[.s]`` (argparse type)."""
+    parts = text.strip().split(":")
+    try:
+        if not 1 <= len(parts) <= 3:
+            raise ValueError(text)
+        vals = [float(p) for p in parts]
+        if any(v < 0 or not math.isfinite(v) for v in vals) or any(v >= 60 for v in vals[1:]):
+            raise ValueError(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (seconds, MM:SS or HH:MM:SS)") from None
+    sec = 0.0
+    for v in vals:
+        sec = sec * 60 + v
+    return sec
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     from liveness.apps.review import ReviewOptions, review_video
     from liveness.verdict.explain import LABEL_HEADLINE, verdict_text
@@ -72,6 +92,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         max_side=args.max_side,
         stride=args.stride,
         thumbnails=args.thumbnails if args.html else 0,
+        start=args.start,
+        end=args.end,
     )
     with contextlib.ExitStack() as stack:
         video = videos[0] if videos else None
@@ -132,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reference", action="append", metavar="PHOTO",
                    help="reference photo or enrolment file of the expected person (repeatable)")
     r.add_argument("--stride", type=int, default=1, help="analyse every n-th frame (default 1)")
+    r.add_argument("--start", type=_clock, default=0.0, metavar="TIME",
+                   help="review from this time of the file (seconds, MM:SS or HH:MM:SS)")
+    r.add_argument("--end", type=_clock, default=None, metavar="TIME", help="... up to this time")
     r.add_argument("--max-side", type=int, default=1280, help="downsize frames larger than this")
     r.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model")
     r.add_argument("--thumbnails", type=int, default=6, help="evidence frames in the HTML report")

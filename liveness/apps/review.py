@@ -34,12 +34,15 @@ SCHEMA = REVIEW_SCHEMA
 class ReviewOptions:
     """``max_side``: frames larger than this are downsized before analysis (keeps aspect).
     ``stride``: analyse every n-th decoded frame. ``thumbnails``: number of evidence frames to
-    embed (JPEG, base64) — 0 for none."""
+    embed (JPEG, base64) — 0 for none. ``start`` / ``end``: review only that part of the file
+    (seconds of the stream; ``end`` None = to the end); the timeline keeps the file's times."""
 
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
     max_side: int | None = 1280
     stride: int = 1
     thumbnails: int = 0
+    start: float = 0.0
+    end: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -71,13 +74,14 @@ def review(
 ) -> Review:
     """Analyse every (or every ``stride``-th) frame of ``path``; returns the typed review."""
     options = options or ReviewOptions()
-    src = open_video(path, max_side=options.max_side, stride=options.stride)
+    src = open_video(path, max_side=options.max_side, stride=options.stride,
+                     start=options.start, end=options.end)
     timing = TimingHook(hook)
     if session is None:
         session = build_session(options.pipeline, hook=timing)
     else:
         session.hook = timing
-    total = src.info.frames // options.stride if src.info.frames else None
+    total = _expected_frames(src, options)
     timeline: list[dict[str, Any]] = []
     t_dec = time.perf_counter()
     for frame in src:
@@ -137,6 +141,17 @@ def review_video(
     return review(path, options, hook=hook, session=session).to_dict()
 
 
+def _expected_frames(src: VideoSource, options: ReviewOptions) -> int | None:
+    """Frames the review will analyse, from the container's count (None when it declares none)."""
+    info = src.info
+    if not info.frames:
+        return None
+    if (options.start > 0 or options.end is not None) and info.fps and info.duration_s:
+        end = info.duration_s if options.end is None else min(options.end, info.duration_s)
+        return max(0, round((end - options.start) * info.fps)) // options.stride or None
+    return info.frames // options.stride
+
+
 def _truncated_event(src: VideoSource) -> Event:
     """The ``input_truncated`` event of a file that ends before its declared duration."""
     got, declared = float(src.decoded_s or 0.0), float(src.info.duration_s)
@@ -179,7 +194,8 @@ def grab_thumbnails(
         return []
     want = sorted(set(float(t) for t in times))
     best: dict[float, tuple[float, np.ndarray, float]] = {}
-    for frame in open_video(path, max_side=options.max_side, stride=options.stride):
+    for frame in open_video(path, max_side=options.max_side, stride=options.stride,
+                          start=options.start, end=options.end):
         for t in want:
             d = abs(frame.t - t)
             if t not in best or d < best[t][0]:

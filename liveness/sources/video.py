@@ -58,7 +58,9 @@ class VideoSource:
     """Iterate the frames of a video file. Use :func:`open_video`.
 
     ``max_side`` downsizes frames whose longer side exceeds it (keeps aspect); ``stride`` keeps
-    every n-th decoded frame. Timestamps are always the stream's, strictly increasing (frames
+    every n-th decoded frame. ``start`` / ``end`` (seconds of the stream, ``end`` None = to the
+    end) keep only the frames in [start, end): the file is seeked to the keyframe before
+    ``start``, decoding stops at ``end``, and timestamps stay the stream's. Timestamps are always the stream's, strictly increasing (frames
     with repeated or missing timestamps are given one just after the previous).
 
     A file that ends early (cut off while copying or recording) yields the frames it has; after
@@ -67,7 +69,8 @@ class VideoSource:
     :attr:`decoded_frames` how much was decoded.
     """
 
-    def __init__(self, path: str | Path, *, max_side: int | None = None, stride: int = 1) -> None:
+    def __init__(self, path: str | Path, *, max_side: int | None = None, stride: int = 1,
+                 start: float = 0.0, end: float | None = None) -> None:
         import av
 
         self.path = Path(path)
@@ -75,8 +78,14 @@ class VideoSource:
             raise InputError(f"{self.path}: no such file")
         if stride < 1:
             raise InputError("stride must be >= 1")
+        if not (np.isfinite(start) and start >= 0):
+            raise InputError(f"start must be a time >= 0 s, got {start}")
+        if end is not None and not (np.isfinite(end) and end > start):
+            raise InputError(f"end must be after start ({start} s), got {end}")
         self.max_side = max_side
         self.stride = stride
+        self.start = float(start)
+        self.end = None if end is None else float(end)
         self.complete: bool | None = None  # known after a full iteration
         self.decoded_s: float | None = None
         self.decoded_frames = 0
@@ -133,6 +142,12 @@ class VideoSource:
             kept = 0
             step = 1.0 / self.info.fps if self.info.fps else 1 / 30
             broken = False
+            ended = False
+            if self.start > 0:
+                if start is None:
+                    start = 0
+                # to the keyframe at or before ``start``; the frames before it are decoded, not kept
+                container.seek(int(start + self.start / tb), stream=stream, backward=True, any_frame=False)
             try:
                 for frame in container.decode(stream):
                     if frame.pts is None:
@@ -144,6 +159,11 @@ class VideoSource:
                     if t <= last_t:
                         t = last_t + 1e-3
                     last_t = t
+                    if t < self.start - 1e-6:
+                        continue
+                    if self.end is not None and t >= self.end - 1e-6:
+                        ended = True
+                        break
                     if idx % self.stride == 0:
                         img = self._convert(frame)
                         yield VideoFrame(img, float(t), idx)
@@ -154,11 +174,16 @@ class VideoSource:
                     raise InputError(f"{self.path}: cannot decode the video: {_reason(exc)}") from exc
                 broken = True  # a damaged or cut-off file: keep what was decoded
             if kept == 0:
+                if self.start > 0 or self.end is not None:
+                    raise InputError(f"{self.path}: no video frames between {self.start:g} s and "
+                                     f"{'the end' if self.end is None else f'{self.end:g} s'}")
                 raise InputError(f"{self.path}: no decodable video frames")
             self.decoded_frames = idx
             self.decoded_s = float(last_t + step)  # the last frame lasts one frame interval
             declared = self.info.duration_s
-            short = declared > 0 and self.decoded_s < declared - max(2 * step, 0.02 * declared)
+            if self.end is not None and declared > 0:
+                declared = min(declared, self.end)
+            short = not ended and declared > 0 and self.decoded_s < declared - max(2 * step, 0.02 * declared)
             self.complete = not (broken or short)
         finally:
             container.close()
@@ -201,6 +226,8 @@ def _reason(exc: BaseException) -> str:
     return (text[:1].lower() + text[1:])[:200]
 
 
-def open_video(path: str | Path, *, max_side: int | None = None, stride: int = 1) -> VideoSource:
-    """Open a video file for reading; raises :class:`InputError` when it is not a readable video."""
-    return VideoSource(path, max_side=max_side, stride=stride)
+def open_video(path: str | Path, *, max_side: int | None = None, stride: int = 1,
+               start: float = 0.0, end: float | None = None) -> VideoSource:
+    """Open a video file for reading (``start``/``end``: only that part, seconds); raises
+    :class:`InputError` when it is not a readable video."""
+    return VideoSource(path, max_side=max_side, stride=stride, start=start, end=end)

@@ -151,3 +151,17 @@ def test_error_text_is_plain(tmp_path: Path, capsys, content: bytes, says: str):
     err = capsys.readouterr().err.strip()
     assert says in err and "Errno" not in err and "[" not in err, err
     assert err.count(str(p)) == 1, "the path is named once"
+
+
+def test_start_end_clock_times(capsys):
+    import argparse
+
+    from liveness.apps.cli import _clock
+
+    assert _clock("90") == 90.0 and _clock("1:30") == 90.0 and _clock("1:02:03.5") == 3723.5
+    for bad in ("1:75", "-3", "a:b", "1:2:3:4", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _clock(bad)
+    with pytest.raises(SystemExit):
+        main(["review", "x.mp4", "--start", "soon"])
+    assert "not a time" in capsys.readouterr().err

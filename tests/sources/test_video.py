@@ -85,3 +85,22 @@ def test_truncated_file_keeps_decoded_frames(tmp_path: Path):
     except InputError:
         return  # mp4 without its index may be unreadable: a clear error is fine
     assert 0 < len(frames) <= 30
+
+
+def test_start_end_keep_that_part_with_the_files_times(tmp_path: Path):
+    p = write_clip(tmp_path / "d.mp4", _frames(60), fps=20)  # 3 s
+    full = list(open_video(p))
+    src = open_video(p, start=1.0, end=2.0)
+    part = list(src)
+    want = [f for f in full if 1.0 - 1e-6 <= f.t < 2.0 - 1e-6]
+    assert len(part) == len(want) == 20
+    assert [f.t for f in part] == pytest.approx([f.t for f in want])
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(part, want, strict=True))
+    assert src.complete is True  # stopped at --end, not cut off
+    tail = list(open_video(p, start=2.5, stride=2))
+    assert [f.t for f in tail] == pytest.approx([f.t for f in full if f.t >= 2.5 - 1e-6][::2])
+    with pytest.raises(InputError, match="no video frames between"):
+        list(open_video(p, start=10.0))
+    for bad in ({"start": -1.0}, {"start": 2.0, "end": 1.0}, {"start": float("nan")}):
+        with pytest.raises(InputError):
+            open_video(p, **bad)
