@@ -54,6 +54,12 @@ class VideoFrame:
     index: int  # decode order index
 
 
+#: Declared frame sizes beyond these are refused (a damaged or hostile header must not make the
+#: decoder allocate gigabytes): larger than 8K on a side or 40 megapixels.
+MAX_SIDE = 8192
+MAX_PIXELS = 40_000_000
+
+
 class VideoSource:
     """Iterate the frames of a video file. Use :func:`open_video`.
 
@@ -101,9 +107,14 @@ class VideoSource:
             if not container.streams.video:
                 raise InputError(f"{self.path}: contains no video stream")
             stream = container.streams.video[0]
+            if stream.codec_context is None:
+                raise InputError(f"{self.path}: the video stream's codec is unknown or its header is damaged")
             w, h = stream.codec_context.width, stream.codec_context.height
             if not w or not h:
                 raise InputError(f"{self.path}: video stream has no frame size")
+            if max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
+                raise InputError(f"{self.path}: declared frame size {w}x{h} is beyond what is read "
+                                 f"({MAX_SIDE} px a side, {MAX_PIXELS // 10**6} megapixels)")
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             fps = float(rate) if rate else 0.0
             if stream.duration is not None and stream.time_base is not None:
@@ -117,6 +128,10 @@ class VideoSource:
                 frames = int(round(fps * duration))
             codec = stream.codec_context.name
             rotation = _stream_rotation(container)
+        except InputError:
+            raise
+        except Exception as exc:  # a damaged header can fail in many ways
+            raise InputError(f"{self.path}: not a readable video: {_reason(exc)}") from exc
         finally:
             container.close()
         if rotation % 180:
@@ -131,7 +146,10 @@ class VideoSource:
     def __iter__(self) -> Iterator[VideoFrame]:
         import av
 
-        container = av.open(str(self.path))
+        try:
+            container = av.open(str(self.path))
+        except Exception as exc:  # the file changed since it was opened
+            raise InputError(f"{self.path}: not a readable video: {_reason(exc)}") from exc
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
@@ -169,7 +187,7 @@ class VideoSource:
                         yield VideoFrame(img, float(t), idx)
                         kept += 1
                     idx += 1
-            except av.error.FFmpegError as exc:
+            except (av.error.FFmpegError, ValueError, TypeError, OverflowError) as exc:
                 if kept == 0:
                     raise InputError(f"{self.path}: cannot decode the video: {_reason(exc)}") from exc
                 broken = True  # a damaged or cut-off file: keep what was decoded
