@@ -188,7 +188,7 @@ async def session_report_html(request: web.Request) -> web.Response:
     )
     html = await asyncio.get_running_loop().run_in_executor(st.pool, render_html, review)
     resp = web.Response(text=html, content_type="text/html")
-    resp.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
     return resp
 
 

@@ -7,10 +7,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
 from liveness.apps.serve import api, integrations, pages, rtc
+from liveness.apps.serve.ratelimit import rate_limit_middleware
 from liveness.apps.serve.options import ServeOptions
 from liveness.apps.serve.state import (
     KEY_OPTIONS,
@@ -55,11 +57,22 @@ def _cors_middleware(origins: tuple[str, ...]) -> Callable[..., Awaitable[web.St
 
 @web.middleware
 async def _headers_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    resp = await handler(request)
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    resp.headers.setdefault("Referrer-Policy", "no-referrer")
-    resp.headers.setdefault("Cache-Control", "no-store")
+    """Every answer (errors included) is nosniff, no-referrer, not cached, and not framable
+    unless its page says otherwise (the candidate page allows the ``--cors-origin`` origins)."""
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:
+        _secure(exc.headers)
+        raise
+    _secure(resp.headers)
     return resp
+
+
+def _secure(headers: Any) -> None:
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Cache-Control", "no-store")
+    headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 
 
 async def _ticker(st: ServerState) -> None:
@@ -117,7 +130,8 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
         install()
     st = ServerState(options, factory or default_factory)
     app = web.Application(
-        middlewares=[_cors_middleware(options.cors_origins), _headers_middleware], client_max_size=1024 * 1024
+        middlewares=[_cors_middleware(options.cors_origins), _headers_middleware,
+                     rate_limit_middleware(options.login_attempts_per_min, options.api_requests_per_s)], client_max_size=1024 * 1024
     )
     app[KEY_OPTIONS] = options
     app[KEY_STATE] = st

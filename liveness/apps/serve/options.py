@@ -42,6 +42,8 @@ class ServeOptions:
     ``webhook_url`` and its ``webhook_secret``, ``webhook_max_attempts`` with a backoff of
     ``webhook_backoff_s * 2**(attempt-1)``. ``face_gallery`` turns the face-reuse check on
     (:mod:`.gallery`) with ``gallery_threshold`` and ``gallery_retention_days``.
+    Per client address (:mod:`.ratelimit`): ``login_attempts_per_min`` sign-ins (as a burst,
+    refilled over a minute), ``api_requests_per_s`` API calls (bursts of ten seconds' worth).
     """
 
     host: str = "127.0.0.1"
@@ -74,6 +76,8 @@ class ServeOptions:
     face_gallery: bool = False
     gallery_threshold: float = 0.35  # gallery.DEFAULT_THRESHOLD, measured (benchmarks/README.md)
     gallery_retention_days: float = 365.0
+    login_attempts_per_min: float = 10.0
+    api_requests_per_s: float = 50.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -105,6 +109,8 @@ class ServeOptions:
             raise ConfigError("webhook_max_attempts must be >= 1, webhook_backoff_s and webhook_timeout_s > 0")
         if not 0 < self.gallery_threshold < 2 or self.gallery_retention_days <= 0:
             raise ConfigError("gallery_threshold must lie in (0, 2), gallery_retention_days > 0")
+        if self.login_attempts_per_min <= 0 or self.api_requests_per_s <= 0:
+            raise ConfigError("login_attempts_per_min and api_requests_per_s must be > 0")
         if self.api_key is None and not is_loopback(self.host):
             raise ConfigError(
                 f"serving on {self.host} needs an API key (--api-key or LIVENESS_API_KEY); "

@@ -406,7 +406,7 @@ class ReviewJobs:
         doc = Review.from_dict(json.loads(row["review_json"]))
         html = await asyncio.get_running_loop().run_in_executor(None, render_html, doc)  # not behind a review
         resp = web.Response(text=html, content_type="text/html")
-        resp.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+        resp.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
         return resp
 
     async def delete(self, request: web.Request) -> web.Response:
