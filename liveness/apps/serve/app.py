@@ -12,8 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from liveness.apps.serve import api, integrations, pages, rtc
-from liveness.apps.serve.ratelimit import rate_limit_middleware
 from liveness.apps.serve.options import ServeOptions
+from liveness.apps.serve.ratelimit import rate_limit_middleware
 from liveness.apps.serve.state import (
     KEY_OPTIONS,
     KEY_STATE,
