@@ -26,6 +26,7 @@ __all__ = [
     "FaceEmbedder",
     "chip_transform",
     "embedding_distance",
+    "face_chip",
     "load_reference",
     "similarity_transform",
 ]
@@ -88,6 +89,32 @@ def embedding_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(a, np.float32) - np.asarray(b, np.float32), axis=-1)
 
 
+
+def face_chip(rgb: np.ndarray, landmarks: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The aligned (150, 150, 3) uint8 RGB chip of ``rgb`` (cut like dlib from the mesh's five
+    points); pixels that fall outside the image are black. Written into ``out`` when given."""
+    check_rgb(rgb)
+    m = chip_transform(landmarks)
+    scale = float(np.hypot(m[0, 0], m[1, 0]))  # image px per chip px
+    src = rgb
+    if scale > 2.0:
+        # dlib samples from an image pyramid when shrinking a lot; a box-filtered copy at
+        # about 1 image px per chip px does the same job against aliasing.
+        f = int(scale)
+        h, w = rgb.shape[:2]
+        src = cv2.resize(rgb, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+        sx, sy = (w // f) / w, (h // f) / h
+        m = np.diag([sx, sy]) @ m
+        m[:, 2] += np.array([0.5 * sx - 0.5, 0.5 * sy - 0.5])
+    if out is None:
+        out = np.empty((CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
+    cv2.warpAffine(
+        src, m, (CHIP_SIZE, CHIP_SIZE), dst=out,
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+    )
+    return out
+
+
 class FaceEmbedder:
     """``chip(rgb, landmarks)`` -> (150, 150, 3) uint8 aligned chip; ``embed(chip)`` -> (128,)
     float32; ``embed_face(rgb, landmarks)`` does both. The ONNX session is created on first use
@@ -110,25 +137,7 @@ class FaceEmbedder:
 
     def chip(self, rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """The aligned 150x150 RGB chip (a new array)."""
-        check_rgb(rgb)
-        m = chip_transform(landmarks)
-        scale = float(np.hypot(m[0, 0], m[1, 0]))  # image px per chip px
-        src = rgb
-        if scale > 2.0:
-            # dlib samples from an image pyramid when shrinking a lot; a box-filtered copy at
-            # about 1 image px per chip px does the same job against aliasing.
-            f = int(scale)
-            h, w = rgb.shape[:2]
-            src = cv2.resize(rgb, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-            sx, sy = (w // f) / w, (h // f) / h
-            m = np.diag([sx, sy]) @ m
-            m[:, 2] += np.array([0.5 * sx - 0.5, 0.5 * sy - 0.5])
-        out = np.empty((CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
-        cv2.warpAffine(
-            src, m, (CHIP_SIZE, CHIP_SIZE), dst=out,
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
-        )
-        return out
+        return face_chip(rgb, landmarks)
 
     def embed(self, chip: np.ndarray) -> np.ndarray:
         """(128,) float32 embedding of one aligned chip."""
