@@ -89,7 +89,6 @@ def embedding_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.asarray(a, np.float32) - np.asarray(b, np.float32), axis=-1)
 
 
-
 def face_chip(rgb: np.ndarray, landmarks: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """The aligned (150, 150, 3) uint8 RGB chip of ``rgb`` (cut like dlib from the mesh's five
     points); pixels that fall outside the image are black. Written into ``out`` when given."""

@@ -37,12 +37,12 @@ def test_mask_marks_what_lies_outside_the_valid_box(face) -> None:  # noqa: ANN0
 def test_a_face_at_the_frame_edge_is_masked_where_the_chip_leaves_the_frame(face) -> None:  # noqa: ANN001
     rgb, lm = face
     x0 = int(lm[:, 0].min())  # cut the photo at the face's left edge
-    sc = swap_chip(np.ascontiguousarray(rgb[:, x0:]), lm - np.array([x0, 0, 0], np.float32))
+    cut, lm_cut = np.ascontiguousarray(rgb[:, x0:]), lm - np.array([x0, 0, 0], np.float32)
+    sc = swap_chip(cut, lm_cut)
     assert 0.0 < sc.mask.mean() < 1.0
     # a valid pixel owes nothing to the border the warp fills in: with a white border instead
     # of a black one (the chip of the inverted image, inverted) only masked pixels change
-    cut = np.ascontiguousarray(rgb[:, x0:])
-    white = 255 - face_chip(255 - cut, lm - np.array([x0, 0, 0], np.float32))
+    white = 255 - face_chip(255 - cut, lm_cut)
     changed = np.any(white != sc.chip, axis=2)
     assert changed.any() and not np.any(changed & (sc.mask == 1))
     assert sc.to_dict()["valid_fraction"] == pytest.approx(float(sc.mask.mean()))
