@@ -34,7 +34,8 @@ from liveness.signals.quality import QualityMonitor, QualityOptions
 from liveness.tracking.tracker import FaceTracker, TrackerOptions
 from liveness.verdict.fusion import Fusion, FusionOptions
 
-__all__ = ["ANALYSERS", "PipelineOptions", "Registration", "build_session", "default_analysers"]
+__all__ = ["ANALYSERS", "PipelineOptions", "Registration", "build_session", "default_analysers", "required_models",
+           "verify_pipeline"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class Registration:
     name: str
     defaults: Callable[[PipelineOptions], Any]
     build: Callable[[Any, PipelineOptions], Analyser]
+    models: tuple[str, ...] = ()  # the registry models it loads (checked when a session is built)
 
 
 def _references(p: PipelineOptions) -> Any:
@@ -98,8 +100,8 @@ ANALYSERS: tuple[Registration, ...] = (
     Registration("quality", lambda p: QualityOptions(), lambda o, p: QualityMonitor(o)),
     Registration("pose_consistency", lambda p: PoseConsistencyOptions(), lambda o, p: PoseConsistencyAnalyser(o)),
     Registration("face_slip", lambda p: FaceSlipOptions(), lambda o, p: FaceSlipAnalyser(o)),
-    Registration("identity", lambda p: IdentityOptions(threads=p.threads), lambda o, p: IdentityAnalyser(o, references=_references(p))),
-    Registration("artefact", lambda p: ArtefactOptions(rate_hz=p.rate_hz, threads=p.threads), lambda o, p: ArtefactAnalyser(o)),
+    Registration("identity", lambda p: IdentityOptions(threads=p.threads), lambda o, p: IdentityAnalyser(o, references=_references(p)), ("face_embedding",)),
+    Registration("artefact", lambda p: ArtefactOptions(rate_hz=p.rate_hz, threads=p.threads), lambda o, p: ArtefactAnalyser(o), ("artefact",)),
     Registration("sharpness_gap", lambda p: SharpnessGapOptions(rate_hz=p.rate_hz), lambda o, p: SharpnessGapAnalyser(o)),
     Registration("challenges", lambda p: EngineOptions(), lambda o, p: ChallengeEngine(o)),  # prompts only when started
     Registration("opportunistic", lambda p: OpportunisticOptions(), lambda o, p: OpportunisticAnalyser(o)),
@@ -116,10 +118,30 @@ def default_analysers(options: PipelineOptions | None = None) -> list[Analyser]:
     return [r.build(options.options_for(r.name, r.defaults(options)), options) for r in ANALYSERS]
 
 
+def required_models(options: PipelineOptions | None = None) -> tuple[str, ...]:
+    """The registry models the pipeline of ``options`` loads: the tracker's, then each
+    analyser's, once each."""
+    options = options or PipelineOptions()
+    names = FaceTracker.required_models(options.tracker) + tuple(m for r in ANALYSERS for m in r.models)
+    return tuple(dict.fromkeys(names))
+
+
+def verify_pipeline(options: PipelineOptions | None = None) -> None:
+    """Check every model file of the pipeline of ``options`` against its registry sha256: a
+    missing or altered one is a :class:`~liveness.ModelError` now (each file is hashed once per
+    process). :func:`build_session` calls it; ``liveness serve`` calls it at start."""
+    from liveness.core.registry import verify_models
+
+    verify_models(required_models(options))
+
+
 def build_session(options: PipelineOptions | None = None, hook: Hook | None = None) -> Session:
     """A ready :class:`Session` with the default tracker, analysers and fusion, in the running
-    mode of ``options.live``."""
+    mode of ``options.live``. Every model file it will load is checked first
+    (:func:`verify_pipeline`): a missing or corrupted one is a :class:`~liveness.ModelError`
+    here, not at the first frame."""
     options = options or PipelineOptions()
+    verify_pipeline(options)
     tracker = FaceTracker.from_options(options.tracker)
     fusion = Fusion.from_options(options.fusion)
     return Session(tracker, default_analysers(options), fusion=fusion, hook=hook, mode=options.mode)

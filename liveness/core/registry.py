@@ -9,6 +9,7 @@ downloaded: a missing or altered file raises :class:`~liveness.ModelError`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
 __all__ = ["DATA_FILES", "MODELS", "ModelSpec", "OrtModel", "data_path", "model_hashes", "model_path",
-           "ort_session"]
+           "ort_session", "verify_models"]
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,15 @@ def model_path(name: str) -> Path:
     raise ModelError(
         f"model file {spec.filename!r} not found in {[str(d) for d in _search_dirs()]}"
     )
+
+
+def verify_models(names: Iterable[str]) -> tuple[Path, ...]:
+    """The paths of the registered models ``names``, each found and checked against its
+    sha256; the first that is unknown, missing or altered raises :class:`~liveness.ModelError`.
+    What builds a pipeline calls this, so a bad file is refused when it is built, not at its
+    first frame. Each file is hashed once per process (:func:`model_path` keeps the result;
+    a failure is not kept, so a file put right is found on the next call)."""
+    return tuple(model_path(n) for n in dict.fromkeys(names))
 
 
 _sessions: dict[tuple[str, int], OrtModel] = {}

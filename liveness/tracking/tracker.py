@@ -173,6 +173,16 @@ class FaceTracker:
     def from_options(cls, options: TrackerOptions) -> FaceTracker:
         return cls(options)
 
+    @staticmethod
+    def required_models(options: TrackerOptions | None = None) -> tuple[str, ...]:
+        """The registry models a tracker of ``options`` loads (the detectors, the mesh)."""
+        from liveness.tracking.detector import DETECTOR_MODELS
+        from liveness.tracking.mesh import MODEL_NAME as MESH
+
+        o = options or TrackerOptions()
+        full = (DETECTOR_MODELS["full_range"].registry_name,) if o.full_range else ()
+        return (DETECTOR_MODELS["short_range"].registry_name, *full, MESH)
+
     def reset(self) -> None:
         self._roi: Roi | None = None
         self._last_detect_t: float | None = None

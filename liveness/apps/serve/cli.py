@@ -89,7 +89,9 @@ def run_serve(args: argparse.Namespace) -> int:
         from aiohttp import web
 
         from liveness.apps.serve.app import create_app
+        from liveness.pipeline import PipelineOptions, verify_pipeline
 
+        verify_pipeline(PipelineOptions(live=True))  # a bad model file stops the start, not a call
         app = create_app(options)
     except LivenessError as exc:
         print(f"liveness serve: {exc}", file=sys.stderr)
