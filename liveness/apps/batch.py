@@ -211,13 +211,24 @@ def _sort_key(row: dict[str, Any]) -> tuple[int, float, str]:
 
 
 def _write_index(out: Path, rows: list[dict[str, Any]], options: BatchOptions, inputs: Sequence[str]) -> None:
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
     from liveness.core.version import __version__
 
     ordered = sorted(rows, key=_sort_key)
     doc = {"schema": BATCH_SCHEMA, "version": __version__, "inputs": [str(i) for i in inputs],
            "options": options.review_key(), "files": ordered}
+    try:
+        _write_index_files(out, doc, ordered)
+    except OSError as exc:  # the disk filled up: stop with the reports so far (a rerun resumes)
+        reason = (exc.strerror or str(exc)).lower()
+        raise InputError(f"cannot write the batch index in {out}: {reason}; the reports written so far "
+                         "are complete and a rerun reuses them") from exc
+
+
+def _write_index_files(out: Path, doc: dict[str, Any], ordered: list[dict[str, Any]]) -> None:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    from liveness.core.version import __version__
+
     write_atomic(out / "index.json", json.dumps(doc, indent=1, ensure_ascii=False))
     env = Environment(loader=PackageLoader("liveness", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -287,7 +298,8 @@ def review_batch(
         for f, name in todo:
             done(_review_file(str(f), name, str(out), opts_json))
     else:
-        with ProcessPoolExecutor(max_workers=min(options.workers, len(todo)), mp_context=get_context("spawn")) as ex:
+        ex = ProcessPoolExecutor(max_workers=min(options.workers, len(todo)), mp_context=get_context("spawn"))
+        try:
             futs = {ex.submit(_review_file, str(f), name, str(out), opts_json): (f, name) for f, name in todo}
             for fut in as_completed(futs):
                 f, name = futs[fut]
@@ -296,6 +308,8 @@ def review_batch(
                 except Exception as exc:  # the worker process itself died (e.g. out of memory)
                     row = _row(f, name, None, f"worker failed: {type(exc).__name__}: {exc}")
                 done(row)
+        finally:  # interrupted (Ctrl-C, SIGTERM): files not started are dropped, running ones end
+            ex.shutdown(wait=True, cancel_futures=True)
     return sorted(rows.values(), key=_sort_key)
 
 

@@ -190,7 +190,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it stops like Ctrl-C: written reports
+    stay whole (atomic writes) and a batch rerun reuses them."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Any:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    with _sigterm_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     single_threaded_opencv()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -207,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LivenessError as exc:
         print(f"liveness: error: {exc}", file=sys.stderr)
         return 2
+    except _Terminated:
+        print("liveness: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("liveness: interrupted", file=sys.stderr)
         return 130

@@ -58,8 +58,12 @@ def write_text(path: str, text: str) -> None:
         sys.stdout.write(text + "\n")
         return
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(p, text)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(p, text)
+    except OSError as exc:  # e.g. the disk filled up during the analysis: the old file stays
+        reason = (exc.strerror or str(exc)).lower()
+        raise InputError(f"cannot write {p}: {reason}") from exc
 
 
 def write_json(path: str, doc: Any) -> None:

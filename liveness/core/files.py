@@ -3,6 +3,7 @@ half-written report, and the sha256 of a file (videos, model files)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -11,15 +12,23 @@ __all__ = ["file_sha256", "write_atomic"]
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file beside it and a rename: the file is
-    either the old one or the whole new one, never a part."""
+    """Write ``data`` to ``path`` through a temporary file beside it, flushed to the disk, and a
+    rename: the file is either the old one or the whole new one, never a part, even when the
+    process is killed or the machine stops. When the write fails (the disk is full) the
+    ``OSError`` is raised, the old file is untouched and the partial temporary file is removed."""
     p = Path(path)
     tmp = p.with_name(p.name + ".tmp")
-    if isinstance(data, str):
-        tmp.write_text(data, encoding="utf-8")
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, p)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        with open(tmp, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def file_sha256(path: str | Path) -> str:

@@ -155,3 +155,54 @@ def test_unwritable_output_folder_fails_before_any_analysis(folder: Path, tmp_pa
     assert main(["review", str(folder), "--out", str(blocker / "reports"), "-q"]) == 2
     err = capsys.readouterr().err
     assert "cannot write the batch reports" in err and "Traceback" not in err
+
+
+def test_sigterm_during_a_batch_leaves_valid_reports_and_a_rerun_resumes(tmp_path: Path, astronaut: np.ndarray):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "clips"
+    src.mkdir()
+    for i in range(8):
+        _astro_clip(src / f"c{i}.mp4", astronaut, dx=i - 4)
+    out = tmp_path / "out"
+    code = "import sys; from liveness.apps.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, "review", str(src), "--out", str(out), "--workers", "1", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 120
+        while time.monotonic() < end and len([p for p in out.glob("c*.json")]) < 2 and proc.poll() is None:
+            time.sleep(0.02)
+        assert proc.poll() is None, "the batch ended before it could be stopped"
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and "liveness: terminated" in err and "Traceback" not in err, err
+    done = sorted(p.stem for p in out.glob("c*.json"))
+    assert 2 <= len(done) < 8
+    for name in done:  # every report written is whole
+        assert json.loads((out / f"{name}.json").read_text())["schema"] == "liveness.review/1"
+        assert (out / f"{name}.html").read_text().rstrip().endswith("</html>")
+    index = json.loads((out / "index.json").read_text())
+    assert {r["name"] for r in index["files"]} <= set(done) and not list(out.glob("*.tmp"))
+
+    assert main(["review", str(src), "--out", str(out), "--workers", "1", "-q"]) == 0
+    rows = {r["name"]: r for r in json.loads((out / "index.json").read_text())["files"]}
+    assert set(rows) == {f"c{i}" for i in range(8)} and all(r["error"] is None for r in rows.values())
+    assert {n for n, r in rows.items() if r["reused"]} == set(done), "the rerun reuses what was written"
+
+
+def test_a_disk_full_during_a_batch_is_a_clear_error(folder: Path, tmp_path: Path):
+    from tests.core.test_files import run_with_file_limit
+
+    out = tmp_path / "reports"
+    code = ("import sys; from liveness.apps.cli import main; "
+            f"sys.exit(main(['review', {str(folder)!r}, '--out', {str(out)!r}, '--workers', '1', '-q']))")
+    r = run_with_file_limit(code, 1024)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"cannot write the batch index in {out}: file too large" in r.stderr
+    assert not list(out.glob("*.tmp"))

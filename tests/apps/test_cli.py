@@ -165,3 +165,18 @@ def test_start_end_clock_times(capsys):
     with pytest.raises(SystemExit):
         main(["review", "x.mp4", "--start", "soon"])
     assert "not a time" in capsys.readouterr().err
+
+
+def test_a_disk_that_fills_up_during_the_review_is_a_clear_error_and_keeps_the_old_report(
+        tmp_path: Path, astronaut) -> None:
+    from tests.core.test_files import run_with_file_limit
+
+    clip = write_clip(tmp_path / "c.mp4", [np.ascontiguousarray(astronaut[:256, :256])] * 6, fps=10)
+    out = tmp_path / "o.json"
+    out.write_text('{"old": "report"}')
+    code = ("import sys; from liveness.apps.cli import main; "
+            f"sys.exit(main(['review', {str(clip)!r}, '--json', {str(out)!r}, '-q']))")
+    r = run_with_file_limit(code, 2048)  # the review's JSON is far larger: the disk is "full"
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and f"liveness: error: cannot write {out}: file too large" in r.stderr
+    assert out.read_text() == '{"old": "report"}' and not list(tmp_path.glob("*.tmp"))
