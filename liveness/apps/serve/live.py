@@ -86,6 +86,7 @@ class LiveSession:
         self._ending: asyncio.Task[None] | None = None
         self._disconnect_timer: asyncio.TimerHandle | None = None
         self._consecutive_errors = 0
+        self._flushing: asyncio.Task[None] | None = None
         self.last_frame_mono: float | None = None
         self.started_mono: float | None = None
 
@@ -217,7 +218,13 @@ class LiveSession:
                 self._next_send = max(self._next_send, now_mono - _RESULT_BURST_S) + rperiod
                 self.counters.sent += 1
                 self.broadcast(message("result", **result))
-            await self.recorder.flush(self)
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Store the record in the background, one write at a time: a slow or locked database
+        never holds up the analysis (the recorder keeps what it could not write)."""
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(self.recorder.flush(self))
 
     def _analyse(self, frame: Any, recv_wall: float) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """Runs on the thread pool. One call at a time per session."""
@@ -369,6 +376,9 @@ class LiveSession:
         ev = {"t": self.recorder.last_t or 0.0, "kind": "session.ended", "message": reason, "data": {}}
         self.recorder.add_event(ev)
         try:
+            if self._flushing is not None:  # the write in flight ends first
+                with contextlib.suppress(Exception):
+                    await self._flushing
             await self.recorder.flush(self, final=True)
             await self.store.call(self.store.set_state, self.id, "ended", ended=self.ended, end_reason=reason)
         except Exception as exc:

@@ -102,7 +102,9 @@ class Recorder:
     async def flush(self, live: Owner, final: bool = False) -> None:
         """Write finished seconds and pending events to the store. A failing store never stops
         the analysis: what could not be written stays queued and is retried at the next flush
-        (an ``error.store`` event tells the watchers once per failing spell)."""
+        (an ``error.store`` event tells the watchers once per failing spell). The live session
+        runs one flush at a time in the background while frames are still added from the
+        analysis thread: only finished seconds are taken, and lists are taken by their front."""
         if not self.seconds and not self.events and not self.thumbs and not self.rows:
             return
         done = sorted(self.seconds) if final else sorted(self.seconds)[:-1]

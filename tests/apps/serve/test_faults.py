@@ -111,3 +111,47 @@ def test_kill_9_during_store_writes_leaves_a_consistent_database(tmp_path: Path)
         assert store.get_session("f" * 16)["label"] == "after restart"
     finally:
         store.close()
+
+
+def test_a_locked_database_does_not_stall_the_analysis_and_loses_nothing(tmp_path: Path) -> None:
+    import sqlite3
+    import threading
+
+    db = tmp_path / "s.sqlite3"
+    opts = ServeOptions(api_key=KEY, db=str(db), threads=2)
+    hold_s = 8.0  # past SQLite's 5-s busy wait: writes fail with "database is locked"
+
+    def lock() -> None:
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        time.sleep(hold_s)
+        other.execute("ROLLBACK")
+        other.close()
+
+    async def main() -> None:
+        async with running_server(opts, disc_factory()) as (base, _), aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/api/sessions", json={}, headers=AUTH) as r:
+                s = await r.json()
+            client = Client(FrameTrack(disc_frame, fps=30))
+            await client.connect(s["offer_url"], AUTH)
+            assert await client.wait_for(lambda: len(client.of_type("result")) >= 30, 60)
+            locker = threading.Thread(target=lock)
+            locker.start()
+            await asyncio.sleep(0.5)
+            n0, t0 = len(client.of_type("result")), time.monotonic()
+            await asyncio.sleep(hold_s - 2.0)
+            rate = (len(client.of_type("result")) - n0) / (time.monotonic() - t0)
+            assert rate >= 10, f"the analysis stalled behind the locked database ({rate:.1f} results/s)"
+            await asyncio.to_thread(locker.join)
+            assert any(e["kind"] == "error.store" for e in client.of_type("event"))
+            await asyncio.sleep(2.5)  # a retry after the lock is gone
+            async with http.post(f"{base}/api/sessions/{s['id']}/stop", headers=AUTH) as r:
+                assert r.status == 200
+            async with http.get(f"{base}/api/sessions/{s['id']}/report", headers=AUTH) as r:
+                rep = await r.json()
+            secs = [row["second"] for row in rep["seconds"]]
+            assert secs and secs[0] == 0 and secs == list(range(len(secs))), "no second lost or stored twice"
+            assert rep["session"]["end_reason"] == "stopped through the API"
+            await client.close()
+
+    asyncio.run(asyncio.wait_for(main(), 120))
