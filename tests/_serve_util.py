@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from liveness import Event, FaceObservation, HeadPose, Score, Session, Signal
+from liveness import Event, FaceObservation, HeadPose, Score, Session, Signal, Verdict
 from liveness.core.analyser import FrameContext
 
 PROTOCOL = "liveness.dc/1"
@@ -129,12 +129,26 @@ class _Passed:
         return {"kind": self.kind, "passed": True, "latency_s": round(self.latency_s, 3)}
 
 
-def disc_factory(challenges: bool = False, **kw: Any) -> Callable[[], Session]:
+class CentreFusion:
+    """Stand-in fusion: the risk is the ``centre`` signal; ``suspicious`` above 0.5."""
+
+    def fuse(self, signals: Any, observations: Any) -> Verdict:
+        s = signals.get("centre")
+        if s is None or s.value is None:
+            return Verdict("inconclusive", None, ("no centre signal yet",))
+        v = float(s.value)
+        return Verdict("suspicious" if v > 0.5 else "no_signs", v, ("stand-in fusion",), assurance=("passive",))
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": "centre stand-in (tests)"}
+
+
+def disc_factory(challenges: bool = False, fusion: bool = False, **kw: Any) -> Callable[[], Session]:
     def make() -> Session:
         analysers: list[Any] = [CentreAnalyser()]
         if challenges:
             analysers.append(FakeChallenges())
-        return Session(DiscTracker(**kw), analysers)
+        return Session(DiscTracker(**kw), analysers, fusion=CentreFusion() if fusion else None)
 
     return make
 

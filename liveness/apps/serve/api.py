@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hmac
 import json
 import logging
 import time
@@ -14,9 +15,13 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from liveness.apps.serve.auth import (
+    WATCH_PROTOCOL,
     hash_token,
     new_session_id,
     new_token,
+    origin_allowed,
+    watch_token,
+    watch_token_offered,
 )
 from liveness.apps.serve.live import LiveSession, Sink
 from liveness.apps.serve.openapi import openapi_spec
@@ -82,6 +87,7 @@ async def create_session(request: web.Request) -> web.Response:
             "offer_url": f"{base}/api/sessions/{sid}/offer",
             "candidate_offer_url": f"{base}/api/join/{token}/offer",
             "watch_url": f"{base.replace('http', 'ws', 1)}/api/sessions/{sid}/watch",
+            "watch_token": watch_token(st.options.api_key, sid) if st.options.api_key else None,
             "protocol": PROTOCOL,
         },
         status=201,
@@ -226,9 +232,19 @@ async def stop(request: web.Request) -> web.Response:
 
 
 async def watch(request: web.Request) -> web.StreamResponse:
-    require_key(request)
+    """The session's messages over a WebSocket, with the API key or (from a browser, as a
+    subprotocol) the session's watch token; a page may open it only from an allowed origin."""
+    o = state_of(request).options
+    if not origin_allowed(request, o.cors_origins, o.public_url):
+        return json_error(403, "this origin may not watch sessions (see --cors-origin)")
+    token = watch_token_offered(request)
+    if token is None or o.api_key is None:
+        require_key(request)
+    elif not (ID_RE.match(request.match_info["sid"]) and hmac.compare_digest(
+            token.encode("utf-8"), watch_token(o.api_key, request.match_info["sid"]).encode("utf-8"))):
+        return json_error(401, "invalid watch token")
     live = get_live(request)
-    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024, protocols=(WATCH_PROTOCOL,))
     await ws.prepare(request)
     queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=256)
 

@@ -141,6 +141,7 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
     r.add_get("/logout", pages.logout)
     r.add_get("/join/{token}", pages.join_page)
     r.add_get("/plugin/{name}", pages.plugin_file)
+    r.add_get("/plugin/examples/{name}", pages.example_file)
     r.add_get("/api/health", api.health)
     r.add_get("/api/openapi.json", api.openapi)
     r.add_post("/api/sessions", api.create_session)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CANDIDATE_TYPES", "Counters", "Sink"]
+__all__ = ["CANDIDATE_FIELDS", "CANDIDATE_TYPES", "Counters", "Sink", "candidate_view"]
 
 log = logging.getLogger("liveness.serve")
 
@@ -87,6 +87,25 @@ class Sink:
             self.closed = True
 
 
-CANDIDATE_TYPES = {"hello", "ack", "state", "bye"}
+#: what a candidate peer may receive: these message types, with only these fields. A list of
+#: what is allowed, not of what is withheld, so a field added to a message later (a verdict,
+#: a score, a prompt) never reaches the candidate by accident.
+CANDIDATE_FIELDS: dict[str, tuple[str, ...]] = {
+    "hello": ("session", "protocol", "state", "role"),
+    "ack": ("id", "cmd", "ok", "error", "server_wall"),
+    "state": ("state",),
+    "bye": ("reason",),
+}
+
+CANDIDATE_TYPES = frozenset(CANDIDATE_FIELDS)
+
+
+def candidate_view(msg: dict[str, Any]) -> dict[str, Any] | None:
+    """``msg`` as a candidate peer may see it (``CANDIDATE_FIELDS``), or None when a candidate
+    gets no such message: the ``bye`` keeps its reason and loses the verdict and counters."""
+    keep = CANDIDATE_FIELDS.get(str(msg.get("type")))
+    if keep is None:
+        return None
+    return {"v": msg.get("v"), "type": msg["type"], **{k: msg[k] for k in keep if k in msg}}
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from liveness.apps.serve.clients import CANDIDATE_TYPES, Counters, Sink
+from liveness.apps.serve.clients import Counters, Sink, candidate_view
 from liveness.apps.serve.options import ServeOptions
 from liveness.apps.serve.protocol import PROTOCOL, Command, dumps, message
 from liveness.apps.serve.recorder import Recorder
@@ -109,14 +109,19 @@ class LiveSession:
         return message("hello", **d)
 
     def broadcast(self, msg: dict[str, Any]) -> None:
+        """Send to every client: the full message to consoles, :func:`candidate_view` of it
+        (never a verdict, score or prompt) to candidate peers."""
         text = dumps(msg)
-        cand = msg["type"] in CANDIDATE_TYPES
+        cand = candidate_view(msg)
+        cand_text = None if cand is None else dumps(cand)
         for s in list(self.sinks):
             if s.closed:
                 self.sinks.remove(s)
                 continue
-            if s.full or cand:
+            if s.full:
                 s.send(text)
+            elif cand_text is not None:
+                s.send(cand_text)
 
     def _set_state(self, state: str) -> None:
         self.state = state

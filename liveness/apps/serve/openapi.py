@@ -64,6 +64,10 @@ def _spec(version: str) -> dict[str, Any]:
                         "offer_url": {"type": "string"},
                         "candidate_offer_url": {"type": "string"},
                         "watch_url": {"type": "string"},
+                        "watch_token": {"type": ["string", "null"], "description": (
+                            "lets a page watch this one session without the API key (offered as the "
+                            "WebSocket subprotocol 'liveness-watch.<token>' beside 'liveness'); null "
+                            "when the server has no API key. Never give it to the candidate's page")},
                         "protocol": {"type": "string", "const": "liveness.dc/1"},
                     },
                 },
@@ -176,8 +180,12 @@ def _spec(version: str) -> dict[str, Any]:
             },
             "/api/sessions/{sid}/watch": {
                 "get": {"summary": "WebSocket: every liveness.dc/1 message of the session; accepts commands",
+                        "description": ("With the API key, or the session's watch_token as the subprotocol "
+                                        "'liveness-watch.<token>' (offered with 'liveness', which the answer "
+                                        "selects). A browser's Origin must be the server's own or a --cors-origin."),
                         "security": _AUTH, "parameters": [_SID],
-                        "responses": {"101": {"description": "switching protocols"}, "401": _ERR, "404": _ERR}},
+                        "responses": {"101": {"description": "switching protocols"}, "401": _ERR, "403": _ERR,
+                                      "404": _ERR}},
             },
             "/api/join/{token}/offer": {
                 "post": {

@@ -1,5 +1,5 @@
 """The server's HTML pages: the interviewer console (behind the API key), its sign-in, the
-candidate's join page and the plugin's static files."""
+candidate's join page, the plugin's static files and the embed SDK's example page."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from liveness.apps.serve.auth import (
 from liveness.apps.serve.state import TOKEN_RE, link_open, plugin_dir, state_of
 from liveness.core.version import __version__
 
-__all__ = ["console_page", "join_page", "login", "logout", "plugin_file"]
+__all__ = ["console_page", "example_file", "join_page", "login", "logout", "plugin_file"]
 
 
 def _csp(frame_ancestors: str) -> str:
@@ -104,3 +104,13 @@ async def plugin_file(request: web.Request) -> web.StreamResponse:
     if name.endswith(".js"):
         resp.headers["Access-Control-Allow-Origin"] = "*"  # the embed SDK may be loaded cross-origin
     return resp
+
+
+async def example_file(request: web.Request) -> web.StreamResponse:
+    """``plugin/examples/``: the embed SDK's example page (with the pages' CSP) and its script."""
+    name = request.match_info["name"]
+    if not re.match(r"^[a-z0-9_-]+\.(html|js|css)$", name) or not (plugin_dir() / "examples" / name).is_file():
+        raise web.HTTPNotFound()
+    if name.endswith(".html"):
+        return _page(request, "examples/" + name)
+    return web.FileResponse(plugin_dir() / "examples" / name)

@@ -288,3 +288,138 @@ def test_console_screen_share_and_tile_marking(browser_env, tmp_path):
         finally:
             browser.close()
             p.stop()
+
+
+class _PlatformSite:
+    """A hiring platform's own web server, on another origin than the liveness server: it
+    serves the plugin folder (the SDK and its example page) under /plugin/, with a CSP like
+    the one docs/embed.md gives a platform page (scripts its own, connections to the server)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        from liveness.apps.serve.state import plugin_dir
+
+        self.liveness = ""  # the liveness server's origin, set once it runs
+        site = self
+        root = plugin_dir().resolve()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                rel = self.path.split("#", 1)[0].split("?", 1)[0].removeprefix("/plugin/")
+                p = (root / rel).resolve()
+                if not self.path.startswith("/plugin/") or root not in p.parents or not p.is_file():
+                    self.send_error(404)
+                    return
+                body = p.read_bytes()
+                self.send_response(200)
+                kind = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}.get(p.suffix, "application/octet-stream")
+                self.send_header("Content-Type", kind + "; charset=utf-8")
+                ws = site.liveness.replace("http", "ws", 1)
+                self.send_header("Content-Security-Policy",
+                                 f"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                                 f"connect-src 'self' {site.liveness} {ws}; media-src 'self' blob: mediastream:; "
+                                 "frame-ancestors 'none'")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> _PlatformSite:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def disc_camera(tmp_path_factory):
+    """Chromium's fake camera playing the stand-in disc (the stand-in tracker follows it)."""
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    pw = pytest.importorskip("playwright.sync_api", reason="Playwright's Python client is not installed")
+    tmp = tmp_path_factory.mktemp("embed")
+    y4m = tmp / "disc.y4m"
+    write_y4m(y4m, [disc_frame(i, fps=FPS) for i in range(3 * FPS)], FPS)
+    return pw, y4m, tmp
+
+
+def test_embed_sdk_example_page_fires_its_events(disc_camera, tmp_path):
+    """The SDK's example page on a platform's origin: the candidate's page streams with the
+    link token; the interviewer's page watches with the watch token and gets result, verdict,
+    prompt, challenge and ended events; the candidate's page gets none of the verdict's."""
+    from urllib.parse import quote
+
+    from liveness.apps.serve import ServeOptions
+
+    pw, y4m, tmp = disc_camera
+    with _PlatformSite() as site:
+        opts = ServeOptions(api_key=KEY, db=str(tmp_path / "serve.sqlite3"), threads=2, cors_origins=(site.origin,))
+        with ServerThread(opts, disc_factory(challenges=True, fusion=True)) as srv:
+            site.liveness = srv.base
+            code, s = srv.request("POST", "/api/sessions", {"label": "embed example"}, key=KEY)
+            assert code == 201 and s["watch_token"]
+            p, browser = _launch(pw, y4m, tmp)
+            try:
+                errors: list[str] = []
+                ctx = browser.new_context()
+
+                def page(who: str):  # noqa: ANN202
+                    pg = ctx.new_page()
+                    pg.on("console", lambda m: errors.append(f"{who}: {m.text}") if m.type == "error" else None)
+                    pg.on("pageerror", lambda e: errors.append(f"{who}: {e}"))
+                    return pg
+
+                def seen(pg, name: str) -> list:  # noqa: ANN001
+                    return pg.evaluate(f"window.embedExample.events.filter(e => e.name === {name!r}).map(e => e.payload)")
+
+                example = f"{site.origin}/plugin/examples/embed.html#server={quote(srv.base, safe='')}"
+                interviewer = page("interviewer")
+                interviewer.goto(f"{example}&role=interviewer&session={s['id']}&watch_token={s['watch_token']}")
+                assert _wait(lambda: seen(interviewer, "hello"), 20), errors
+                assert seen(interviewer, "hello")[0]["role"] == "console"
+                assert interviewer.text_content("#conn") == "connected"
+
+                cand = page("candidate")
+                cand.goto(f"{example}&role=candidate&token={s['token']}")
+                cand.click("#join")
+                assert _wait_js(cand, "(document.body.dataset.state || '').startsWith('Connected')", 30), cand.text_content("#cand-state")
+                assert _wait(lambda: seen(interviewer, "result"), 30), "results reach the watcher"
+                assert _wait(lambda: seen(interviewer, "verdict"), 20), "the verdict comes with the status"
+                v = seen(interviewer, "verdict")[0]
+                assert v["label"] in ("no_signs", "suspicious") and 0 <= v["risk"] <= 1 and v["final"] is False, v
+
+                interviewer.click("#challenges")
+                assert _wait(lambda: len(seen(interviewer, "challenge")) >= 2, 30), seen(interviewer, "ack")
+                prompts, results = seen(interviewer, "prompt"), seen(interviewer, "challenge")
+                assert [x["kind"] for x in prompts[:2]] == ["turn_left", "blink_twice"], prompts
+                assert prompts[0]["text"] == "do turn_left" and prompts[0]["event"] == "challenge.prompt"
+                assert all(r["passed"] is True and r["latency_s"] >= 0.3 for r in results), results
+                assert prompts[0]["t"] < results[0]["t"]
+                assert "blink_twice" in interviewer.text_content("#prompt")
+
+                interviewer.click("#end")
+                assert _wait(lambda: seen(interviewer, "ended") and seen(cand, "ended"), 20)
+                ended = seen(interviewer, "ended")[0]
+                assert ended["reason"] == "ended by the interviewer" and ended["verdict"]["label"], ended
+                assert seen(interviewer, "verdict")[-1]["final"] is True
+                assert _wait(lambda: interviewer.text_content("#conn") == "ended", 10)
+                # the candidate's side: its own connection and the end, never the verdict's events
+                assert seen(cand, "ended") == [{"reason": "ended by the interviewer", "verdict": None}]
+                names = set(cand.evaluate("window.embedExample.events.map(e => e.name)"))
+                assert names <= {"hello", "state", "connection", "ack", "ended"}, names
+                assert seen(cand, "hello")[0]["role"] == "candidate"
+                assert cand.text_content("#cand-state") == "The session has ended."
+                assert not errors, errors
+            finally:
+                browser.close()
+                p.stop()
