@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from liveness.apps.serve import api, integrations, pages, rtc
+from liveness.apps.serve.csrf import csrf_middleware
 from liveness.apps.serve.options import ServeOptions
 from liveness.apps.serve.ratelimit import rate_limit_middleware
 from liveness.apps.serve.state import (
@@ -131,7 +132,9 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
     st = ServerState(options, factory or default_factory)
     app = web.Application(
         middlewares=[_cors_middleware(options.cors_origins), _headers_middleware,
-                     rate_limit_middleware(options.login_attempts_per_min, options.api_requests_per_s)], client_max_size=1024 * 1024
+                     rate_limit_middleware(options.login_attempts_per_min, options.api_requests_per_s,
+                                           options.trusted_proxies),
+                     csrf_middleware(options.public_url)], client_max_size=1024 * 1024
     )
     app[KEY_OPTIONS] = options
     app[KEY_STATE] = st

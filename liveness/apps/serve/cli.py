@@ -47,6 +47,12 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--face-gallery", action="store_true",
                    help="opt in: search each recording's face among other candidates' (embeddings only)")
     p.add_argument("--gallery-retention-days", type=float, default=365.0, help="face gallery entries expire after this")
+    p.add_argument("--retention-days", type=float, default=None, metavar="DAYS",
+                   help="delete ended sessions, finished reviews and webhook deliveries older than this, hourly "
+                        "(default: keep everything; see liveness purge)")
+    p.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDR",
+                   help="a reverse proxy (address or network) whose X-Forwarded-For names the client for the "
+                        "rate limits (repeatable; default none: the header is ignored)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run_serve)
     return p
@@ -72,6 +78,8 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         "webhook_secret": args.webhook_secret or os.environ.get("LIVENESS_WEBHOOK_SECRET") or None,
         "face_gallery": args.face_gallery,
         "gallery_retention_days": args.gallery_retention_days,
+        "retention_days": args.retention_days,
+        "trusted_proxies": tuple(args.trusted_proxy),
     }
     if args.db:
         kw["db"] = args.db

@@ -38,6 +38,20 @@ async def _purge_gallery(g: Gallery, period_s: float = 3600.0) -> None:
         await asyncio.sleep(period_s)
 
 
+async def _purge_stored(st: ServerState, days: float, period_s: float = 3600.0) -> None:
+    from liveness.apps.serve.retention import purge
+
+    while True:
+        try:
+            r = await st.store.call(purge, st.store, days)
+            if r.sessions or r.reviews or r.deliveries:
+                log.info("retention: %d sessions, %d reviews, %d webhook deliveries older than %g days deleted",
+                         r.sessions, r.reviews, r.deliveries, days)
+        except Exception as exc:
+            log.warning("retention purge failed: %r", exc)
+        await asyncio.sleep(period_s)
+
+
 def install(app: web.Application, st: ServerState, reviewer: Reviewer | None = None) -> None:
     o = st.options
     hooks = Webhooks(st.store, o.webhook_url, o.webhook_secret, max_attempts=o.webhook_max_attempts,
@@ -66,6 +80,8 @@ def install(app: web.Application, st: ServerState, reviewer: Reviewer | None = N
             tasks.append(asyncio.create_task(watch_live(app), name="liveness-webhook-watch"))
         if gallery is not None:
             tasks.append(asyncio.create_task(_purge_gallery(gallery), name="liveness-gallery-purge"))
+        if o.retention_days is not None:
+            tasks.append(asyncio.create_task(_purge_stored(st, o.retention_days), name="liveness-retention"))
 
     async def stop(app: web.Application) -> None:
         await asyncio.sleep(0.6)  # let the live watcher see sessions the shutdown just ended

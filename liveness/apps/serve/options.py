@@ -43,7 +43,11 @@ class ServeOptions:
     ``webhook_backoff_s * 2**(attempt-1)``. ``face_gallery`` turns the face-reuse check on
     (:mod:`.gallery`) with ``gallery_threshold`` and ``gallery_retention_days``.
     Per client address (:mod:`.ratelimit`): ``login_attempts_per_min`` sign-ins (as a burst,
-    refilled over a minute), ``api_requests_per_s`` API calls (bursts of ten seconds' worth).
+    refilled over a minute), ``api_requests_per_s`` API calls (bursts of ten seconds' worth);
+    ``trusted_proxies`` (addresses or networks, none by default): reverse proxies whose
+    ``X-Forwarded-For`` names the client. ``retention_days``: stored live sessions (events,
+    per-second rows, thumbnails), finished REST reviews and webhook deliveries older than this
+    are deleted (hourly); None (the default) keeps everything until ``liveness purge``.
     """
 
     host: str = "127.0.0.1"
@@ -78,6 +82,8 @@ class ServeOptions:
     gallery_retention_days: float = 365.0
     login_attempts_per_min: float = 10.0
     api_requests_per_s: float = 50.0
+    trusted_proxies: tuple[str, ...] = ()
+    retention_days: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -111,6 +117,14 @@ class ServeOptions:
             raise ConfigError("gallery_threshold must lie in (0, 2), gallery_retention_days > 0")
         if self.login_attempts_per_min <= 0 or self.api_requests_per_s <= 0:
             raise ConfigError("login_attempts_per_min and api_requests_per_s must be > 0")
+        try:
+            from liveness.apps.serve.ratelimit import parse_networks
+
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ConfigError(f"trusted_proxies: {exc}") from exc
+        if self.retention_days is not None and not self.retention_days > 0:
+            raise ConfigError("retention_days must be > 0 (or None: keep everything)")
         if self.api_key is None and not is_loopback(self.host):
             raise ConfigError(
                 f"serving on {self.host} needs an API key (--api-key or LIVENESS_API_KEY); "
