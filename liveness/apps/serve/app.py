@@ -134,7 +134,7 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
         middlewares=[_cors_middleware(options.cors_origins), _headers_middleware,
                      rate_limit_middleware(options.login_attempts_per_min, options.api_requests_per_s,
                                            options.trusted_proxies),
-                     csrf_middleware(options.public_url)], client_max_size=1024 * 1024
+                     csrf_middleware(options.public_url, options.cors_origins)], client_max_size=1024 * 1024
     )
     app[KEY_OPTIONS] = options
     app[KEY_STATE] = st

@@ -95,7 +95,8 @@ def test_console_posts_from_another_site_are_refused(tmp_path) -> None:
                 ({"Origin": "https://evil.example"}, 403),
                 ({"Origin": "null"}, 403),  # a sandboxed or privacy-stripped page
                 ({"Referer": "https://evil.example/page"}, 403),
-                ({"Origin": "https://platform.example"}, 403),  # an embedding site drives no console
+                ({"Origin": "https://platform.example"}, 201),  # a --cors-origin site is the operator's
+                ({"Origin": "https://platform.example.evil.example"}, 403),
                 ({"Origin": own.replace("127.0.0.1", "127.0.0.1.evil.example")}, 403),
             ]
             for extra, want in cases:
@@ -129,8 +130,9 @@ def test_console_posts_from_another_site_are_refused(tmp_path) -> None:
 
 def test_without_an_api_key_another_site_cannot_drive_the_server(tmp_path) -> None:
     """Open mode (loopback, no key): any page the interviewer visits could POST to
-    127.0.0.1 with a text/plain body (no preflight); the Origin check refuses it."""
-    opts = ServeOptions(api_key=None, db=str(tmp_path / "s.sqlite3"), threads=1)
+    127.0.0.1 with a text/plain body (no preflight); the Origin check refuses it, even when
+    ``--cors-origin '*'`` lets any site embed the candidate page."""
+    opts = ServeOptions(api_key=None, db=str(tmp_path / "s.sqlite3"), threads=1, cors_origins=("*",))
 
     async def go() -> None:
         async with running_server(opts, None) as (base, _app), aiohttp.ClientSession() as http:
