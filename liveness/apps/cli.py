@@ -21,7 +21,6 @@ from liveness.apps.common import (
 )
 from liveness.apps.enroll import add_enroll_parser
 from liveness.apps.serve.cli import add_serve_parser
-from liveness.apps.serve.retention import add_purge_parser
 from liveness.core.errors import InputError, LivenessError
 
 __all__ = ["build_parser", "main"]
@@ -187,7 +186,6 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
 
     add_serve_parser(sub)
-    add_purge_parser(sub)
     add_enroll_parser(sub)
     return p
 

@@ -15,6 +15,7 @@ __all__ = ["add_serve_parser", "run_serve"]
 
 
 def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``liveness serve`` (returned) and, beside it, ``liveness purge`` (:mod:`.retention`)."""
     p = subparsers.add_parser(
         "serve",
         help="run the WebRTC server with the interviewer console",
@@ -55,6 +56,9 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "rate limits (repeatable; default none: the header is ignored)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run_serve)
+    from liveness.apps.serve.retention import add_purge_parser
+
+    add_purge_parser(subparsers)  # the server's data has its own command: liveness purge
     return p
 
 
