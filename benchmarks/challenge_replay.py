@@ -10,6 +10,11 @@
    tracker once; sequences are then simulated by splicing the tracked performance into the
    idle stream at prompt + latency.
 
+The replays feed the engine feature rows, not frames, so no hand can be tracked: both run
+with ``cover_hand=False``, i.e. they measure the cover's face-only check (the hand that a
+cover now also needs is measured by ``bench_face_under_hand.py`` and the tests through the real
+hand tracker). With the hand required, a replay never passes a cover.
+
 Tracker output is cached per clip (``--cache``, default /tmp/liveness_challenge_cache), so
 re-runs only replay. Usage::
 
@@ -33,11 +38,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from liveness.challenges.engine import ChallengeEngine  # noqa: E402
+from liveness.challenges.engine import ChallengeEngine, EngineOptions  # noqa: E402
+from liveness.challenges.types import ChallengeThresholds  # noqa: E402
 from liveness.challenges.verifiers import CHALLENGES, frame_features  # noqa: E402
 from liveness.testing import Action, Avatar, AvatarScript  # noqa: E402
 
 AV_FPS = 15.0
+#: feature rows carry no frame: the cover's face-only check (see the module docstring)
+OPTIONS = EngineOptions(thresholds=ChallengeThresholds(cover_hand=False))
 LEAD_S = 0.8  # neutral lead-in before the action in each rendered performance
 
 
@@ -108,7 +116,7 @@ def replay_sequence(rows: np.ndarray, rng: secrets.SystemRandom, max_s: float = 
     dt = float(np.median(np.diff(t))) if len(t) > 1 else 1 / 25
     period = t[-1] - t[0] + dt
     i0 = rng.randrange(len(rows))
-    eng = ChallengeEngine()
+    eng = ChallengeEngine(OPTIONS)
     started = False
     k = 0
     while True:
@@ -130,7 +138,7 @@ def replay_sequence(rows: np.ndarray, rng: secrets.SystemRandom, max_s: float = 
 def avatar_sequence(idle: np.ndarray, lib: dict[str, list[np.ndarray]], rng: secrets.SystemRandom,
                     max_s: float = 90.0) -> tuple[list, list[float]]:
     """One random sequence answered by the avatar with latencies U(0.5, 2.5) s."""
-    eng = ChallengeEngine()
+    eng = ChallengeEngine(OPTIONS)
     n_idle = len(idle)
     k0 = rng.randrange(n_idle)
     spliced: list[tuple[float, float, np.ndarray]] = []  # (t_from, t_to, rows with t shifted)

@@ -31,6 +31,7 @@ from liveness.signals.face_slip import FaceSlipAnalyser, FaceSlipOptions
 from liveness.signals.identity import IdentityAnalyser, IdentityOptions
 from liveness.signals.pose_consistency import PoseConsistencyAnalyser, PoseConsistencyOptions
 from liveness.signals.quality import QualityMonitor, QualityOptions
+from liveness.tracking.hands import HandOptions, HandTracker
 from liveness.tracking.tracker import FaceTracker, TrackerOptions
 from liveness.verdict.fusion import Fusion, FusionOptions
 
@@ -91,6 +92,11 @@ class Registration:
     models: tuple[str, ...] = ()  # the registry models it loads (checked when a session is built)
 
 
+def _hands(p: PipelineOptions) -> HandTracker:
+    """The challenge engine's hand tracker (its models load on the first cover challenge)."""
+    return HandTracker(HandOptions(threads=p.threads))
+
+
 def _references(p: PipelineOptions) -> Any:
     return load_references(p.references, p.threads) if p.references else None
 
@@ -103,7 +109,7 @@ ANALYSERS: tuple[Registration, ...] = (
     Registration("identity", lambda p: IdentityOptions(threads=p.threads), lambda o, p: IdentityAnalyser(o, references=_references(p)), ("face_embedding",)),
     Registration("artefact", lambda p: ArtefactOptions(rate_hz=p.rate_hz, threads=p.threads), lambda o, p: ArtefactAnalyser(o), ("artefact",)),
     Registration("sharpness_gap", lambda p: SharpnessGapOptions(rate_hz=p.rate_hz), lambda o, p: SharpnessGapAnalyser(o)),
-    Registration("challenges", lambda p: EngineOptions(), lambda o, p: ChallengeEngine(o)),  # prompts only when started
+    Registration("challenges", lambda p: EngineOptions(), lambda o, p: ChallengeEngine(o, hands=_hands(p))),  # prompts only when started
     Registration("opportunistic", lambda p: OpportunisticOptions(), lambda o, p: OpportunisticAnalyser(o)),
 )  # fmt: skip
 

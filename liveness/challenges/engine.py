@@ -20,6 +20,13 @@ signal over the ``breakdown_baseline_s`` before the prompt:
 the challenge's breakdown is the largest over signals (``tracking`` is left out for the
 occlusion challenge, where losing the track is the expected answer). A swap that fails at
 profile or under the hand shows as a spike against the candidate's own baseline.
+
+Hands: while a challenge whose table row asks for them (``cover_half_face``) is answered, a
+:class:`~liveness.challenges.occlusion.FaceUnderHand` runs the hand source (the ``hands``
+argument, else a :class:`~liveness.HandTracker` made when first needed) on each frame around the
+face as it was at the prompt and hands the readings to the verifier; the cover passes only with
+a hand on the face, and the readings' ``face_under_hand`` score (the face painted over the hand)
+joins the challenge's breakdown signals.
 """
 
 from __future__ import annotations
@@ -34,11 +41,13 @@ import numpy as np
 
 from liveness.challenges.breakdown import SELF_SIGNALS, ScoreHistory, breakdown_scores, score_items
 from liveness.challenges.features import NFEAT, baseline_of, feature_index, frame_features
+from liveness.challenges.occlusion import FaceUnderHand
 from liveness.challenges.spec import CHALLENGES, make_verifier, spec
 from liveness.challenges.types import ChallengeResult, ChallengeThresholds
 from liveness.challenges.verifiers import Verifier
 from liveness.core.analyser import FrameContext
 from liveness.core.errors import ConfigError
+from liveness.core.protocols import HandSource
 from liveness.core.types import Event, FaceObservation, Score, Segment, Signal
 
 __all__ = ["ChallengeEngine", "EngineOptions"]
@@ -120,9 +129,15 @@ class ChallengeEngine:
 
     name = "challenge_breakdown"
 
-    def __init__(self, options: EngineOptions | None = None, rng: random.Random | None = None) -> None:
+    def __init__(self, options: EngineOptions | None = None, rng: random.Random | None = None,
+                 hands: HandSource | None = None) -> None:
         self.options = options or EngineOptions()
         self.rng = rng if rng is not None else secrets.SystemRandom()
+        if hands is not None and not isinstance(hands, HandSource):
+            raise ConfigError("hands must be a hand source (process(image, t, region), reset())")
+        self._hand_source = hands
+        self._cue: FaceUnderHand | None = None
+        self._obs: FaceObservation | None = None
         self.reset()
 
     @classmethod
@@ -146,6 +161,17 @@ class ChallengeEngine:
         self._index = 0
         self._seq = 0
         self._seq_res: list[ChallengeResult] = []
+        self._hands_on = False
+
+    def _hand_cue(self) -> FaceUnderHand:
+        if self._cue is None:
+            src = self._hand_source
+            if src is None:
+                from liveness.tracking.hands import HandTracker
+
+                src = HandTracker()
+            self._cue = FaceUnderHand(src)
+        return self._cue
 
     def start(self, t: float, n: int | None = None, kinds: Sequence[str] | None = None) -> list[str]:
         """Start a sequence at time ``t``: ``n`` distinct random kinds (default options.n), or
@@ -197,7 +223,11 @@ class ChallengeEngine:
             self._hist.add("tracking", obs.t, 1.0 - obs.score if obs.face else 1.0)
             out: Score | None = None
         else:
-            out = self.update_features(frame_features(obs))
+            self._obs = obs  # the frame itself, for the hands over the face
+            try:
+                out = self.update_features(frame_features(obs))
+            finally:
+                self._obs = None
         for e in self.events():
             ctx.emit(e)
         # the scores of the analysers before this one (the pipeline runs the engine after them)
@@ -287,6 +317,10 @@ class ChallengeEngine:
             return None
         if self.state == "wait":
             assert self._verifier is not None
+            if self._hands_on and self._obs is not None:
+                observe = getattr(self._verifier, "observe_hand", None)
+                if observe is not None:
+                    observe(self._hand_cue().measure(self._obs))
             done = self._verifier.step(row)
             if done or t >= self._deadline:
                 self._decided = self._verifier.result(t)
@@ -315,6 +349,11 @@ class ChallengeEngine:
         self._verifier = make_verifier(kind, self._index, t, base, o.thresholds, o.min_latency_s)
         self._deadline = t + o.limit(kind)
         self.state = "wait"
+        self._hands_on = False
+        if spec(kind).hands and o.thresholds.cover_hand and self._obs is not None:
+            cue = self._hand_cue()
+            cue.reset()
+            self._hands_on = cue.set_reference(self._obs)
 
     def _finish(self, r: ChallengeResult, t: float) -> Score | None:
         o = self.options
@@ -322,6 +361,9 @@ class ChallengeEngine:
         end = min(t, r.decided_t + o.tail_s)
         value, per = breakdown_scores(self._hist, r.prompt_t, end, o.breakdown_baseline_s,
                                       o.breakdown_scale, exclude)
+        per = per + r.breakdown_signals  # the verifier's own (face_under_hand)
+        if r.breakdown_signals:
+            value = max(v for _, v in per)
         r = replace(r, breakdown=value, breakdown_signals=per)
         self._results.append(r)
         self._seq_res.append(r)

@@ -40,7 +40,9 @@ class ChallengeSpec:
     name) that must be finite in the baseline before the prompt is shown; ``frontal``: the
     baseline must also be near-frontal (``turn_baseline_max_deg``); ``time_limit_s``: time to
     answer (None: ``EngineOptions.time_limit_s``); ``breakdown_exclude``: signals left out of the
-    swap-breakdown score (losing the track is the expected answer to covering the face)."""
+    swap-breakdown score (losing the track is the expected answer to covering the face); ``hands``:
+the engine tracks hands over the face while it is answered
+(:class:`~liveness.challenges.occlusion.FaceUnderHand`) and gives the verifier the readings."""
 
     kind: str
     prompt: str
@@ -49,6 +51,7 @@ class ChallengeSpec:
     time_limit_s: float | None = None
     frontal: bool = False
     breakdown_exclude: tuple[str, ...] = ()
+    hands: bool = False
 
 
 SPECS: tuple[ChallengeSpec, ...] = (
@@ -63,7 +66,7 @@ SPECS: tuple[ChallengeSpec, ...] = (
     ChallengeSpec("smile", "Please give a big smile.", "mouth_width", SmileVerifier),
     ChallengeSpec("raise_eyebrows", "Please raise your eyebrows.", "brow", BrowsVerifier),
     ChallengeSpec("cover_half_face", "Please cover one half of your face with your hand for a moment.",
-                  "size", CoverVerifier, 6.0, breakdown_exclude=("tracking",)),
+                  "size", CoverVerifier, 6.0, breakdown_exclude=("tracking",), hands=True),
     ChallengeSpec("lean_closer", "Please lean closer to the camera.", "size", LeanVerifier),
 )  # fmt: skip
 

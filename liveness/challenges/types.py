@@ -41,6 +41,8 @@ class ChallengeThresholds:
     cover_move_iod: float = 1.0
     cover_release: float = 0.7
     cover_shift_iod: float = 0.0  # rigid head moves compensated in the half change, IODs (0 = off)
+    cover_hand: bool = True  # a cover passes only with a tracked hand on the face
+    cover_hand_coverage: float = 0.15  # ... over at least this fraction of the face region
     lean_ratio: float = 1.25
     hold_frames: int = 2
     mirrored: bool = False  # True when the video is a mirrored self-view (swaps left/right)
@@ -64,7 +66,7 @@ class ChallengeResult:
     prompt_t: float
     decided_t: float
     passed: bool
-    reason: str  # "performed", "timeout", "no_face"
+    reason: str  # "performed", "timeout", "no_face", "no_hand" (covered, but no hand on the face)
     measure: str
     peak: float | None
     threshold: float

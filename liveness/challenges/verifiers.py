@@ -44,6 +44,12 @@ Thresholds (defaults of :class:`ChallengeThresholds`, all relative to the baseli
   tracking confidence under 0.6 x *b*), for >= 0.2 s,
   and then uncovered again (change < 0.7 x the covered peak on 2 frames); or the track is lost for <= 3 s
   and the face comes back within one IOD of where it was.
+  With ``cover_hand`` (default on) the cover counts only when a tracked hand lay on at least
+  ``cover_hand_coverage`` (0.15) of the face region on some frame from 0.5 s before the cover
+  began to its end (:mod:`liveness.challenges.occlusion`); a cover without one fails as
+  ``no_hand`` (a half that changes with no hand in front of it is a face changing, or a swap
+  painting the face over the hand). How face-like the face stays under the hand is the
+  challenge's ``face_under_hand`` breakdown signal.
   Optional rigid-move compensation (``cover_shift_iod``, default 0 = off): the baseline
   thumbnail is shifted on a 0.25-cell grid up to that many IODs (at most 3 cells) each way,
   and the shift that explains *one* half best (the uncovered half; a hand is not a shifted
@@ -59,11 +65,13 @@ prompt came does not answer it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from liveness.challenges.features import _F, FEATURES, half_change, shifted_thumbs
+from liveness.challenges.occlusion import HandReading, cover_swap_score
 from liveness.challenges.types import ChallengeResult, ChallengeThresholds
 
 __all__ = ["BlinksVerifier", "BrowsVerifier", "CoverVerifier", "LeanVerifier", "LookVerifier", "MouthVerifier",
@@ -300,6 +308,30 @@ class CoverVerifier(Verifier):
         self.covered_t: float | None = None
         self.cover_peak = 0.0
         self.free = 0
+        self.readings: list[HandReading] = []
+        self.no_hand = False
+
+    def observe_hand(self, reading: HandReading) -> None:
+        """The hands over the face in this frame (the engine calls it before :meth:`step`)."""
+        self.readings.append(reading)
+
+    def _hand_on(self, t0: float, t1: float) -> bool:
+        """A hand lay on the face between t0 - 0.5 s and t1 (always True without ``cover_hand``);
+        a cover without one is noted (``no_hand``) and forgotten."""
+        th = self.th
+        if not th.cover_hand or any(t0 - 0.5 <= r.t <= t1 and r.coverage >= th.cover_hand_coverage
+                                    for r in self.readings):
+            return True
+        self.no_hand = True
+        self.covered_t, self.cover_peak, self.free = None, 0.0, 0
+        return False
+
+    def result(self, t_end: float) -> ChallengeResult:
+        r = super().result(t_end)
+        if not r.passed and self.no_hand:
+            r = replace(r, reason="no_hand")
+        score, _parts = cover_swap_score(self.readings, self.th.cover_hand_coverage)
+        return r if score is None else replace(r, breakdown_signals=(("face_under_hand", score),))
 
     def base_value(self) -> float | None:
         return 0.0
@@ -352,7 +384,7 @@ class CoverVerifier(Verifier):
             dt = t - self.lost_since
             back = np.hypot(row[_F["cx"]] - self.base[_F["cx"]], row[_F["cy"]] - self.base[_F["cy"]])
             near = back <= self.th.cover_return_px * float(self.base[_F["size"]])
-            if dt <= self.th.cover_max_loss_s and near:
+            if dt <= self.th.cover_max_loss_s and near and self._hand_on(self.lost_since, t):
                 self.passed_t = t
                 self.evidence = [self.lost_since, *self.lost_run[-1:], t]
                 return True
@@ -378,7 +410,8 @@ class CoverVerifier(Verifier):
         release = th.cover_release * max(self.threshold, self.cover_peak)
         if self.covered_t is not None and (not np.isfinite(v) or v < release):
             self.free += 1
-            if self.free >= th.hold_frames:  # the hand is gone again: a brief cover, answered
+            if self.free >= th.hold_frames and self._hand_on(self.evidence[0], t):
+                # the hand is gone again: a brief cover, answered
                 self.passed_t = t
                 self.evidence.append(t)
                 return True

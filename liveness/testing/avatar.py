@@ -7,8 +7,9 @@ from the photo), triangulated once in the photo plane. Each frame the points are
 ``liveness.tracking.pose`` convention), moved (lean closer) and projected with a pinhole camera; a
 vectorised rasteriser fills a triangle-id map back to front (cv2.fillConvexPoly), maps every
 covered pixel to the photo through its triangle's affine map and samples it with one
-``cv2.remap``. The mouth cavity is painted dark; a hand (palm and fingers) can cover half the
-face. Ground truth (pose, expression, hand, lean and the current scripted action) is written
+``cv2.remap``. The mouth cavity is painted dark; a hand can cover half the face: a real one
+(:class:`~liveness.testing.hand.HandSprite`, cut from a video frame) when one is given, else a
+drawn palm and fingers (which the hand tracker does not take for a hand). Ground truth (pose, expression, hand, lean and the current scripted action) is written
 per frame beside the video.
 
 Scripts (what the avatar does when) are in :mod:`liveness.testing.script`; clips are written by
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 
 from liveness.core.errors import ConfigError, InputError
+from liveness.testing.hand import HandSprite
 from liveness.testing.script import AvatarState
 
 __all__ = ["Avatar", "astronaut_photo", "photo_landmarks"]
@@ -117,7 +119,8 @@ class Avatar:
     our mesh) or ``Avatar(rgb, landmarks)``; :meth:`render` draws one :class:`AvatarState`."""
 
     def __init__(self, photo: np.ndarray, landmarks: np.ndarray, *, size: tuple[int, int] = (640, 480),
-                 face_iod: float | None = None, background: np.ndarray | None = None) -> None:
+                 face_iod: float | None = None, background: np.ndarray | None = None,
+                 hand: HandSprite | None = None) -> None:
         if not isinstance(photo, np.ndarray) or photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
             raise InputError("avatar photo must be an RGB uint8 image (H, W, 3)")
         lm = np.asarray(landmarks, np.float64)
@@ -127,6 +130,7 @@ class Avatar:
         if w < 64 or h < 64:
             raise ConfigError("avatar frame must be at least 64x64")
         self.photo = np.ascontiguousarray(photo)
+        self.hand = hand  # a real hand to cover the face with (else a drawn one)
         self.size = (w, h)
         self.focal = float(max(w, h))
         lm = lm[:468]
@@ -365,14 +369,18 @@ class Avatar:
             gap = float(np.linalg.norm(uv[13] - uv[14]))
             teeth = np.concatenate([up, up[::-1] + [0.0, min(0.09 * self.iod, 0.35 * gap)]])
             cv2.fillPoly(out, [np.round(teeth * 16).astype(np.int32)], (228, 222, 210), cv2.LINE_AA, 4)
-        if s.hand > 0:
-            self._draw_hand(out, uv, s)
+        hand_lm = np.full((21, 2), np.nan, np.float32)
+        if s.hand > 0 and self.hand is not None:
+            out, hand_lm = self.hand.cover(out, uv[: self.n_mesh], s.hand, s.hand_side)
+        elif s.hand > 0:
+            hand_lm = self._draw_hand(out, uv, s)
         box = np.concatenate([uv[: self.n_mesh].min(0), uv[: self.n_mesh].max(0) - uv[: self.n_mesh].min(0)])
         gt = {**s.to_dict(), "box": [round(float(v), 1) for v in box]}
-        return out, {**gt, "_landmarks": uv[: self.n_mesh].astype(np.float32)}
+        return out, {**gt, "_landmarks": uv[: self.n_mesh].astype(np.float32), "_hand_landmarks": hand_lm}
 
-    def _draw_hand(self, img: np.ndarray, uv: np.ndarray, s: AvatarState) -> None:
-        """A flat hand, fingers up, sliding in from the side to cover one half of the face."""
+    def _draw_hand(self, img: np.ndarray, uv: np.ndarray, s: AvatarState) -> np.ndarray:
+        """A flat hand, fingers up, sliding in from the side to cover one half of the face;
+        returns where its 21 hand landmarks (MediaPipe order) would lie."""
         face = uv[: self.n_mesh]
         c = face.mean(0)
         fw = float(np.ptp(face[:, 0]))
@@ -399,3 +407,11 @@ class Avatar:
         thumb_x = x - side * pw * 0.55
         cv2.line(img, (int(x - side * pw * 0.2), int(y + 0.3 * ph)), (int(thumb_x), int(y - 0.05 * ph)),
                  colt, int(max(3, fwid * 1.05)), cv2.LINE_AA)
+        f = np.linspace(0.0, 1.0, 4)[:, None]
+        lm = [np.array([[x, y + 0.6 * ph]])]
+        lm.append(np.array([x - side * pw * 0.2, y + 0.3 * ph]) * (1 - f) + np.array([thumb_x, y - 0.05 * ph]) * f)
+        for i in (range(4) if side > 0 else range(3, -1, -1)):  # index finger next to the thumb
+            fx0 = x - pw / 2 + fwid * (0.5 + i)
+            top = y - ph * (0.62 + 0.1 * (1.5 - abs(i - 1.5)))
+            lm.append(np.c_[np.full(4, fx0), y + (top - y) * f[:, 0]])
+        return np.concatenate(lm).astype(np.float32)

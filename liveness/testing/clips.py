@@ -46,6 +46,7 @@ def write_clip(path: str | Path, avatar: Avatar, script: AvatarScript, seconds: 
             s = script.state_at(t)
             img, gt = avatar.render(s)
             gt.pop("_landmarks", None)
+            gt.pop("_hand_landmarks", None)
             rows.append({"t": round(t, 4), "frame": i, "action": script.active(t), **gt})
             fr = av.VideoFrame.from_ndarray(img, format="rgb24")
             for pkt in st.encode(fr):

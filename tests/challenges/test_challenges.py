@@ -25,6 +25,7 @@ from liveness.challenges.types import ChallengeThresholds
 from liveness.challenges.verifiers import Verifier
 from liveness.testing import ACTIONS, Action, Avatar, AvatarScript, AvatarState
 from tests._feed import step
+from tests._hands import AvatarHands, NoHands
 
 FPS = 15.0
 KINDS = sorted(CHALLENGES)
@@ -37,7 +38,9 @@ def avatar() -> Avatar:
 
 def run(avatar: Avatar, script: AvatarScript, kinds: list[str], seconds: float,
         engine: ChallengeEngine | None = None, image: bool = False) -> ChallengeEngine:
-    eng = engine or ChallengeEngine(EngineOptions(gap_s=(1.0, 1.0)), rng=random.Random(1))
+    # the avatar's drawn hand is no hand to the hand tracker: its ground truth stands in
+    eng = engine or ChallengeEngine(EngineOptions(gap_s=(1.0, 1.0)), rng=random.Random(1),
+                                    hands=AvatarHands(avatar, script.state_at))
     eng.start(0.0, kinds=kinds)
     for i in range(int(seconds * FPS)):
         t = i / FPS
@@ -250,14 +253,17 @@ def test_result_to_dict_is_json(avatar):
 
 def _drifting_cover(avatar: Avatar, options: EngineOptions, side: int) -> ChallengeEngine:
     # the whole head drifts 0.2 IOD right (and 0.1 IOD down) while the hand covers one half
-    eng = ChallengeEngine(options, rng=random.Random(1))
-    eng.start(0.0, kinds=["cover_half_face"])
     script = AvatarScript([Action("cover_half_face", 1.8, side=side)], seed=2)
+
+    def state(t: float) -> AvatarState:
+        d = 0.2 * avatar.iod * float(np.clip(t - 1.4, 0.0, 1.0))
+        return dataclasses.replace(script.state_at(t), tx=d, ty=0.5 * d)
+
+    eng = ChallengeEngine(options, rng=random.Random(1), hands=AvatarHands(avatar, state))
+    eng.start(0.0, kinds=["cover_half_face"])
     for i in range(int(8 * FPS)):
         t = i / FPS
-        d = 0.2 * avatar.iod * float(np.clip(t - 1.4, 0.0, 1.0))
-        s = dataclasses.replace(script.state_at(t), tx=d, ty=0.5 * d)
-        step(eng, avatar.observation(s, t, i, image=True))
+        step(eng, avatar.observation(state(t), t, i, image=True))
         if eng.pending == 0:
             break
     return eng
@@ -367,3 +373,49 @@ def test_a_new_challenge_is_one_table_row_and_its_verifier(avatar, monkeypatch):
     assert r.kind == "nod" and r.passed and r.measure == "pitch_change_deg", r.to_dict()
     prompt = next(e for e in events if e.kind == "challenge.prompt")
     assert prompt.message == "Please nod." and dict(prompt.data)["time_limit_s"] == 4.0
+
+
+def test_a_cover_without_a_hand_fails_as_no_hand(avatar):
+    """The half changes as in a cover, but no hand source sees a hand on the face: not
+    answered (``no_hand``); with the hand requirement off (``cover_hand=False``) it passes."""
+    script = AvatarScript([Action("cover_half_face", 1.8)], seed=2)
+    none = NoHands()
+    eng = ChallengeEngine(EngineOptions(gap_s=(1.0, 1.0)), rng=random.Random(1), hands=none)
+    (r,) = run(avatar, script, ["cover_half_face"], 8.0, engine=eng, image=True).results()
+    assert not r.passed and r.reason == "no_hand", r.to_dict()
+    assert none.calls > 20  # asked on every frame of the challenge
+    assert "face_under_hand" not in dict(r.breakdown_signals)  # no hand came near: no score
+    off = EngineOptions(gap_s=(1.0, 1.0), thresholds=ChallengeThresholds(cover_hand=False))
+    eng = ChallengeEngine(off, rng=random.Random(1), hands=NoHands())
+    (r,) = run(avatar, script, ["cover_half_face"], 8.0, engine=eng, image=True).results()
+    assert r.passed, r.to_dict()
+    assert eng._hand_source.calls == 0  # hands are not tracked when not required
+
+
+def test_hands_are_tracked_only_during_the_cover_challenge(avatar):
+    script = AvatarScript([Action("smile", 1.8), Action("cover_half_face", 5.5)], seed=2)
+    src = AvatarHands(avatar, script.state_at)
+    eng = ChallengeEngine(EngineOptions(gap_s=(1.0, 1.0)), rng=random.Random(1), hands=src)
+    eng.start(0.0, kinds=["smile", "cover_half_face"])
+    prompts = {}
+    for i in range(int(14 * FPS)):
+        t = i / FPS
+        before, was = src.calls, eng.current
+        for ev in step(eng, avatar.observation(script.state_at(t), t, i, image=True))[1]:
+            if ev.kind == "challenge.prompt":
+                prompts[dict(ev.data)["kind"]] = t
+        if src.calls > before:  # only while the cover is being answered
+            assert was == "cover_half_face"
+        if eng.pending == 0:
+            break
+    smile, cover = eng.results()
+    assert smile.passed and cover.passed, cover.to_dict()
+    assert 0 < src.calls <= (cover.decided_t - cover.prompt_t) * FPS + 1
+    per = dict(cover.breakdown_signals)
+    assert "face_under_hand" in per and per["face_under_hand"] < 0.3, per
+    assert cover.breakdown is not None and cover.breakdown >= per["face_under_hand"]
+
+
+def test_an_engine_rejects_a_bad_hand_source():
+    with pytest.raises(ConfigError):
+        ChallengeEngine(hands=object())  # type: ignore[arg-type]
