@@ -215,7 +215,7 @@ async def thumbnail(request: web.Request) -> web.Response:
 async def command(request: web.Request) -> web.Response:
     require_key(request)
     live = get_live(request)
-    body = await request.text()
+    body = await request.read()  # bytes: text that is not UTF-8 is the parser's 400, not a 500
     try:
         cmd = parse_command(body)
     except InputError as exc:

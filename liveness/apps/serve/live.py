@@ -36,6 +36,7 @@ __all__ = ["Counters", "LiveSession", "Sink", "event_dict"]
 log = logging.getLogger("liveness.serve")
 
 _MAX_CONSECUTIVE_ERRORS = 30
+_MAX_PENDING = 16  # commands waiting for the next frame (a flood without media must not grow)
 _RESULT_BURST_S = 1.0  # result-rate credit: up to result_hz x this many results may come back to back
 
 
@@ -324,6 +325,8 @@ class LiveSession:
             core = self.core
             if core is None or not core.can_challenge:
                 ok, error = False, "this server's pipeline has no challenge engine"
+            elif len(self._pending) >= _MAX_PENDING:
+                ok, error = False, "too many commands are waiting for the next frame"
             else:
                 count = int(cmd.args.get("count", 3))
                 kinds = cmd.args.get("kinds")
@@ -394,8 +397,10 @@ class LiveSession:
         if self.pc is not None:
             with contextlib.suppress(Exception):
                 await self.pc.close()
-        # an ended session stays listed for a while: let its pipeline (models, record) go now
+        # an ended session stays listed for a while: let its pipeline (models, record) and its
+        # peer connection (receivers, jitter buffers, rate counters) go now
         self.core = None
+        self.pc = None
         self._pending.clear()
         if self.on_end is not None:
             self.on_end(self)

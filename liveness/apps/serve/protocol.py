@@ -82,6 +82,10 @@ def parse_command(text: str | bytes) -> Command:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"message is not JSON: {exc.msg}") from exc
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise InputError(f"message is not usable JSON: {exc}") from exc
+    except RecursionError as exc:  # "[[[[..." within the size limit
+        raise InputError("message is nested too deeply") from exc
     if not isinstance(obj, dict):
         raise InputError("message must be a JSON object")
     if obj.get("v") != PROTOCOL:
@@ -92,7 +96,7 @@ def parse_command(text: str | bytes) -> Command:
     if cid is not None and not isinstance(cid, (str, int)):
         raise InputError("id must be a string or integer")
     cmd = obj.get("cmd")
-    if cmd not in COMMANDS:
+    if not isinstance(cmd, str) or cmd not in COMMANDS:
         raise InputError(f"unknown command {cmd!r}; known: {sorted(COMMANDS)}")
     args = obj.get("args") or {}
     if not isinstance(args, dict):
@@ -108,7 +112,7 @@ def command_id(text: str | bytes) -> str | None:
     """The ``id`` of a (possibly invalid) command, for its ``ack``; None when unreadable."""
     try:
         obj = json.loads(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None
     cid = obj.get("id") if isinstance(obj, dict) else None
     return str(cid) if isinstance(cid, (str, int)) and len(str(cid)) <= 64 else None

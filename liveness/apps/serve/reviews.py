@@ -343,8 +343,10 @@ class ReviewJobs:
                     raise InputError(f"metadata is larger than {_MAX_METADATA_BYTES // 1024} KiB")
                 try:
                     metadata = json.loads(raw.decode("utf-8") or "{}")
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                except ValueError as exc:  # not UTF-8, not JSON, an integer of 4300+ digits
                     raise InputError(f"metadata is not JSON: {exc}") from exc
+                except RecursionError as exc:
+                    raise InputError("metadata is nested too deeply") from exc
                 if not isinstance(metadata, dict):
                     raise InputError("metadata must be a JSON object")
             else:
