@@ -109,7 +109,7 @@ ANALYSERS: tuple[Registration, ...] = (
     Registration("identity", lambda p: IdentityOptions(threads=p.threads), lambda o, p: IdentityAnalyser(o, references=_references(p)), ("face_embedding",)),
     Registration("artefact", lambda p: ArtefactOptions(rate_hz=p.rate_hz, threads=p.threads), lambda o, p: ArtefactAnalyser(o), ("artefact",)),
     Registration("sharpness_gap", lambda p: SharpnessGapOptions(rate_hz=p.rate_hz), lambda o, p: SharpnessGapAnalyser(o)),
-    Registration("challenges", lambda p: EngineOptions(), lambda o, p: ChallengeEngine(o, hands=_hands(p))),  # prompts only when started
+    Registration("challenges", lambda p: EngineOptions(), lambda o, p: ChallengeEngine(o, hands=_hands(p)), HandTracker.required_models()),  # prompts only when started
     Registration("opportunistic", lambda p: OpportunisticOptions(), lambda o, p: OpportunisticAnalyser(o)),
 )  # fmt: skip
 

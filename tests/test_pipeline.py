@@ -73,3 +73,17 @@ def test_a_new_analyser_is_its_module_and_one_registration_row(monkeypatch):
 
 def test_build_session_runs_in_the_pipelines_mode():
     assert pl.build_session().mode == "video" and pl.build_session(pl.PipelineOptions(live=True)).mode == "live"
+
+
+def test_the_models_checked_at_build_include_those_loaded_later():
+    """The challenge engine's hand tracker loads its models at the first cover challenge, the
+    identity and artefact analysers at their first face: all are checked when the session is
+    built (``required_models``), so none is loaded unchecked."""
+    from liveness.challenges.engine import ChallengeEngine
+
+    session = pl.build_session()
+    engine = next(a for a in session.analysers if isinstance(a, ChallengeEngine))
+    hands = next(v for v in vars(engine).values() if type(v).__name__ == "HandTracker")
+    loaded_later = {hands._palm_name, hands._lm_name, "face_embedding", "artefact"}
+    tracker = set(session.tracker.required_models(session.tracker.options))
+    assert loaded_later | tracker <= set(pl.required_models())

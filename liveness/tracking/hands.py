@@ -267,6 +267,11 @@ class HandTracker:
     def from_options(cls, options: HandOptions) -> HandTracker:
         return cls(options)
 
+    @staticmethod
+    def required_models(options: HandOptions | None = None) -> tuple[str, ...]:
+        """The registry models a hand tracker of ``options`` loads (palm detector, landmarks)."""
+        return _MODELS[(options or HandOptions()).model]
+
     def reset(self) -> None:
         """Forget the previous call (the next call searches for palms afresh)."""
         self._last_t: float | None = None
