@@ -36,6 +36,7 @@ __all__ = ["Counters", "LiveSession", "Sink", "event_dict"]
 log = logging.getLogger("liveness.serve")
 
 _MAX_CONSECUTIVE_ERRORS = 30
+_END_ATTEMPTS, _END_RETRY_S = 5, 2.0  # the final write of a record: tries, pause between them
 _MAX_PENDING = 16  # commands waiting for the next frame (a flood without media must not grow)
 _RESULT_BURST_S = 1.0  # result-rate credit: up to result_hz x this many results may come back to back
 
@@ -383,14 +384,20 @@ class LiveSession:
         self.ended = time.time()
         ev = {"t": self.recorder.last_t or 0.0, "kind": "session.ended", "message": reason, "data": {}}
         self.recorder.add_event(ev)
-        try:
-            if self._flushing is not None:  # the write in flight ends first
-                with contextlib.suppress(Exception):
-                    await self._flushing
-            await self.recorder.flush(self, final=True)
-            await self.store.call(self.store.set_state, self.id, "ended", ended=self.ended, end_reason=reason)
-        except Exception as exc:
-            log.error("session %s: storing the end failed: %r", self.id, exc)
+        if self._flushing is not None:  # the write in flight ends first
+            with contextlib.suppress(Exception):
+                await self._flushing
+        for attempt in range(_END_ATTEMPTS):  # a locked or lost database is given a while
+            try:
+                await self.recorder.flush(self, final=True)  # safe to repeat: it keeps what failed
+                await self.store.call(self.store.set_state, self.id, "ended", ended=self.ended, end_reason=reason)
+                break
+            except Exception as exc:
+                if attempt + 1 == _END_ATTEMPTS:
+                    log.error("session %s: storing the end failed: %r", self.id, exc)
+                else:
+                    log.warning("session %s: storing the end failed, retrying: %r", self.id, exc)
+                    await asyncio.sleep(_END_RETRY_S)
         self.state = "ended"
         self.broadcast(message("event", **ev))
         self.broadcast(message("bye", reason=reason, verdict=self.snapshot.get("verdict"), counters=self.counters.to_dict()))

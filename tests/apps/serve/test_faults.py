@@ -155,3 +155,44 @@ def test_a_locked_database_does_not_stall_the_analysis_and_loses_nothing(tmp_pat
             await client.close()
 
     asyncio.run(asyncio.wait_for(main(), 120))
+
+
+def test_a_session_that_ends_while_the_database_is_locked_is_stored_once_it_frees(tmp_path: Path) -> None:
+    import sqlite3
+    import threading
+
+    db = tmp_path / "s.sqlite3"
+    opts = ServeOptions(api_key=KEY, db=str(db), threads=2)
+    locked = threading.Event()
+
+    def lock() -> None:
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        time.sleep(11.0)  # past two of SQLite's 5-s busy waits: the write in flight and the first final one fail
+        other.execute("ROLLBACK")
+        other.close()
+
+    async def main() -> None:
+        async with running_server(opts, disc_factory()) as (base, _), aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/api/sessions", json={}, headers=AUTH) as r:
+                s = await r.json()
+            client = Client(FrameTrack(disc_frame, fps=30))
+            await client.connect(s["offer_url"], AUTH)
+            assert await client.wait_for(lambda: len(client.of_type("result")) >= 60, 60)
+            locker = threading.Thread(target=lock)
+            locker.start()
+            await asyncio.to_thread(locked.wait)
+            async with http.post(f"{base}/api/sessions/{s['id']}/stop", headers=AUTH) as r:
+                assert r.status == 200  # answered once the end is stored
+            await asyncio.to_thread(locker.join)
+            async with http.get(f"{base}/api/sessions/{s['id']}/report", headers=AUTH) as r:
+                rep = await r.json()
+            assert rep["session"]["state"] == "ended" and rep["session"]["end_reason"] == "stopped through the API"
+            secs = [row["second"] for row in rep["seconds"]]
+            assert secs and secs == list(range(len(secs))) and len(secs) >= 2, secs
+            assert any(e["kind"] == "session.ended" for e in rep["events"])
+            assert rep["session"]["counters"]["analysed"] >= 60
+            await client.close()
+
+    asyncio.run(asyncio.wait_for(main(), 120))
