@@ -40,7 +40,7 @@ from liveness.tracking.hands import HandTracker  # noqa: E402
 from liveness.tracking.tracker import FaceTracker, TrackerOptions  # noqa: E402
 
 HANDS = (("video/real/dfl_Nicola_Badge_1.mp4", 110, "right"), ("video/real/dfl_Nicola_Badge_1.mp4", 110, "left"),
-         ("video/real/dfl_Matilda_Bobbie_2.mp4", 170, "right"), ("video/real/dfl_Bryan_Greynolds_1.mp4", 110, "right"))
+         ("video/real/dfl_Kim_Jarrey_3.mp4", 300, "right"), ("video/real/dfl_Bryan_Greynolds_1.mp4", 110, "right"))
 FACES = ("video/real/dfl_Ewon_Spice_0.mp4", "video/real/dfl_Tim_Norland_0.mp4",
          "video/real/dfl_Yohanna_Coralson_0.mp4", "video/real/hdtf_RD_Radio2_000.mp4")
 FPS, SECONDS, REF_T, COVER_T = 15.0, 2.7, 0.5, 0.7

@@ -61,6 +61,10 @@ class HandSprite:
             raise InputError("landmarks must be (21, 2+) finite hand points")
         lm = lm[:, :2]
         h, w = image.shape[:2]
+        pad = int(np.ceil(np.ptp(lm, axis=0).max())) + 8
+        whole = _hand_shape((h + 2 * pad, w + 2 * pad), lm + pad) > 0
+        if whole[pad:pad + h, pad:pad + w].sum() < 0.95 * whole.sum():
+            raise InputError("the hand is cut by the image's edge")
         shape = _hand_shape((h, w), lm)
         ycc = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
         skin = ((ycc[..., 1] >= 133) & (ycc[..., 1] <= 180) & (ycc[..., 2] >= 77) & (ycc[..., 2] <= 135))
