@@ -44,7 +44,17 @@ class TrackerOptions:
     of the frame's long side (too small for the short-range model) is re-detected periodically
     by the full-range model instead. ``max_search_tiles`` bounds the tiles of one search (8 for
     1080p at the default ``min_face_px``; on larger frames the tiles grow instead, and the
-    smallest face found grows with them)."""
+    smallest face found grows with them).
+
+    Other faces (a gallery of call tiles, people behind the candidate): with ``count_full_range``
+    each detector run also runs the full-range model once on the whole frame (a face of a 3x3
+    gallery at 1080p, 100-300 px, is 7-20 px to the short-range model and 10-30 px to the
+    full-range one), and on frames larger than a search tile, at most once per
+    ``count_tiles_interval_s``, on the small-face search's tiles too (faces down to
+    ``min_face_px``; what they found is held until the next tiled count); the confident faces
+    (>= ``min_detection_score``, >= ``min_face_px`` / 2) that are none of the short-range
+    model's faces are counted in ``faces`` and reported in ``other_boxes``. They never become
+    the candidate, which stays the tracked face."""
 
     detect_interval_s: float = 1.0
     min_detection_score: float = 0.5
@@ -58,6 +68,8 @@ class TrackerOptions:
     full_search_interval_s: float = 0.5
     small_face_frac: float = 0.2
     max_search_tiles: int = 16
+    count_full_range: bool = True
+    count_tiles_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.min_face_px < 8:
@@ -66,6 +78,8 @@ class TrackerOptions:
             raise ConfigError("full_search_interval_s must be >= 0")
         if not 0 <= self.small_face_frac <= 1:
             raise ConfigError("small_face_frac must lie in [0, 1]")
+        if not self.count_tiles_interval_s > 0:
+            raise ConfigError("count_tiles_interval_s must be > 0 (inf: never)")
         if self.max_search_tiles < 1:
             raise ConfigError("max_search_tiles must be >= 1")
         if self.detect_interval_s <= 0:
@@ -191,6 +205,10 @@ class FaceTracker:
         self._others = np.zeros((0, 4), np.float32)
         self._faces = 0
         self._strong: list[Detection] = []
+        self._extra: list[Detection] = []
+        self._held: list[Detection] = []
+        self._whole: list[Detection] | None = None
+        self._count_t: float | None = None
         self._chosen: Detection | None = None
         self._full_fail_t: float | None = None
         self.pose.reset()
@@ -212,35 +230,59 @@ class FaceTracker:
         self.calls["full_range"] += 1
         return self.full_detector.detect(image, region)
 
+    def _tiled(self, w: int, h: int) -> bool:
+        """A frame larger than one search tile."""
+        return max(w, h) > 1.25 * max(192, int(round(self.options.min_face_px * 192 / _TILE_FACE_INPUT_PX)))
+
+    def _tile_pass(self, image: np.ndarray) -> list[Detection]:
+        """The full-range model on overlapping tiles, merged."""
+        from liveness.tracking.detector import merge_detections
+
+        o = self.options
+        h, w = image.shape[:2]
+        tile = max(192, int(round(o.min_face_px * 192 / _TILE_FACE_INPUT_PX)))
+        # neighbours overlap by more than the faces the whole-frame pass may miss; the
+        # tiles see every face the whole-frame pass saw, larger
+        overlap = max(int(2 * o.min_face_px), int(np.ceil(max(w, h) * _WHOLE_FACE_INPUT_PX / 192)))
+        # the grid reaches 3/4 of a face height past the frame: a face at the frame's edge is
+        # not at a tile's edge (where the model misses it)
+        m = int(np.ceil(0.75 * o.min_face_px))
+        grid = search_tiles(w + 2 * m, h + 2 * m, tile, overlap)
+        while len(grid) > o.max_search_tiles:  # very large frames: coarser tiles, bounded cost
+            tile = int(tile * 1.2)
+            grid = search_tiles(w + 2 * m, h + 2 * m, tile, overlap)
+        found = []
+        for x, y, tw, th in grid:
+            found.extend(self._full_detect(image, (x - m, y - m, tw, th)))
+        assert self.full_detector is not None  # set up before any search
+        return merge_detections(found, self.full_detector.options.nms_iou)
+
+    def _count_pool(self, image: np.ndarray, t: float, whole: list[Detection] | None) -> list[Detection]:
+        """The full-range faces to count others from: this frame's whole-frame pass (run here
+        when not given) and the last tiled count's faces (a new one when due)."""
+        o = self.options
+        if whole is None:
+            whole = self._full_detect(image)
+        h, w = image.shape[:2]
+        if self._tiled(w, h) and (self._count_t is None or not 0 <= t - self._count_t < o.count_tiles_interval_s):
+            self._count_t = t
+            self._held = [d for d in self._tile_pass(image) if d.score >= o.min_detection_score]
+        return [*whole, *self._held]
+
     def _full_search(self, image: np.ndarray) -> list[Detection]:
         """Small and distant faces: the full-range model on the whole frame and, when that finds
         no confident face, on overlapping tiles; then each of the best detections is re-detected
         on a zoomed region around it, which gives the mesh an accurate box and a score worth
         trusting: only what that re-detection confirms (>= ``min_detection_score``) is returned,
         best first (the mesh's presence score alone accepts some textured backgrounds)."""
-        from liveness.tracking.detector import merge_detections
 
         o = self.options
         self.full_searches += 1
         h, w = image.shape[:2]
         pool = self._full_detect(image)
-        tile = max(192, int(round(o.min_face_px * 192 / _TILE_FACE_INPUT_PX)))
-        if not any(d.score >= o.min_detection_score for d in pool) and max(w, h) > 1.25 * tile:
-            # neighbours overlap by more than the faces the whole-frame pass may miss; the
-            # tiles see every face the whole-frame pass saw, larger
-            overlap = max(int(2 * o.min_face_px), int(np.ceil(max(w, h) * _WHOLE_FACE_INPUT_PX / 192)))
-            # the grid reaches 3/4 of a face height past the frame: a face at the frame's edge is
-            # not at a tile's edge (where the model misses it)
-            m = int(np.ceil(0.75 * o.min_face_px))
-            grid = search_tiles(w + 2 * m, h + 2 * m, tile, overlap)
-            while len(grid) > o.max_search_tiles:  # very large frames: coarser tiles, bounded cost
-                tile = int(tile * 1.2)
-                grid = search_tiles(w + 2 * m, h + 2 * m, tile, overlap)
-            found = []
-            for x, y, tw, th in grid:
-                found.extend(self._full_detect(image, (x - m, y - m, tw, th)))
-            assert self.full_detector is not None  # set up before any search
-            pool = merge_detections(found, self.full_detector.options.nms_iou)
+        self._whole = pool  # this frame's whole-frame pass, for counting the other faces
+        if not any(d.score >= o.min_detection_score for d in pool) and self._tiled(w, h):
+            pool = self._tile_pass(image)
         # nothing much smaller than the smallest face searched for (on noise, the zoomed search
         # of a speck finds specks), nothing as weak as the model's detections of flat background
         pool = [d for d in pool if max(float(d.box[2]), float(d.box[3])) >= 0.5 * o.min_face_px
@@ -279,18 +321,23 @@ class FaceTracker:
         """Run the detector (unless this frame's ``dets`` are given); returns the detections to
         (re)start the track from, best first. A small tracked face is re-detected by the
         full-range model."""
+        whole = self._whole
         if dets is None:
             h, w = image.shape[:2]
             if self._small(tracked_box, w, h):
-                dets = self._full_detect(image)
+                dets = whole = self._full_detect(image)
             else:
                 self.calls["short_range"] += 1
                 dets = self.detector.detect(image)
+        extra: list[Detection] = []
+        if self.full_detector is not None and self.options.count_full_range:
+            extra = self._count_pool(image, t, whole)
         self._dets = dets
         strong = [d for d in dets if d.score >= self.options.min_detection_score]
         self._strong = strong
+        self._extra = self._other_faces(strong, extra, tracked_box)
         self._last_detect_t = t
-        self._faces = len(strong)
+        self._faces = len(strong) + len(self._extra)
         self._chosen = None
         if tracked_box is not None:
             ious = [float(iou(d.box, tracked_box)[0]) for d in strong]
@@ -307,8 +354,29 @@ class FaceTracker:
         self._set_others()
         return cands
 
+    def _other_faces(self, strong: list[Detection], extra: list[Detection], tracked: np.ndarray | None) -> list[Detection]:
+        """The full-range model's confident faces that are none of ``strong`` nor the tracked
+        face (no IoU over 0.2 and no centre inside one of their boxes, nor theirs inside it)."""
+        o = self.options
+        known = [d.box for d in strong] + ([tracked] if tracked is not None else [])
+        out: list[Detection] = []
+
+        def inside(p: np.ndarray, b: np.ndarray) -> bool:
+            return bool(b[0] <= p[0] <= b[0] + b[2] and b[1] <= p[1] <= b[1] + b[3])
+
+        for d in extra:
+            if d.score < o.min_detection_score or max(float(d.box[2]), float(d.box[3])) < 0.5 * o.min_face_px:
+                continue
+            c = d.box[:2] + d.box[2:] / 2
+            if any(float(iou(d.box, b)[0]) > 0.2 or inside(c, b) or inside(b[:2] + b[2:] / 2, d.box)
+                   for b in known + [e.box for e in out]):
+                continue
+            out.append(d)
+        return out
+
     def _set_others(self) -> None:
-        self._others = np.array([d.box for d in self._strong if d is not self._chosen], np.float32).reshape(-1, 4)
+        boxes = [d.box for d in self._strong if d is not self._chosen] + [d.box for d in self._extra]
+        self._others = np.array(boxes, np.float32).reshape(-1, 4)
 
     def _start(self, image: np.ndarray, cands: list[Detection]) -> tuple[np.ndarray | None, float]:
         """Start a track from the first candidate the mesh confirms: (landmarks, presence)."""
@@ -328,6 +396,7 @@ class FaceTracker:
 
         h, w = image.shape[:2]
         o = self.options
+        self._whole = None  # set by a full search on this frame
         redetected = False
         landmarks = None
         score = 0.0
