@@ -1,10 +1,11 @@
-"""Cost of the artefact detector per face: aligned crop + ONNX inference, one ORT thread.
+"""Cost of the swap detector (``artefact``) per face: chip + mask cut and ONNX inference, one ORT thread.
 
     python benchmarks/bench_artefact.py [--repeats 7] [--n 200] [--model PATH]
 
 Frames: the astronaut photo (skimage) at 640x480 and 1280x720 with a face-mesh landmark set
 (from the converted mesh when it is installed, else a synthetic one: the crop cost does not depend
-on where the points are). Reports the median over repeats of the per-face mean (ms) for the crop,
+on where the points are). Reports the median over repeats of the per-face mean (ms) for the cut
+(``face_chip`` + ``chip_mask``),
 the inference and both (wall clock), the same pair as CPU time of the calling thread (ONNX Runtime
 with one intra-op thread computes on the caller's thread, so this stays meaningful on a machine
 shared with other jobs, where wall-clock time counts the waits), and the model-free
@@ -26,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from liveness.signals.artefact import hf_energy_ratio  # noqa: E402
+from liveness.signals.embedding import face_chip  # noqa: E402
+from liveness.signals.swap_chip import chip_mask  # noqa: E402
 from liveness.tracking.crop import CROP_TEMPLATE, align_crop, transform_points  # noqa: E402
 
 
@@ -76,34 +79,40 @@ def main() -> None:
         sess = ort.InferenceSession(str(a.model), so, providers=["CPUExecutionProvider"])
 
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print("| frame | crop ms | inference ms | crop+inference ms (wall) | crop+inference ms (CPU time) | sharpness-gap ms |")
+    print("| frame | cut ms | inference ms | cut+inference ms (wall) | cut+inference ms (CPU time) | sharpness-gap ms |")
     print("|---|---|---|---|---|---|")
     for w, h in ((640, 480), (1280, 720)):
         frame, lm = _frame_and_landmarks(w, h)
-        crop = np.empty((128, 128, 3), np.uint8)
+        chip = np.empty((150, 150, 3), np.uint8)
         crop192 = np.empty((192, 192, 3), np.uint8)
-        x = np.empty((1, 128, 128, 3), np.float32)
+        x = np.empty((1, 150, 150, 3), np.float32)
+        m = np.empty((1, 150, 150), np.float32)
+        box = (0.0, 0.0, float(w), float(h))
+
+        def cut(frame=frame, lm=lm, box=box, chip=chip, m=m, x=x) -> None:  # noqa: ANN001
+            face_chip(frame, lm, out=chip)
+            chip_mask(lm, box, out=m[0])
+            x[0] = chip
+
         for _ in range(20):  # warm-up
-            align_crop(frame, lm, 128, out=crop)
-            x[0] = crop
-            sess.run(None, {"input": x})
+            cut()
+            sess.run(None, {"chip": x, "mask": m})
         res = {k: [] for k in ("crop", "inf", "sharp", "cpu")}
         for _ in range(a.repeats):
             tc = ti = ts = 0.0
             c0 = time.thread_time()
             for _ in range(a.n):
                 t0 = time.perf_counter()
-                align_crop(frame, lm, 128, out=crop)
-                x[0] = crop
+                cut()
                 t1 = time.perf_counter()
-                sess.run(None, {"input": x})
+                sess.run(None, {"chip": x, "mask": m})
                 t2 = time.perf_counter()
                 tc, ti = tc + t1 - t0, ti + t2 - t1
             res["cpu"].append((time.thread_time() - c0) / a.n * 1e3)
             for _ in range(a.n):
                 t2 = time.perf_counter()
-                _, m = align_crop(frame, lm, 192, out=crop192)
-                hf_energy_ratio(crop192, transform_points(lm, m))
+                _, mm = align_crop(frame, lm, 192, out=crop192)
+                hf_energy_ratio(crop192, transform_points(lm, mm))
                 ts += time.perf_counter() - t2
             res["crop"].append(tc / a.n * 1e3)
             res["inf"].append(ti / a.n * 1e3)

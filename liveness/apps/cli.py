@@ -182,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-side", type=int, default=1280)
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--limit", type=int, default=0, help="only the first N clips (0 = all)")
+    e.add_argument("--artefact-model", metavar="ONNX", default=None,
+                   help="a swap-detector file to use instead of the shipped one (e.g. retrained on "
+                   "your own data, or a fold model of models/train/oof_eval.py)")
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
 

@@ -26,7 +26,8 @@ from liveness.core.files import file_sha256, write_atomic
 from liveness.verdict.confusion import confusion_table, format_confusion_table
 from liveness.verdict.fusion import Fusion, verdict_from_review
 
-__all__ = ["Metrics", "auc", "bpcer_at_apcer", "eer", "load_manifest", "metrics", "run_eval"]
+__all__ = ["Metrics", "auc", "bpcer_at_apcer", "eer", "format_per_tool", "load_manifest", "metrics", "per_tool",
+           "run_eval"]
 
 EVAL_SCHEMA = "liveness.eval/1"
 
@@ -118,6 +119,8 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[dict
         if not reader.fieldnames or "path" not in reader.fieldnames or "label" not in reader.fieldnames:
             raise InputError(f"{path}: manifest needs 'path' and 'label' columns")
         for r in reader:
+            if (r.get("kind") or "clip").strip() != "clip":  # a training manifest's stills
+                continue
             label = (r.get("label") or "").strip().lower()
             if label not in ("real", "fake"):
                 raise InputError(f"{path}: label must be real or fake, got {label!r}")
@@ -127,6 +130,7 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[dict
                 "label": label,
                 "attack": (r.get("attack") or ("none" if label == "real" else "fake")).strip(),
                 "pair": (r.get("pair") or "").strip(),
+                "generator": (r.get("generator") or "").strip(),
             })
     if not rows:
         raise InputError(f"{path}: manifest has no clips")
@@ -141,8 +145,14 @@ def _review_one(file: str, opts_json: str, cache_file: str) -> tuple[str, dict[s
 
     single_threaded_opencv()  # spawned workers do not inherit the parent's setting
     o = json.loads(opts_json)
+    analysers: tuple[tuple[str, Any], ...] = ()
+    if o.get("artefact_model"):
+        from liveness.signals.artefact import ArtefactOptions
+
+        base = PipelineOptions()
+        analysers = (("artefact", ArtefactOptions(rate_hz=base.rate_hz, threads=o["threads"], model=o["artefact_model"])),)
     opts = ReviewOptions(
-        pipeline=PipelineOptions(tracker=TrackerOptions(threads=o["threads"])),
+        pipeline=PipelineOptions(tracker=TrackerOptions(threads=o["threads"]), analysers=analysers),
         max_side=o["max_side"],
         stride=o["stride"],
     )
@@ -170,6 +180,7 @@ def _clip_entry(row: dict[str, str], doc: dict[str, Any]) -> dict[str, Any]:
         "label": row["label"],
         "attack": row["attack"],
         "pair": row["pair"],
+        "generator": row.get("generator", ""),
         "signals": sig,
         "verdict": doc["verdict"],
         "face_fraction": doc["summary"]["face_fraction"],
@@ -220,6 +231,32 @@ def _paired(clips: Sequence[dict[str, Any]], name: str) -> tuple[float | None, f
     return auc(neg, pos), float(np.mean(wins))
 
 
+def per_tool(clips: Sequence[dict[str, Any]], signals: Sequence[str] = ("artefact", "verdict")) -> list[dict[str, Any]]:
+    """Per tool (the manifest's ``generator``, else its ``attack``): fakes, each signal's AUC of
+    those fakes against every real clip, and the share of them the verdict flags (suspicious or
+    fake)."""
+    reals = [c for c in clips if c["label"] == "real"]
+    tools = sorted({c.get("generator") or c["attack"] for c in clips if c["label"] == "fake"})
+    out = []
+    for tool in tools:
+        fakes = [c for c in clips if c["label"] == "fake" and (c.get("generator") or c["attack"]) == tool]
+        row: dict[str, Any] = {"tool": tool, "fakes": len(fakes)}
+        for name in signals:
+            row[name] = auc([c["signals"].get(name) for c in reals], [c["signals"].get(name) for c in fakes])
+        row["flagged"] = float(np.mean([c["verdict"].get("label") in ("suspicious", "fake") for c in fakes]))
+        out.append(row)
+    return out
+
+
+def format_per_tool(rows: Sequence[dict[str, Any]], signals: Sequence[str] = ("artefact", "verdict")) -> str:
+    head = f"{'tool':24s} {'fakes':>5s} " + " ".join(f"{s[:10] + ' AUC':>14s}" for s in signals) + f" {'flagged':>7s}"
+    lines = [head]
+    for r in rows:
+        vals = " ".join(f"{_fmt(r[s]):>14s}" for s in signals)
+        lines.append(f"{r['tool'][:24]:24s} {r['fakes']:5d} {vals} {r['flagged']:7.2f}")
+    return "\n".join(lines)
+
+
 def _fmt(x: float | None, nd: int = 3) -> str:
     return "  n/a" if x is None else f"{x:.{nd}f}"
 
@@ -250,7 +287,13 @@ def run_eval(args: argparse.Namespace) -> int:
     check_writable(args.json, "the eval JSON")
     cache = Path(args.cache or ".cache/eval")
     cache.mkdir(parents=True, exist_ok=True)
-    opts = {"threads": args.threads, "max_side": args.max_side, "stride": args.stride}
+    opts: dict[str, Any] = {"threads": args.threads, "max_side": args.max_side, "stride": args.stride}
+    model = getattr(args, "artefact_model", None)
+    if model:
+        if not Path(model).is_file():
+            raise InputError(f"{model}: --artefact-model file not found")
+        opts["artefact_model"] = str(Path(model).resolve())
+        opts["artefact_model_sha256"] = file_sha256(model)
     from liveness.core.version import __version__
 
     okey = hashlib.sha256(json.dumps([opts, __version__, _models_key()], sort_keys=True).encode()).hexdigest()[:12]
@@ -300,6 +343,10 @@ def run_eval(args: argparse.Namespace) -> int:
     for c in clips:
         vals = " ".join(f"{_fmt(c['signals'].get(m.signal)):>10s}" for m in ms)
         print(f"{c['path'][-52:]:52s} {c['label']:5s} {c['attack'][:18]:18s} {vals}")
+    tools = per_tool(clips)
+    print()
+    print("per tool: each fake tool against every real clip; flagged = verdict suspicious or fake")
+    print(format_per_tool(tools))
     confusion = confusion_table(clips, Fusion().thresholds)
     print()
     print("fused verdict at the operating thresholds (APCER per attack kind, BPCER):")
@@ -313,6 +360,7 @@ def run_eval(args: argparse.Namespace) -> int:
             "options": opts,
             "metrics": [m.to_dict() for m in ms],
             "clips": clips,
+            "per_tool": tools,
             "errors": errors,
             "confusion": confusion,
         }

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
 __all__ = ["DATA_FILES", "MODELS", "ModelSpec", "OrtModel", "data_path", "model_hashes", "model_path",
-           "ort_session", "verify_models"]
+           "ort_file_session", "ort_session", "verify_models"]
 
 
 @dataclass(frozen=True)
@@ -130,17 +130,19 @@ MODELS["face_embedding"] = ModelSpec(
     description="dlib_face_recognition_resnet_model_v1: 128-D face embedding, same person when "
     "euclidean distance < 0.6",
 )
-# Self-blended-image artefact detector trained here (models/train/train_artefact.py); weights
-# inherit the research-only terms of their training data (models/cards/artefact.md).
+# Swap detector trained here on real face swaps (models/train/train_swap.py): frozen dlib and
+# face-mesh backbones + one linear head; weights inherit the research-only terms of their
+# training data (models/cards/swap_detector.md).
 MODELS["artefact"] = ModelSpec(
     name="artefact",
-    filename="artefact.onnx",
-    sha256="0dac00c74ce5a9bad49c4ae31a671d561ec2cd38107c8953e87519146372299e",
-    input_name="input",
-    input_shape=(1, 128, 128, 3),
-    input_layout="NHWC RGB float32 [0,255], liveness.tracking.crop.align_crop(rgb, landmarks, 128)",
-    description="face-swap artefact CNN (self-blended images, real faces only); output logit "
-    "(N,1), sigmoid = probability the face was blended in",
+    filename="swap_detector.onnx",
+    sha256="2986aac206b99ca2032dfa123e4509aa3057445fc642052cb5aaea894fcf6366",
+    input_name="chip",
+    input_shape=(1, 150, 150, 3),
+    input_layout="chip: NHWC RGB float32 [0,255], liveness.signals.embedding.face_chip; second input "
+    "mask: (1,150,150) float32 validity mask, liveness.signals.swap_chip.chip_mask",
+    description="face-swap detector (real swaps of many tools); output logit (1,1), calibrated: "
+    "sigmoid = probability the face is swapped",
 )
 
 #: Non-ONNX data files shipped beside the models: filename -> sha256.
@@ -226,28 +228,49 @@ class OrtModel:
         return getattr(self.session, attr)
 
 
+def _new_session(name: str, path: Path, threads: int) -> OrtModel:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return OrtModel(name, ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]))
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"cannot load model {name!r}: {exc}") from exc
+
+
 def ort_session(name: str, threads: int = 1) -> OrtModel:
     """One ONNX Runtime session per (model, thread count) per process, created on first use."""
     key = (name, threads)
     with _lock:
         sess = _sessions.get(key)
         if sess is None:
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            try:
-                sess = OrtModel(name, ort.InferenceSession(
-                    str(model_path(name)), opts, providers=["CPUExecutionProvider"]
-                ))
-            except ModelError:
-                raise
-            except Exception as exc:  # onnxruntime raises its own exception types
-                raise ModelError(f"cannot load model {name!r}: {exc}") from exc
+            sess = _new_session(name, model_path(name), threads)
             _sessions[key] = sess
+        return sess
+
+
+_file_sessions: dict[tuple[str, str, int], OrtModel] = {}
+
+
+def ort_file_session(path: str | Path, threads: int = 1) -> OrtModel:
+    """A session of a model file that is not in the registry (a user's own retrained swap
+    detector, a fold model of an out-of-fold evaluation): one per (file, content, thread
+    count) per process. A missing or unreadable file is a :class:`~liveness.ModelError`."""
+    p = Path(path).resolve()
+    try:
+        digest = file_sha256(p)
+    except OSError as exc:
+        raise ModelError(f"model file {str(path)!r} cannot be read: {exc}") from exc
+    key = (str(p), digest, threads)
+    with _lock:
+        sess = _file_sessions.get(key)
+        if sess is None:
+            sess = _new_session(p.name, p, threads)
+            _file_sessions[key] = sess
         return sess
 
 

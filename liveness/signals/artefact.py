@@ -1,7 +1,8 @@
 """Face-swap artefact analysers.
 
-* :class:`ArtefactAnalyser` — the self-blended-image CNN (``models/onnx/artefact.onnx``, trained
-  here from real faces only, see ``models/cards/artefact.md``) on the aligned face crop, at a
+* :class:`ArtefactAnalyser` — the swap detector (``models/onnx/swap_detector.onnx``, trained
+  here on real face swaps of many tools, see ``models/cards/swap_detector.md``) on the
+  dlib-aligned chip and its validity mask (:mod:`liveness.signals.swap_chip`), at a
   configurable rate. Signal ``artefact``.
 * :class:`SharpnessGapAnalyser` — model-free: high-frequency energy of the inner face against the
   surrounding head and background (a 128-px swapper pasted into a sharper frame leaves the inner
@@ -24,6 +25,8 @@ from liveness.core.analyser import FrameContext, ScoreSeries
 from liveness.core.errors import ConfigError
 from liveness.core.mathx import logistic
 from liveness.core.types import FaceObservation, Score, Signal
+from liveness.signals.embedding import CHIP_SIZE, face_chip
+from liveness.signals.swap_chip import chip_mask
 from liveness.tracking.crop import align_crop, face_oval, transform_points
 
 __all__ = [
@@ -31,10 +34,8 @@ __all__ = [
     "ArtefactOptions",
     "SharpnessGapAnalyser",
     "SharpnessGapOptions",
-    "artefact_logits",
+    "swap_logits",
 ]
-
-ARTEFACT_INPUT = 128  # crop side the network was trained on
 
 
 def _due(last: float | None, t: float, rate_hz: float | None) -> bool:
@@ -51,15 +52,18 @@ def _usable(obs: FaceObservation, min_face_px: float) -> bool:
     return True
 
 
-def artefact_logits(crops: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Raw network logits for (N, 128, 128, 3) uint8/float crops (``align_crop`` at 128 px)."""
+def swap_logits(chips: np.ndarray, masks: np.ndarray, threads: int = 1) -> np.ndarray:
+    """The swap detector's calibrated logits for (N, 150, 150, 3) chips and their (N, 150, 150)
+    validity masks (:func:`~liveness.signals.swap_chip.swap_chip`); sigmoid = probability."""
     from liveness.core.registry import ort_session
 
-    x = np.asarray(crops, np.float32)
-    if x.ndim == 3:
-        x = x[None]
+    x = np.asarray(chips, np.float32).reshape(-1, CHIP_SIZE, CHIP_SIZE, 3)
+    m = np.asarray(masks, np.float32).reshape(-1, CHIP_SIZE, CHIP_SIZE)
+    if len(x) != len(m):
+        raise ConfigError(f"{len(x)} chips but {len(m)} masks")
     sess = ort_session("artefact", threads)
-    return sess.run(None, {"input": x})[0][:, 0]
+    return np.array([sess.run(None, {"chip": x[i : i + 1], "mask": m[i : i + 1]})[0][0, 0] for i in range(len(x))],
+                    np.float32)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class ArtefactOptions:
     smooth_s: float = 1.0
     flag: float = 0.5
     temperature: float = 1.0  # logits are divided by this before the sigmoid
+    model: str | None = None  # a swap-detector ONNX file to use instead of the shipped one
 
     def __post_init__(self) -> None:
         if self.rate_hz is not None and not self.rate_hz > 0:
@@ -90,14 +95,15 @@ class ArtefactOptions:
 
 
 class ArtefactAnalyser:
-    """Per-frame probability that the tracked face is blended in (signal ``artefact``)."""
+    """Per-frame probability that the tracked face is a swap (signal ``artefact``)."""
 
     name = "artefact"
 
     def __init__(self, options: ArtefactOptions | None = None) -> None:
         self.options = options or ArtefactOptions()
-        self._crop = np.empty((ARTEFACT_INPUT, ARTEFACT_INPUT, 3), np.uint8)
-        self._x = np.empty((1, ARTEFACT_INPUT, ARTEFACT_INPUT, 3), np.float32)
+        self._chip = np.empty((CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
+        self._x = np.empty((1, CHIP_SIZE, CHIP_SIZE, 3), np.float32)
+        self._m = np.empty((1, CHIP_SIZE, CHIP_SIZE), np.float32)
         self._sess: Any = None
         o = self.options
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
@@ -113,15 +119,24 @@ class ArtefactAnalyser:
         self._last = None
         self._count = 0
 
-    def score_crop(self, crop: np.ndarray) -> float:
-        """Probability (0..1) for one aligned 128-px crop."""
+    def score_chip(self, chip: np.ndarray, mask: np.ndarray) -> float:
+        """Probability (0..1) for one (150, 150, 3) chip and its (150, 150) validity mask."""
         if self._sess is None:
-            from liveness.core.registry import ort_session
+            from liveness.core.registry import ort_file_session, ort_session
 
-            self._sess = ort_session("artefact", self.options.threads)
-        self._x[0] = crop
-        logit = float(self._sess.run(None, {"input": self._x})[0][0, 0])
+            o = self.options
+            self._sess = ort_session("artefact", o.threads) if o.model is None else ort_file_session(o.model, o.threads)
+        self._x[0] = chip
+        self._m[0] = mask
+        logit = float(self._sess.run(None, {"chip": self._x, "mask": self._m})[0][0, 0])
         return logistic(logit / self.options.temperature)
+
+    def score_face(self, rgb: np.ndarray, landmarks: np.ndarray) -> float:
+        """Probability (0..1) for the face at ``landmarks`` (478-point mesh) in ``rgb``."""
+        h, w = rgb.shape[:2]
+        face_chip(rgb, landmarks, out=self._chip)
+        chip_mask(landmarks, (0.0, 0.0, float(w), float(h)), out=self._m[0])
+        return self.score_chip(self._chip, self._m[0])
 
     def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
         o = self.options
@@ -132,8 +147,7 @@ class ArtefactAnalyser:
             return ()
         self._last = obs.t
         assert obs.image is not None and obs.landmarks is not None  # _usable checked both
-        align_crop(obs.image, obs.landmarks, ARTEFACT_INPUT, out=self._crop)
-        s = Score(self.name, obs.t, self.score_crop(self._crop))
+        s = Score(self.name, obs.t, self.score_face(obs.image, obs.landmarks))
         self._series.add(s)
         return (s,)
 

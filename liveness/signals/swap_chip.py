@@ -1,8 +1,7 @@
 """What the swap detector sees of a face: the dlib-aligned 150-px chip and its validity mask.
 
-The input of the swap detector that issue 13 is building, meant as one rule for its training
-crops and for live frames (nothing consumes it yet: ``signals.artefact`` is still the old
-self-blend CNN on ``align_crop``). The chip is :func:`~liveness.signals.embedding.face_chip` of
+The input of the swap detector (``signals.artefact``, ``models/onnx/swap_detector.onnx``), one rule
+for its training crops (``models/train/swap_data.py``) and for live frames. The chip is :func:`~liveness.signals.embedding.face_chip` of
 the frame; the mask marks the chip pixels that come from real image content: 1 inside ``valid``
 (by default the whole frame), 0 where the chip reaches past the frame's edge or, for a tight face
 crop padded by reflection before tracking, into the padding. A detector that pools its features

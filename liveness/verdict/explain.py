@@ -64,7 +64,7 @@ SIGNAL_TEXT = {
                             "does at that angle.",
     "reference_mismatch": "Whether the face differs from the reference photo or enrolment of the "
                           "expected person.",
-    "artefact": "Blending traces at the face's edge that a trained detector finds (swap seams).",
+    "artefact": "How much the face looks like the real face swaps a trained detector learned from (18 tools).",
     "sharpness_gap": "Whether the inner face is blurrier than the head and background around it, "
                      "as a pasted low-resolution face is.",
     "challenge": "Share of the prompted challenges (turn, blink, smile, ...) not answered in time.",

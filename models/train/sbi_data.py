@@ -105,7 +105,7 @@ def build_cache(
     out: Path, frames_per_clip: int = 0, limit_utk: int | None = None, faces: Path | None = None
 ) -> None:
     """UTKFace crops (+ ``frames_per_clip`` frames of every real clip when > 0; the training
-    script instead reads the tracked real-clip crops that ``eval_artefact`` caches)."""
+    script instead reads the tracked real-clip crops of the dev clips)."""
     data = shared_data()
     face_dir = faces if faces is not None else data / "faces" / "utkface"
     if not face_dir.is_dir():

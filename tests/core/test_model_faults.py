@@ -53,7 +53,7 @@ def test_a_corrupted_model_is_a_model_error_when_the_session_is_built(model_dir:
 
 def test_a_missing_model_is_a_model_error_when_the_session_is_built(model_dir: Path) -> None:
     (model_dir / registry.MODELS["artefact"].filename).unlink(missing_ok=True)
-    with pytest.raises(ModelError, match="artefact.onnx.* not found"):
+    with pytest.raises(ModelError, match="swap_detector.onnx.* not found"):
         build_session(PipelineOptions(live=True))
 
 

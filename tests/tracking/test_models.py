@@ -187,7 +187,7 @@ def test_full_range_detector_matches_mediapipe(astronaut):
     pixels."""
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "convert"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "convert"))
     from astronaut import small_face_scene
 
     ref = np.load(REF / "mediapipe_full_range_astronaut.npz")
@@ -210,7 +210,7 @@ def test_stretch_contrast_recovers_a_dim_face(astronaut):
     """A dim (gain 0.25) small face: the contrast stretch lifts its score to the lit one's."""
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "convert"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "convert"))
     from astronaut import small_face_scene
 
     lit = small_face_scene()
@@ -560,7 +560,7 @@ def test_hand_models_parity_on_dev_frames_with_hands(shared):
     import hashlib
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models" / "convert"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "convert"))
     from hand_frames import HAND_FRAMES, frame_inputs
 
     ref = np.load(REF / "hand_frames.npz")
