@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     d = load()
     lay = layout()
     cols = columns(lay, tuple(meta["backbones"].split(",")))
-    kw = {"use_aug": meta["aug"], "cols": cols, "max_chips": meta.get("max_chips", 8)}
+    is_dlib = np.isin(cols, columns(lay, ("dlib",))) if "dlib" in meta["backbones"] else np.zeros(len(cols), bool)
+    kw = {"use_aug": meta["aug"], "cols": cols, "max_chips": meta.get("max_chips", 8),
+          "scale": np.where(is_dlib, meta.get("scale_dlib", 1.0), 1.0)}
     fold = np.array([_fold_of(g, a.folds, meta["seed"]) for g in d.group])
     rows = _manifest_rows(Path())
     FOLDS.mkdir(parents=True, exist_ok=True)

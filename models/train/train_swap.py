@@ -99,10 +99,11 @@ class Head:
 
 
 def fit(d: Data, idx: np.ndarray, C: float, use_aug: bool = True, cols: np.ndarray | None = None,
-        max_chips: int = 8, train_exclude: tuple[str, ...] = ()) -> Head:
+        max_chips: int = 8, train_exclude: tuple[str, ...] = (), scale: np.ndarray | None = None) -> Head:
     """Weighted logistic regression on standardised features of the items ``idx`` (raw chips,
     and their degraded copies with ``use_aug``; at most ``max_chips`` per item, evenly spread;
-    items of the domains ``train_exclude`` left out)."""
+    items of the domains ``train_exclude`` left out). ``scale``: per-column factors applied after
+    standardising (a block scaled down is penalised more by the L2 term)."""
     from sklearn.linear_model import LogisticRegression
 
     idx = np.asarray([i for i in idx if d.dom[i] not in train_exclude], np.int64)
@@ -125,6 +126,8 @@ def fit(d: Data, idx: np.ndarray, C: float, use_aug: bool = True, cols: np.ndarr
     sw = np.concatenate(ws)
     mu = x.mean(0)
     sd = x.std(0) + 1e-3
+    if scale is not None:
+        sd = sd / scale
     lr = LogisticRegression(C=C, max_iter=500, tol=1e-4)
     lr.fit((x - mu) / sd, y, sample_weight=sw * len(sw) / sw.sum())
     return Head(mu, sd, lr.coef_[0].copy(), float(lr.intercept_[0]))
@@ -273,6 +276,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--exclude", default="", help="domains left out of training and evaluation")
     ap.add_argument("--train-exclude", default="", help="domains left out of training only")
     ap.add_argument("--max-chips", type=int, default=8, help="training chips per item at most")
+    ap.add_argument("--scale-dlib", type=float, default=1.0,
+                    help="factor on the standardised dlib features (< 1: penalised more)")
     ap.add_argument("--eval", action="store_true", help="grouped CV + leave-one-tool-out tables")
     ap.add_argument("--no-loto", action="store_true")
     ap.add_argument("--ship", action="store_true", help="fit on everything, write the ONNX + tables")
@@ -283,8 +288,10 @@ def main(argv: list[str] | None = None) -> None:
     d = load(tuple(x for x in a.exclude.split(",") if x))
     lay = layout()
     cols = columns(lay, tuple(a.backbones.split(",")))
+    is_dlib = np.isin(cols, columns(lay, ("dlib",))) if "dlib" in a.backbones else np.zeros(len(cols), bool)
+    scale = np.where(is_dlib, a.scale_dlib, 1.0)
     kw = {"use_aug": not a.no_aug, "cols": cols, "max_chips": a.max_chips,
-          "train_exclude": tuple(x for x in a.train_exclude.split(",") if x)}
+          "train_exclude": tuple(x for x in a.train_exclude.split(",") if x), "scale": scale}
     print(f"{len(d.y)} items ({int(d.y.sum())} fake), {len(cols)} features, C={a.C}, aug={not a.no_aug} "
           f"[{time.time() - t0:.0f}s]", flush=True)
     s, chips = grouped_cv(d, a.C, seed=a.seed, **kw)
@@ -305,6 +312,7 @@ def main(argv: list[str] | None = None) -> None:
         args = " ".join(argv if argv is not None else sys.argv[1:])
         export(h, cols, lay, (pa, pb), OUT, f"interview-liveness swap detector; train_swap {args} at {commit}")
         meta = {"command": f"python -m models.train.train_swap {args}", "C": a.C, "backbones": a.backbones,
+                "scale_dlib": a.scale_dlib,
                 "aug": not a.no_aug, "max_chips": a.max_chips, "seed": a.seed, "platt": [pa, pb],
                 "items": int(len(d.y)), "fakes": int(d.y.sum()), "cv": cv, "loto_mean": lt}
         (ROOT / "models" / "cards" / "swap_detector.train.json").write_text(json.dumps(meta, indent=1) + "\n")
