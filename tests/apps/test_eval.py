@@ -93,3 +93,47 @@ def test_missing_clips_message_reads_well(tmp_path: Path, capsys):
     assert main(["eval", str(p), "-q", "--cache", str(tmp_path / "c"), "--json", str(tmp_path / "blocker" / "e.json")]) == 2
     err = capsys.readouterr().err
     assert "cannot write the eval JSON" in err and not list((tmp_path / "c").glob("*.json"))
+
+
+def test_a_training_manifest_gives_its_clips_with_their_generator(tmp_path: Path):
+    """``liveness eval ../shared/data/train/manifest.csv`` reviews the clips and skips the stills."""
+    (tmp_path / "m.csv").write_text(
+        "path,label,kind,generator,attack,pair,group\n"
+        "a.mp4,fake,clip,deeplivecam,faceswap_realtime,,g1\n"
+        "b.jpg,fake,image,simswap,faceswap,p,g2\n"
+        "c.mp4,real,clip,none,none,,g3\n"
+    )
+    rows = load_manifest(tmp_path / "m.csv")
+    assert [r["path"] for r in rows] == ["a.mp4", "c.mp4"]
+    assert rows[0]["generator"] == "deeplivecam" and rows[0]["attack"] == "faceswap_realtime"
+
+
+def test_per_tool_scores_each_tool_against_every_real_clip():
+    from liveness.apps.eval import format_per_tool, per_tool
+
+    def clip(label, gen, art, verdict):  # noqa: ANN001, ANN202
+        return {"label": label, "attack": "faceswap" if label == "fake" else "none", "generator": gen,
+                "signals": {"artefact": art, "verdict": art}, "verdict": {"label": verdict}}
+
+    clips = [clip("real", "", 0.1, "no_signs"), clip("real", "", 0.4, "suspicious"),
+             clip("fake", "a", 0.9, "fake"), clip("fake", "a", 0.3, "no_signs"),
+             clip("fake", "b", 0.2, "no_signs")]
+    rows = {r["tool"]: r for r in per_tool(clips)}
+    assert rows["a"]["fakes"] == 2 and rows["a"]["artefact"] == pytest.approx(0.75) and rows["a"]["flagged"] == 0.5
+    assert rows["b"]["artefact"] == pytest.approx(0.5) and rows["b"]["flagged"] == 0.0
+    assert "0.750" in format_per_tool(list(rows.values()))
+
+
+def test_artefact_model_file_must_exist(tmp_path: Path):
+    import argparse
+
+    from liveness.apps.eval import run_eval
+
+    clip = tmp_path / "x.mp4"
+    clip.write_bytes(b"")
+    (tmp_path / "m.csv").write_text("path,label\nx.mp4,real\n")
+    args = argparse.Namespace(manifest=str(tmp_path / "m.csv"), root=None, limit=0, json=None, cache=str(tmp_path / "c"),
+                              workers=1, stride=1, max_side=1280, threads=1, quiet=True,
+                              artefact_model=str(tmp_path / "nope.onnx"))
+    with pytest.raises(InputError, match="--artefact-model file not found"):
+        run_eval(args)

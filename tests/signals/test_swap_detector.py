@@ -171,3 +171,28 @@ def test_burned_in_text_does_not_raise_real_faces(real_faces):
 
     base = _mean_prob(real_faces)
     assert _mean_prob(real_faces, caption) <= base + 0.05
+
+
+def test_a_model_file_given_in_the_options_replaces_the_shipped_one(tmp_path):
+    """``ArtefactOptions(model=...)`` (``liveness eval --artefact-model``): the same file scores
+    the same; a file that is not a model is a ModelError, not a crash."""
+    import shutil
+
+    from liveness import ModelError
+    from liveness.core.registry import model_path
+    from liveness.signals.artefact import ArtefactOptions
+
+    rng = np.random.default_rng(4)
+    chip = rng.integers(0, 255, (150, 150, 3), dtype=np.uint8)
+    mask = np.ones((150, 150), np.float32)
+    copy = tmp_path / "mine.onnx"
+    shutil.copy(model_path("artefact"), copy)
+    a = ArtefactAnalyser().score_chip(chip, mask)
+    b = ArtefactAnalyser(ArtefactOptions(model=str(copy))).score_chip(chip, mask)
+    assert a == pytest.approx(b, abs=1e-6)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError):
+        ArtefactAnalyser(ArtefactOptions(model=str(bad))).score_chip(chip, mask)
+    with pytest.raises(ModelError):
+        ArtefactAnalyser(ArtefactOptions(model=str(tmp_path / "missing.onnx"))).score_chip(chip, mask)
