@@ -16,7 +16,6 @@ from liveness.apps.common import (
     check_writable,
     progress_hook,
     single_threaded_opencv,
-    write_json,
     write_text,
 )
 from liveness.apps.enroll import add_enroll_parser
@@ -42,6 +41,8 @@ def cmd_review_batch(args: argparse.Namespace) -> int:
 
     if args.start or args.end is not None:
         raise InputError("--start/--end review a part of one file, not a batch")
+    if args.fast or args.decode_ahead:
+        raise InputError("--fast/--decode-ahead review one file; a batch reviews every frame")
     if not args.out:
         raise InputError("reviewing several files or a folder needs --out DIR (one JSON + HTML per video)")
     if args.json or args.html:
@@ -78,8 +79,19 @@ def _clock(text: str) -> float:
     return sec
 
 
+def _schedule(args: argparse.Namespace) -> Any:
+    """The analysis schedule of ``--fast`` (None without it)."""
+    from liveness.apps.schedule import ScheduleOptions
+
+    if args.fast_fps is not None and not args.fast:
+        raise InputError("--fast-fps goes with --fast")
+    if not args.fast:
+        return None
+    return ScheduleOptions() if args.fast_fps is None else ScheduleOptions(base_fps=args.fast_fps)
+
+
 def cmd_review(args: argparse.Namespace) -> int:
-    from liveness.apps.review import ReviewOptions, review_video
+    from liveness.apps.review import ReviewOptions, review
     from liveness.verdict.explain import LABEL_HEADLINE, verdict_text
 
     videos = list(args.video or [])
@@ -94,6 +106,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         thumbnails=args.thumbnails if args.html else 0,
         start=args.start,
         end=args.end,
+        schedule=_schedule(args),
+        decode_ahead=args.decode_ahead,
     )
     with contextlib.ExitStack() as stack:
         video = videos[0] if videos else None
@@ -108,15 +122,16 @@ def cmd_review(args: argparse.Namespace) -> int:
         hook = progress_hook(Path(video).name, args.quiet)
         if hook is not None:
             stack.callback(hook.close)
-        doc = review_video(video, opts, hook=hook)
-    if args.json:
-        write_json(args.json, doc)
+        rev = review(video, opts, hook=hook)
+    if args.json:  # streamed: an hour-long timeline is never held whole
+        write_text(args.json, rev.json_chunks())
     if args.html:
         from liveness.verdict.report import render_html
 
-        write_text(args.html, render_html(doc))
-    v = doc["verdict"]
-    s = doc["summary"]
+        write_text(args.html, render_html(rev.to_dict()))
+    v = rev.verdict.to_dict()
+    s = dict(rev.summary)
+    doc: dict[str, Any] = {"events": [e.to_dict() for e in rev.events], "signals": {k: x.to_dict() for k, x in rev.signals.items()}}
     risk = "n/a" if v.get("risk") is None else f"{v['risk']:.2f}"
     label = str(v.get("label"))
     print(
@@ -159,6 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--end", type=_clock, default=None, metavar="TIME", help="... up to this time")
     r.add_argument("--max-side", type=int, default=1280, help="downsize frames larger than this")
     r.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model")
+    r.add_argument("--fast", action="store_true",
+                   help="analyse 10 frames a second, every frame around head turns, face changes and "
+                        "events (liveness.apps.schedule; the answers differ a little from the "
+                        "every-frame default)")
+    r.add_argument("--fast-fps", type=float, default=None, metavar="FPS",
+                   help="with --fast: frames analysed a second outside the dense windows (default 10)")
+    r.add_argument("--decode-ahead", type=int, default=0, metavar="N",
+                   help="decode up to N frames ahead on a second thread (same answers; default 0; not "
+                        "with --fast)")
     r.add_argument("--thumbnails", type=int, default=6, help="evidence frames in the HTML report")
     r.add_argument("--out", metavar="DIR", help="batch mode: one JSON + HTML report per video and an "
                    "index.html/index.json here; a rerun reuses unchanged reviews")
@@ -181,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--stride", type=int, default=1, help="analyse every n-th frame")
     e.add_argument("--max-side", type=int, default=1280)
     e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--fast", action="store_true", help="review with the --fast analysis schedule")
     e.add_argument("--limit", type=int, default=0, help="only the first N clips (0 = all)")
     e.add_argument("--artefact-model", metavar="ONNX", default=None,
                    help="a swap-detector file to use instead of the shipped one (e.g. retrained on "

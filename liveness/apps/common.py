@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +53,13 @@ def check_writable(path: str | Path | None, what: str) -> None:
         raise InputError(f"cannot write {what} to {p}: {reason}") from exc
 
 
-def write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (``-`` = stdout); the folder is created."""
+def write_text(path: str, text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its pieces, as they come) to ``path`` atomically (``-`` = stdout);
+    the folder is created."""
     if path == "-":
-        sys.stdout.write(text + "\n")
+        for piece in (text,) if isinstance(text, str) else text:
+            sys.stdout.write(piece)
+        sys.stdout.write("\n")
         return
     p = Path(path)
     try:

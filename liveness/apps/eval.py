@@ -140,6 +140,7 @@ def load_manifest(path: str | Path, root: str | Path | None = None) -> list[dict
 def _review_one(file: str, opts_json: str, cache_file: str) -> tuple[str, dict[str, Any] | None, str | None]:
     from liveness.apps.common import single_threaded_opencv
     from liveness.apps.review import ReviewOptions, review_video
+    from liveness.apps.schedule import ScheduleOptions
     from liveness.pipeline import PipelineOptions
     from liveness.tracking.tracker import TrackerOptions
 
@@ -155,6 +156,7 @@ def _review_one(file: str, opts_json: str, cache_file: str) -> tuple[str, dict[s
         pipeline=PipelineOptions(tracker=TrackerOptions(threads=o["threads"]), analysers=analysers),
         max_side=o["max_side"],
         stride=o["stride"],
+        schedule=ScheduleOptions() if o.get("fast") else None,
     )
     try:
         doc = review_video(file, opts)
@@ -288,6 +290,8 @@ def run_eval(args: argparse.Namespace) -> int:
     cache = Path(args.cache or ".cache/eval")
     cache.mkdir(parents=True, exist_ok=True)
     opts: dict[str, Any] = {"threads": args.threads, "max_side": args.max_side, "stride": args.stride}
+    if getattr(args, "fast", False):  # the cache key of the every-frame review is unchanged
+        opts["fast"] = True
     model = getattr(args, "artefact_model", None)
     if model:
         if not Path(model).is_file():

@@ -4,25 +4,29 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as _dt
+import math
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from liveness.core.errors import InputError
+from liveness.apps.schedule import ScheduleOptions, Scheduler
+from liveness.core.errors import ConfigError, InputError
 from liveness.core.hooks import Hook, HookEvent, TimingHook
 from liveness.core.image import jpeg
+from liveness.core.record import CompactObservations, SpilledRows
 from liveness.core.registry import model_hashes
 from liveness.core.review import REVIEW_SCHEMA, Review
 from liveness.core.session import Session
 from liveness.core.types import Event, Signal
 from liveness.pipeline import PipelineOptions, build_session
-from liveness.sources.video import VideoSource, open_video
+from liveness.sources.video import VideoFrame, VideoSource, open_video
 from liveness.verdict.report import telling_times
 
 __all__ = ["SCHEMA", "ReviewOptions", "grab_thumbnails", "review", "review_video"]
@@ -35,7 +39,11 @@ class ReviewOptions:
     """``max_side``: frames larger than this are downsized before analysis (keeps aspect).
     ``stride``: analyse every n-th decoded frame. ``thumbnails``: number of evidence frames to
     embed (JPEG, base64) — 0 for none. ``start`` / ``end``: review only that part of the file
-    (seconds of the stream; ``end`` None = to the end); the timeline keeps the file's times."""
+    (seconds of the stream; ``end`` None = to the end); the timeline keeps the file's times.
+    ``schedule``: analyse only some frames (:mod:`liveness.apps.schedule`; None = every frame,
+    the default: a schedule changes the answers). ``decode_ahead``: decode (and convert) up to
+    this many frames ahead on a second thread while the analysis runs (0 = on the same thread;
+    the frames and answers are the same)."""
 
     pipeline: PipelineOptions = field(default_factory=PipelineOptions)
     max_side: int | None = 1280
@@ -43,11 +51,24 @@ class ReviewOptions:
     thumbnails: int = 0
     start: float = 0.0
     end: float | None = None
+    schedule: ScheduleOptions | None = None
+    decode_ahead: int = 0
+
+    def __post_init__(self) -> None:
+        if self.decode_ahead < 0:
+            raise ConfigError(f"decode_ahead must be >= 0, got {self.decode_ahead}")
+        if self.decode_ahead and self.schedule is not None:  # the frames chosen would depend on timing
+            raise ConfigError("decode_ahead and a schedule do not go together: a decoder running ahead "
+                              "would choose the analysed frames before the analysis asks for them")
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return {**asdict(self), "pipeline": self.pipeline.to_dict()}
+        d = {**asdict(self), "pipeline": self.pipeline.to_dict()}
+        for k in ("schedule", "decode_ahead"):  # the document's shape is unchanged when unused
+            if not d[k]:
+                del d[k]
+        return d
 
 
 def _provenance(options: ReviewOptions, session: Session, signals: Mapping[str, Signal]) -> dict[str, Any]:
@@ -81,13 +102,25 @@ def review(
         session = build_session(options.pipeline, hook=timing)
     else:
         session.hook = timing
+    session.use_compact_record()  # flat memory: an hour-long file keeps ~18 MB of record
     total = _expected_frames(src, options)
-    timeline: list[dict[str, Any]] = []
+    timeline = SpilledRows()  # rows on disk, offsets in memory
+    frames: Iterator[VideoFrame]
+    sched = Scheduler(options.schedule) if options.schedule is not None else None
+    if sched is not None:
+        near_end = src.info.duration_s - 0.5 if src.info.duration_s > 0 else math.inf
+        frames = src.frames(sched.want, lambda t: t < near_end and sched.sparse(t))
+    else:
+        frames = src.frames()
+    if options.decode_ahead:
+        frames = _ahead(frames, options.decode_ahead)
     t_dec = time.perf_counter()
-    for frame in src:
+    for frame in frames:
         timing(HookEvent("decode", frame.t, (time.perf_counter() - t_dec) * 1e3))
         res = session.process(frame.image, frame.t, total=total)
         timeline.append(res.to_dict())
+        if sched is not None:
+            sched.observe(res)
         t_dec = time.perf_counter()
     if not timeline:
         raise InputError(f"{path}: no frames were analysed")
@@ -114,7 +147,7 @@ def review(
     }
     doc = Review(
         source=source,
-        timeline=tuple(timeline),
+        timeline=timeline,
         signals=signals,
         verdict=verdict,
         events=tuple(events),
@@ -141,11 +174,58 @@ def review_video(
     return review(path, options, hook=hook, session=session).to_dict()
 
 
+def _ahead(frames: Iterator[VideoFrame], depth: int) -> Iterator[VideoFrame]:
+    """``frames`` produced on a second thread, up to ``depth`` ahead (PyAV and the RGB
+    conversion release the GIL while they work); its errors are raised here, in order."""
+    import queue
+    import threading
+
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for f in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(("frame", f), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # handed to the consumer
+            q.put(("error", exc))
+
+    th = threading.Thread(target=run, name="liveness-decode", daemon=True)
+    th.start()
+    try:
+        while True:
+            kind, val = q.get()
+            if kind == "frame":
+                yield val
+            elif kind == "error":
+                raise val
+            else:
+                return
+    finally:
+        stop.set()
+        while th.is_alive():
+            with contextlib.suppress(queue.Empty):
+                q.get_nowait()
+            th.join(timeout=0.05)
+
+
 def _expected_frames(src: VideoSource, options: ReviewOptions) -> int | None:
-    """Frames the review will analyse, from the container's count (None when it declares none)."""
+    """Frames the review will analyse, from the container's count (None when it declares none;
+    with a schedule, the frames its base rate would analyse)."""
     info = src.info
     if not info.frames:
         return None
+    if options.schedule is not None and info.duration_s:
+        end = info.duration_s if options.end is None else min(options.end, info.duration_s)
+        return max(1, round((end - options.start) * min(options.schedule.base_fps, info.fps or 30.0)))
     if (options.start > 0 or options.end is not None) and info.fps and info.duration_s:
         end = info.duration_s if options.end is None else min(options.end, info.duration_s)
         return max(0, round((end - options.start) * info.fps)) // options.stride or None
@@ -168,17 +248,24 @@ def _truncated_event(src: VideoSource) -> Event:
 def _summary(session: Session) -> dict[str, Any]:
     obs = session.observations
     n = len(obs)
-    faces = [o for o in obs if o.face]
-    multi = sum(1 for o in obs if o.faces > 1)
-    d: dict[str, Any] = {
-        "frames": n,
-        "face_frames": len(faces),
-        "face_fraction": round(len(faces) / n, 4) if n else 0.0,
-        "multi_face_frames": multi,
-    }
-    if faces:
+    if isinstance(obs, CompactObservations):  # from its arrays, without rebuilding observations
+        fc = obs.faces()
+        face = fc[:, 0].astype(bool) if n else np.zeros(0, bool)
+        n_faces, multi = int(face.sum()), int((fc[:, 1] > 1).sum()) if n else 0
+        yaw_all, size_all = obs.yaw()[face], obs.quality()[face, 0]
+        yaw, size = yaw_all[np.isfinite(yaw_all)], size_all[np.isfinite(size_all)]
+    else:
+        faces = [o for o in obs if o.face]
+        n_faces, multi = len(faces), sum(1 for o in obs if o.faces > 1)
         yaw = np.array([o.pose.yaw for o in faces if o.pose is not None])
         size = np.array([o.quality.size_px for o in faces if o.quality is not None])
+    d: dict[str, Any] = {
+        "frames": n,
+        "face_frames": n_faces,
+        "face_fraction": round(n_faces / n, 4) if n else 0.0,
+        "multi_face_frames": multi,
+    }
+    if n_faces:
         if yaw.size:
             d["yaw_range"] = [round(float(yaw.min()), 1), round(float(yaw.max()), 1)]
         if size.size:

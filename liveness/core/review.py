@@ -9,13 +9,15 @@ JSON document; ``from_dict`` reads one (unknown keys are kept in ``extra``).
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from liveness.core.record import SpilledRows
 from liveness.core.types import Event, FaceObservation, FaceQuality, Signal, Verdict
 
 __all__ = ["REVIEW_SCHEMA", "SERVE_REPORT_SCHEMA", "Review"]
@@ -37,7 +39,7 @@ class Review:
     ``thumbnails``: evidence frames (JPEG, base64), None when not asked for."""
 
     source: Mapping[str, Any]
-    timeline: tuple[Mapping[str, Any], ...]
+    timeline: Sequence[Mapping[str, Any]]
     signals: Mapping[str, Signal]
     verdict: Verdict
     events: tuple[Event, ...] = ()
@@ -50,10 +52,32 @@ class Review:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        return self._dict([dict(r) for r in self.timeline])
+
+    def json_chunks(self, indent: int | None = 1) -> Iterator[str]:
+        """The JSON document (as ``json.dumps(to_dict(), indent=indent, ensure_ascii=False)``
+        reads it, one compact timeline row a line) in pieces, the timeline streamed row by row:
+        writing an hour-long review never holds its whole timeline as objects or text."""
+        mark = "\x00timeline\x00"
+        text = json.dumps(self._dict(mark), indent=indent, ensure_ascii=False)
+        token = json.dumps(mark)
+        head, tail = text.split(token, 1)
+        yield head
+        rows = self.timeline
+        lines = rows.lines() if isinstance(rows, SpilledRows) else (
+            json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in rows)
+        first = True
+        for line in lines:
+            yield ("[\n" if first else ",\n") + line
+            first = False
+        yield "[]" if first else "\n]"
+        yield tail
+
+    def _dict(self, timeline: Any) -> dict[str, Any]:
         d: dict[str, Any] = {
             "schema": self.schema,
             "source": dict(self.source),
-            "timeline": [dict(r) for r in self.timeline],
+            "timeline": timeline,
             "signals": {k: v.to_dict() for k, v in self.signals.items()},
             "verdict": self.verdict.to_dict(),
             "events": [e.to_dict() for e in self.events],

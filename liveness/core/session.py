@@ -14,6 +14,7 @@ from liveness.core.errors import ConfigError, TimestampError
 from liveness.core.hooks import Hook, HookEvent
 from liveness.core.image import check_rgb, downscale
 from liveness.core.protocols import ChallengeSource, Fusion, ResultRecord, Tracker
+from liveness.core.record import CompactObservations
 from liveness.core.types import Event, FaceObservation, FrameResult, Roi, Signal, Verdict
 
 __all__ = ["Event", "FrameResult", "Session", "check_timestamp"]
@@ -37,7 +38,7 @@ class _Stats:
     frames: int = 0
     faces: int = 0
     last_t: float | None = None
-    observations: list[FaceObservation] = field(default_factory=list)
+    observations: list[FaceObservation] | CompactObservations = field(default_factory=list)
 
 
 class Session:
@@ -63,6 +64,7 @@ class Session:
         hook: Hook | None = None,
         keep_observations: bool = True,
         mode: Mode = "video",
+        compact_record: bool = False,
     ) -> None:
         if not isinstance(tracker, Tracker):
             raise ConfigError(f"{type(tracker).__name__} is not a tracker (process, reset)")
@@ -83,9 +85,10 @@ class Session:
         self.hook = hook
         self.keep_observations = keep_observations
         self.mode: Mode = mode
+        self.compact_record = compact_record
         self._challenges: tuple[ChallengeSource, ...] = tuple(
             a for a in self.analysers if isinstance(a, ChallengeSource))
-        self._stats = _Stats()
+        self._stats = self._new_stats()
         self._disabled: set[str] = set()
         self._events: list[Event] = []
         self._roi: Roi | None = None
@@ -143,11 +146,25 @@ class Session:
         self._stats.frames += 1
         self._stats.faces += int(obs.face)
         if self.keep_observations:
-            self._stats.observations.append(self._light(obs))
+            rec = self._stats.observations
+            rec.append(obs if isinstance(rec, CompactObservations) else self._light(obs))
         self._events.extend(ctx.events)
         if self.hook is not None:
             self.hook(HookEvent("frame", t, (time.perf_counter() - t0) * 1e3, self._stats.frames, total))
         return FrameResult(obs, tuple(ctx.scores), tuple(ctx.events), applied, origin, scale)
+
+    def use_compact_record(self) -> None:
+        """Keep the per-frame record in flat arrays from now on (``compact_record``); only
+        before the first frame (or after :meth:`reset`)."""
+        if self.compact_record:
+            return
+        if self._stats.frames:
+            raise ConfigError("the record can be made compact only before the first frame")
+        self.compact_record = True
+        self._stats = self._new_stats()
+
+    def _new_stats(self) -> _Stats:
+        return _Stats(observations=CompactObservations()) if self.compact_record else _Stats()
 
     def _light(self, obs: FaceObservation) -> FaceObservation:
         # a live session may run for hours: keep the per-frame record light (the fusion reads
@@ -191,7 +208,8 @@ class Session:
     @property
     def observations(self) -> Sequence[FaceObservation]:
         """The light per-frame record (read-only)."""
-        return tuple(self._stats.observations)
+        obs = self._stats.observations
+        return obs if isinstance(obs, CompactObservations) else tuple(obs)
 
     @property
     def events(self) -> list[Event]:
@@ -227,7 +245,7 @@ class Session:
         self.tracker.reset()
         for a in self.analysers:
             a.reset()
-        self._stats = _Stats()
+        self._stats = self._new_stats()
         self._disabled.clear()
         self._events.clear()
         self._roi = None

@@ -3,7 +3,7 @@ honoured, timestamps from the stream (variable frame rate safe)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,14 @@ class VideoSource:
         self.info = VideoInfo(str(self.path), sha, w, h, fps, duration, frames, codec, rotation, fw, fh)
 
     def __iter__(self) -> Iterator[VideoFrame]:
+        return self.frames()
+
+    def frames(self, want: Callable[[float], bool] | None = None,
+               sparse: Callable[[float], bool] | None = None) -> Iterator[VideoFrame]:
+        """The frames, as iterating does; ``want(t)`` (called for each frame the stride keeps)
+        says whether it is yielded: a frame not wanted is decoded but never converted to RGB.
+        ``sparse(t)`` says whether the decoder may drop non-reference frames after the one at
+        ``t`` (they are then never decoded) until it says no again."""
         import av
 
         try:
@@ -161,6 +169,8 @@ class VideoSource:
             step = 1.0 / self.info.fps if self.info.fps else 1 / 30
             broken = False
             ended = False
+            ctx = stream.codec_context
+            skipping = False
             if self.start > 0:
                 if start is None:
                     start = 0
@@ -182,11 +192,14 @@ class VideoSource:
                     if self.end is not None and t >= self.end - 1e-6:
                         ended = True
                         break
-                    if idx % self.stride == 0:
+                    if idx % self.stride == 0 and (want is None or want(float(t))):
                         img = self._convert(frame)
                         yield VideoFrame(img, float(t), idx)
                         kept += 1
                     idx += 1
+                    if sparse is not None and sparse(float(t)) != skipping:
+                        skipping = not skipping
+                        ctx.skip_frame = "NONREF" if skipping else "DEFAULT"
             except (av.error.FFmpegError, ValueError, TypeError, OverflowError) as exc:
                 if kept == 0:
                     raise InputError(f"{self.path}: cannot decode the video: {_reason(exc)}") from exc

@@ -1,0 +1,182 @@
+"""Offline review speed and memory (issue 16): the whole ``liveness review`` process per clip.
+
+    .venv/bin/python benchmarks/bench_review_speed.py --seconds 60 --json speed.json
+    .venv/bin/python benchmarks/bench_review_speed.py --long 600,1800,3600 --long-args "--stride 10"
+
+Speed: synthetic 720p30 and 1080p30 clips (the avatar demo, 12 s rendered once, looped to
+``--seconds`` by copying its packets, so the loop costs no encoding) or ``--clip`` files, each
+reviewed by a fresh ``liveness review FILE --json ... -q`` process per mode (``--modes``: the
+every-frame default, ``--decode-ahead``, ``--fast``, ...). Per run: wall seconds, x real time
+(video seconds / wall), CPU seconds per video second (user + system of the review process and
+its threads, from ``wait4``), peak RSS; ``startup`` is the same for a 1-s clip (imports, model
+checks and loading), so the per-second figures of long files are the others minus it.
+
+Long files (``--long``): a small clip looped to each duration, reviewed once each; the peak
+RSS against the duration shows whether memory stays flat. ``--long-args`` keeps the cost low
+(``--stride 10`` analyses 3 frames a second, every frame is still decoded).
+
+The machine's load average is printed with every run: CPU seconds stay meaningful on a busy
+machine, wall clock only on a quiet one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+MODES = {
+    "default": [],
+    "ahead": ["--decode-ahead", "4"],
+    "fast": ["--fast"],
+    "threads2": ["--threads", "2"],
+    "fast+threads2": ["--fast", "--threads", "2"],
+}
+
+
+def loop_clip(src: Path, out: Path, seconds: float) -> Path:
+    """``src`` repeated (packets copied, timestamps shifted) until ``seconds`` long."""
+    import av
+
+    with av.open(str(src)) as ic:
+        ist = ic.streams.video[0]
+        pk = [p for p in ic.demux(ist) if p.pts is not None]
+        tb = ist.time_base
+    pts = sorted(p.pts for p in pk)
+    span = pts[-1] - pts[0] + (pts[-1] - pts[-2])
+    with av.open(str(src)) as ic, av.open(str(out), "w") as oc:
+        ist = ic.streams.video[0]
+        ost = oc.add_stream_from_template(ist)
+        k = 0
+        while k * span * tb < seconds:
+            ic.seek(0)
+            for p in ic.demux(ist):
+                if p.pts is None:
+                    continue
+                p.pts += k * span
+                p.dts = (p.dts if p.dts is not None else p.pts) + k * span
+                p.stream = ost
+                oc.mux(p)
+            k += 1
+    return out
+
+
+def synthetic(folder: Path, size: tuple[int, int], seconds: float, fps: float = 30.0) -> Path:
+    from liveness.testing.clips import make_demo_clip
+
+    w, h = size
+    base = folder / f"avatar_{h}p{fps:g}_12s.mp4"
+    if not base.is_file():
+        make_demo_clip(base, 12.0, fps, size)
+    if seconds <= 12.0:
+        return base
+    out = folder / f"avatar_{h}p{fps:g}_{seconds:g}s.mp4"
+    return out if out.is_file() else loop_clip(base, out, seconds)
+
+
+def run_review(video: Path, args: list[str], nice: int) -> dict[str, Any]:
+    """One ``liveness review`` process: wall, CPU (user + sys) and peak RSS from ``wait4``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        cmd = [sys.executable, "-m", "liveness.apps.cli", "review", str(video), "--json", str(out), "-q", *args]
+        if nice:
+            cmd = ["nice", "-n", str(nice), *cmd]
+        load = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)}: exit {proc.returncode}: {err[-400:]}")
+        doc = json.loads(out.read_text())
+    dur = float(doc["source"]["duration_s"])
+    cpu = ru.ru_utime + ru.ru_stime
+    return {
+        "video": video.name, "args": " ".join(args), "duration_s": round(dur, 2),
+        "analysed_frames": doc["source"]["frames"], "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+        "x_real_time": round(dur / wall, 2), "cpu_per_video_s": round(cpu / dur, 4),
+        "peak_rss_mib": round(ru.ru_maxrss / 1024, 1), "load_before": round(load, 2),
+        "load_after": round(os.getloadavg()[0], 2), "verdict": doc["verdict"]["label"],
+    }
+
+
+def _print(r: dict[str, Any], startup: dict[str, Any] | None = None) -> None:
+    net = ""
+    if startup is not None and r["duration_s"] > startup["duration_s"]:
+        d = r["duration_s"] - startup["duration_s"]
+        net = (f"  net of startup: {d / max(r['wall_s'] - startup['wall_s'], 1e-3):6.2f}x, "
+               f"{(r['cpu_s'] - startup['cpu_s']) / d:.3f} CPU s/s")
+    print(f"{r['video']:28s} {r['args'] or 'default':28s} {r['duration_s']:7.1f}s  frames {r['analysed_frames']:6d}  "
+          f"wall {r['wall_s']:7.2f}s  {r['x_real_time']:6.2f}x  CPU {r['cpu_per_video_s']:.3f} s/s  "
+          f"RSS {r['peak_rss_mib']:6.1f} MiB  load {r['load_before']:.2f}->{r['load_after']:.2f}{net}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of the synthetic speed clips")
+    ap.add_argument("--sizes", default="1280x720,1920x1080")
+    ap.add_argument("--clip", action="append", default=[], help="a video file to time too (repeatable)")
+    ap.add_argument("--modes", default="default,ahead,fast",
+                    help=f"comma-separated, of {sorted(MODES)}, or extra review arguments in quotes")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--long", default="", help="durations (s) of the long-file memory check, e.g. 600,1800,3600")
+    ap.add_argument("--long-size", default="640x360")
+    ap.add_argument("--long-args", default="--stride 10", help="review arguments of the long files")
+    ap.add_argument("--nice", type=int, default=0, help="run the reviews under nice -n N")
+    ap.add_argument("--work", default=None, help="folder for the generated clips (kept; default a temporary one)")
+    ap.add_argument("--json", default=None, help="write every run here")
+    a = ap.parse_args(argv)
+
+    work = Path(a.work or tempfile.mkdtemp(prefix="bench-review-"))
+    work.mkdir(parents=True, exist_ok=True)
+    runs: list[dict[str, Any]] = []
+    print(f"cores {os.cpu_count()}, load average {os.getloadavg()}, clips in {work}", flush=True)
+    modes = [MODES.get(m.strip(), shlex.split(m)) for m in a.modes.split(",") if m.strip()]
+    if a.seconds > 0:
+        sizes = [tuple(int(v) for v in s.lower().split("x")) for s in a.sizes.split(",") if s]
+        videos = [synthetic(work, (w, h), a.seconds) for w, h in sizes] + [Path(c) for c in a.clip]
+        startup = None
+        if sizes:
+            from liveness.testing.clips import make_demo_clip
+
+            one = work / "avatar_1s.mp4"
+            if not one.is_file():
+                make_demo_clip(one, 1.0, 30.0, sizes[0])
+            startup = run_review(one, [], a.nice)
+            startup["role"] = "startup"
+            runs.append(startup)
+            _print(startup)
+        for _ in range(a.repeats):
+            for v in videos:
+                for m in modes:
+                    r = run_review(v, m, a.nice)
+                    r["role"] = "speed"
+                    runs.append(r)
+                    _print(r, startup)
+    if a.long:
+        w, h = (int(v) for v in a.long_size.lower().split("x"))
+        base = synthetic(work, (w, h), 12.0)
+        for s in (float(x) for x in a.long.split(",") if x):
+            v = work / f"long_{h}p_{s:g}s.mp4"
+            if not v.is_file():
+                loop_clip(base, v, s)
+            r = run_review(v, shlex.split(a.long_args), a.nice)
+            r["role"] = "long"
+            runs.append(r)
+            _print(r)
+    if a.json:
+        Path(a.json).write_text(json.dumps({"runs": runs, "cores": os.cpu_count()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Records that keep a long review's memory flat.
+
+:class:`CompactObservations` is a session's per-frame record (what the fusion and the summary
+read: face flag, face count, box, score, pose, quality) in flat typed arrays, about 170 bytes a
+frame instead of a :class:`FaceObservation` with its landmarks (~7 KB): an hour at 30 fps holds
+~18 MB. Items are rebuilt on access, with the values that were appended (no rounding), without
+landmarks, image or the other faces' boxes.
+
+:class:`SpilledRows` keeps a review's timeline rows (JSON objects) in an unnamed temporary file,
+one compact JSON line a row, with only the rows' offsets in memory; rows are decoded on access.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
+
+import numpy as np
+
+from liveness.core.types import FaceObservation, FaceQuality, HeadPose
+
+__all__ = ["CompactObservations", "SpilledRows"]
+
+_NAN = float("nan")
+
+
+class CompactObservations(Sequence[FaceObservation]):
+    """A read-only sequence of light observations stored as typed arrays (see the module)."""
+
+    def __init__(self) -> None:
+        self._t = array("d")
+        self._ints = array("l")  # frame_index, width, height, faces, flags (face | redetected<<1)
+        self._box = array("f")  # 4 a frame
+        self._score = array("d")
+        self._pose = array("d")  # yaw, pitch, roll, rvec(3), tvec(3); NaN without a pose
+        self._quality = array("d")  # size_px, sharpness, brightness, inside; NaN without
+
+    def append(self, obs: FaceObservation) -> None:
+        """Store ``obs``'s face flag, count, box, score, pose and quality."""
+        self._t.append(float(obs.t))
+        flags = int(bool(obs.face)) | (int(bool(obs.redetected)) << 1) | (int(obs.box is not None) << 2)
+        self._ints.extend((int(obs.frame_index), int(obs.width), int(obs.height), int(obs.faces), flags))
+        b = obs.box
+        self._box.extend((0.0, 0.0, 0.0, 0.0) if b is None else (float(v) for v in np.asarray(b).reshape(4)))
+        self._score.append(float(obs.score))
+        p = obs.pose
+        if p is None:
+            self._pose.extend((_NAN,) * 9)
+        else:
+            self._pose.extend((float(p.yaw), float(p.pitch), float(p.roll),
+                               *(float(v) for v in np.asarray(p.rvec).reshape(3)),
+                               *(float(v) for v in np.asarray(p.tvec).reshape(3))))
+        q = obs.quality
+        self._quality.extend((_NAN,) * 4 if q is None else
+                             (float(q.size_px), float(q.sharpness), float(q.brightness), float(q.inside)))
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    @overload
+    def __getitem__(self, i: int) -> FaceObservation: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[FaceObservation]: ...
+
+    def __getitem__(self, i: int | slice) -> FaceObservation | Sequence[FaceObservation]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("observation index out of range")
+        idx, w, h, faces, flags = self._ints[5 * i: 5 * i + 5]
+        pv = self._pose[9 * i: 9 * i + 9]
+        pose = None if pv[0] != pv[0] else HeadPose(pv[0], pv[1], pv[2], np.array(pv[3:6]), np.array(pv[6:9]))
+        qv = self._quality[4 * i: 4 * i + 4]
+        quality = None if qv[0] != qv[0] else FaceQuality(*qv)
+        box = np.array(self._box[4 * i: 4 * i + 4], np.float32) if flags & 4 else None
+        return FaceObservation(t=self._t[i], frame_index=idx, width=w, height=h, face=bool(flags & 1),
+                               faces=faces, box=box, score=self._score[i], pose=pose, quality=quality,
+                               redetected=bool(flags & 2))
+
+    def __iter__(self) -> Iterator[FaceObservation]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def yaw(self) -> np.ndarray:
+        """Every stored frame's yaw (NaN without a pose), without rebuilding observations."""
+        return np.asarray(self._pose, np.float64).reshape(-1, 9)[:, 0].copy()
+
+    def quality(self) -> np.ndarray:
+        """(n, 4) size_px, sharpness, brightness, inside (NaN without a quality)."""
+        return np.asarray(self._quality, np.float64).reshape(-1, 4).copy()
+
+    def faces(self) -> np.ndarray:
+        """(n, 2) int: face flag, face count."""
+        ints = np.asarray(self._ints, np.int64).reshape(-1, 5)
+        return np.stack([ints[:, 4] & 1, ints[:, 3]], axis=1)
+
+
+class SpilledRows(Sequence[Mapping[str, Any]]):
+    """JSON rows kept in an unnamed temporary file (see the module). ``append`` a row (a
+    JSON-able mapping); read it back by index or in order; :meth:`lines` gives the stored
+    compact JSON text of each row (for a streamed document)."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]] = ()) -> None:
+        self._f = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the rows
+        self._off = array("q", [0])
+        self._end = 0
+        for r in rows:
+            self.append(r)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        data = json.dumps(row, separators=(",", ":"), ensure_ascii=False, allow_nan=True).encode("utf-8")
+        self._f.seek(self._end)
+        self._f.write(data)
+        self._end += len(data)
+        self._off.append(self._end)
+
+    def __len__(self) -> int:
+        return len(self._off) - 1
+
+    def _raw(self, i: int) -> bytes:
+        a, b = self._off[i], self._off[i + 1]
+        self._f.seek(a)
+        return self._f.read(b - a)
+
+    @overload
+    def __getitem__(self, i: int) -> Mapping[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Mapping[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("row index out of range")
+        return json.loads(self._raw(i))  # type: ignore[no-any-return]
+
+    def lines(self, chunk: int = 1 << 20) -> Iterator[str]:
+        """The rows' compact JSON texts, in order, read in chunks of about ``chunk`` bytes."""
+        self._f.flush()
+        n = len(self)
+        i = 0
+        while i < n:
+            j = i
+            while j < n and self._off[j + 1] - self._off[i] < chunk:
+                j += 1
+            j = max(j, i + 1)
+            self._f.seek(self._off[i])
+            buf = self._f.read(self._off[j] - self._off[i])
+            base = self._off[i]
+            for k in range(i, j):
+                yield buf[self._off[k] - base: self._off[k + 1] - base].decode("utf-8")
+            i = j
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        for line in self.lines():
+            yield json.loads(line)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __del__(self) -> None:
+        try:
+            self._f.close()
+        except Exception:  # interpreter shutdown
+            pass

@@ -1,0 +1,63 @@
+"""The flat records of a long review: compact observations and timeline rows on disk."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from liveness.core.record import CompactObservations, SpilledRows
+from liveness.core.review import Review
+from liveness.core.types import FaceObservation, FaceQuality, HeadPose, Verdict
+
+
+def _obs(i: int, face: bool = True) -> FaceObservation:
+    if not face:
+        return FaceObservation(t=i / 30, frame_index=i, width=640, height=480, face=False, faces=0)
+    return FaceObservation(
+        t=i / 30, frame_index=i, width=640, height=480, face=True, faces=1 + i % 2,
+        box=np.array([10.5 + i, 20.25, 100.0, 120.0], np.float32), landmarks=np.ones((478, 3), np.float32),
+        score=0.9 - i / 1000, pose=HeadPose(-3.0 + i, 1.5, 0.25, np.array([0.1, 0.2, 0.3]), np.array([1.0, -2.0, 60.0])),
+        quality=FaceQuality(109.54451, 312.123456789, 140.0 + i / 7, 1.0), redetected=i == 2,
+    )
+
+
+def test_compact_observations_give_back_the_values_appended_without_landmarks():
+    rec = CompactObservations()
+    given = [_obs(i, face=i != 3) for i in range(6)]
+    for o in given:
+        rec.append(o)
+    assert len(rec) == 6 and len(list(rec)) == 6
+    for a, b in zip(given, rec, strict=True):
+        assert (a.t, a.frame_index, a.width, a.height, a.face, a.faces, a.redetected) == (
+            b.t, b.frame_index, b.width, b.height, b.face, b.faces, b.redetected)
+        assert b.landmarks is None and b.image is None
+        if a.face:
+            assert np.array_equal(a.box, b.box) and b.box.dtype == np.float32 and a.score == b.score
+            assert a.quality == b.quality  # exact, not rounded
+            assert (a.pose.yaw, a.pose.pitch, a.pose.roll) == (b.pose.yaw, b.pose.pitch, b.pose.roll)
+            assert np.array_equal(a.pose.rvec, b.pose.rvec) and np.array_equal(a.pose.tvec, b.pose.tvec)
+        else:
+            assert b.box is None and b.pose is None and b.quality is None
+    assert rec[-1].frame_index == 5 and [o.frame_index for o in rec[1:3]] == [1, 2]
+    assert math.isnan(rec.yaw()[3]) and rec.yaw()[4] == 1.0
+    assert rec.faces()[:, 0].tolist() == [1, 1, 1, 0, 1, 1]
+
+
+def test_spilled_rows_read_back_in_order_and_by_index():
+    rows = [{"t": i / 10, "face": i % 2 == 0, "box": [1.5, 2.0, 3.0, 4.0], "name": "é"} for i in range(2500)]
+    sp = SpilledRows(rows)
+    assert len(sp) == 2500 and sp[0] == rows[0] and sp[-1] == rows[-1] and sp[1234] == rows[1234]
+    assert list(sp) == rows
+    assert [json.loads(x) for x in sp.lines(chunk=300)] == rows  # chunks smaller than many rows
+
+
+def test_streamed_json_is_the_document():
+    rows = SpilledRows([{"t": 0.0, "face": False}, {"t": 0.1, "face": True, "score": float("nan")}])
+    rev = Review(source={"path": "x.mp4"}, timeline=rows, signals={}, verdict=Verdict("inconclusive", None))
+    text = "".join(rev.json_chunks())
+    assert json.loads(text).keys() == rev.to_dict().keys()
+    assert json.dumps(json.loads(text), sort_keys=True) == json.dumps(rev.to_dict(), sort_keys=True)
+    empty = Review(source={}, timeline=(), signals={}, verdict=Verdict("inconclusive", None))
+    assert json.loads("".join(empty.json_chunks()))["timeline"] == []
