@@ -20,6 +20,8 @@ from liveness.core.types import Event, FaceObservation, FrameResult, Roi, Signal
 __all__ = ["Event", "FrameResult", "Session", "check_timestamp"]
 
 _MIN_ROI_PX = 16  # a region of interest narrower or lower than this analyses the whole frame
+_NO_BOXES = np.zeros((0, 4), np.float32)  # shared by a live session's light records
+_NO_BOXES.flags.writeable = False
 
 
 def check_timestamp(t: float, last: float | None) -> float:
@@ -50,7 +52,7 @@ class Session:
     analysers that are a :class:`ChallengeSource` answer :meth:`start_challenges`.
 
     ``mode`` is ``"video"`` (a recording) or ``"live"`` (a call that may last hours: the
-    per-frame record keeps no landmarks). The session keeps a light copy of every observation
+    per-frame record keeps the face flag, counts, score and quality, no landmarks, box or pose). The session keeps a light copy of every observation
     (without the image) for the fusion and the report. An analyser that raises is disabled for
     the rest of the session and reported as an event, never taking the session down.
     """
@@ -168,9 +170,12 @@ class Session:
 
     def _light(self, obs: FaceObservation) -> FaceObservation:
         # a live session may run for hours: keep the per-frame record light (the fusion reads
-        # face/quality; analysers keep their own state), not 478 landmarks a frame
-        if self.mode == "live" and obs.landmarks is not None:
-            return replace(obs, landmarks=None, image=None)
+        # face/quality; analysers keep their own state): no landmarks, box, pose or other
+        # boxes a frame (about 1 kB at 15 fps was most of a live call's memory growth)
+        if self.mode == "live":
+            return FaceObservation(obs.t, obs.frame_index, obs.width, obs.height, obs.face, obs.faces,
+                                   score=obs.score, quality=obs.quality, other_boxes=_NO_BOXES,
+                                   redetected=obs.redetected)
         return obs if obs.image is None else replace(obs, image=None)
 
     def _emit(self, stage: str, t: float, t0: float) -> None:

@@ -232,6 +232,10 @@ def test_live_mode_keeps_a_light_record():
         s.process(img(), 0.0)
     assert video.observations[0].landmarks is not None and video.observations[0].image is None
     assert live.observations[0].landmarks is None and live.mode == "live"
+    v, o = video.observations[0], live.observations[0]
+    # what the fusion reads stays; what a frame's result already carried does not
+    assert (o.t, o.face, o.faces, o.quality, o.score) == (v.t, v.face, v.faces, v.quality, v.score)
+    assert o.box is None and o.pose is None and o.image is None and o.other_boxes.shape == (0, 4)
 
 
 def test_event_data_never_overwrites_its_kind():
