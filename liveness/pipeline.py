@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from liveness.challenges.engine import ChallengeEngine, EngineOptions
+from liveness.challenges.hand_watch import HandWatchAnalyser, HandWatchOptions
 from liveness.challenges.opportunistic import OpportunisticAnalyser, OpportunisticOptions
 from liveness.core.analyser import Analyser, Mode
 from liveness.core.errors import ConfigError
@@ -97,6 +98,11 @@ def _hands(p: PipelineOptions) -> HandTracker:
     return HandTracker(HandOptions(threads=p.threads))
 
 
+def _watch_hands(p: PipelineOptions) -> HandTracker:
+    """The hand watch's own hand tracker (one hand: following it is the cheap path)."""
+    return HandTracker(HandOptions(max_hands=1, threads=p.threads))
+
+
 def _references(p: PipelineOptions) -> Any:
     return load_references(p.references, p.threads) if p.references else None
 
@@ -111,6 +117,8 @@ ANALYSERS: tuple[Registration, ...] = (
     Registration("sharpness_gap", lambda p: SharpnessGapOptions(rate_hz=p.rate_hz), lambda o, p: SharpnessGapAnalyser(o)),
     Registration("challenges", lambda p: EngineOptions(), lambda o, p: ChallengeEngine(o, hands=_hands(p)), HandTracker.required_models()),  # prompts only when started
     Registration("opportunistic", lambda p: OpportunisticOptions(), lambda o, p: OpportunisticAnalyser(o)),
+    # last, so no other analyser sees its scores; on in live sessions only (benchmarks/README_hands.md)
+    Registration("hand_watch", lambda p: HandWatchOptions(enabled=p.live), lambda o, p: HandWatchAnalyser(o, hands=_watch_hands(p)), HandTracker.required_models()),
 )  # fmt: skip
 
 

@@ -19,7 +19,11 @@ def test_default_analysers_and_their_signals_in_order():
     names = [n for a in pl.default_analysers() for n in a.signals()]
     assert names == SIGNALS
     assert [r.name for r in pl.ANALYSERS] == ["quality", "pose_consistency", "face_slip", "identity",
-                                              "artefact", "sharpness_gap", "challenges", "opportunistic"]
+                                              "artefact", "sharpness_gap", "challenges", "opportunistic",
+                                              "hand_watch"]
+    # the hand watch reports only where it runs: live sessions (off offline: benchmarks/README_hands.md)
+    live = [n for a in pl.default_analysers(pl.PipelineOptions(live=True)) for n in a.signals()]
+    assert live == [*SIGNALS, "hand_over_face"]
 
 
 def test_pipeline_options_reach_every_analyser():
@@ -84,6 +88,8 @@ def test_the_models_checked_at_build_include_those_loaded_later():
     session = pl.build_session()
     engine = next(a for a in session.analysers if isinstance(a, ChallengeEngine))
     hands = next(v for v in vars(engine).values() if type(v).__name__ == "HandTracker")
-    loaded_later = {hands._palm_name, hands._lm_name, "face_embedding", "artefact"}
+    watch = next(a for a in session.analysers if a.name == "hand_over_face")
+    assert watch._source.options.max_hands == 1  # the watch follows one hand (the cheap path)
+    loaded_later = {hands._palm_name, hands._lm_name, watch._source._palm_name, "face_embedding", "artefact"}
     tracker = set(session.tracker.required_models(session.tracker.options))
     assert loaded_later | tracker <= set(pl.required_models())
