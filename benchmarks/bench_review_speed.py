@@ -81,6 +81,14 @@ def synthetic(folder: Path, size: tuple[int, int], seconds: float, fps: float = 
     return out if out.is_file() else loop_clip(base, out, seconds)
 
 
+def _make(kind: str, *args: str) -> Path:
+    """Make a clip in a child process: this process stays small, because a child's peak RSS
+    (``wait4``) counts the memory of the process it was forked from."""
+    out = subprocess.run([sys.executable, __file__, "--_make", kind, *args], check=True,
+                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    return Path(out)
+
+
 def run_review(video: Path, args: list[str], nice: int) -> dict[str, Any]:
     """One ``liveness review`` process: wall, CPU (user + sys) and peak RSS from ``wait4``."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,7 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nice", type=int, default=0, help="run the reviews under nice -n N")
     ap.add_argument("--work", default=None, help="folder for the generated clips (kept; default a temporary one)")
     ap.add_argument("--json", default=None, help="write every run here")
+    ap.add_argument("--_make", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a._make:  # the child of _make
+        kind, *rest = a._make
+        if kind == "synthetic":
+            print(synthetic(Path(rest[0]), (int(rest[1]), int(rest[2])), float(rest[3])))
+        elif kind == "demo":
+            from liveness.testing.clips import make_demo_clip
+
+            print(make_demo_clip(rest[0], float(rest[1]), 30.0, (int(rest[2]), int(rest[3]))))
+        else:
+            print(loop_clip(Path(rest[0]), Path(rest[1]), float(rest[2])))
+        return 0
 
     work = Path(a.work or tempfile.mkdtemp(prefix="bench-review-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -143,14 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     modes = [MODES.get(m.strip(), shlex.split(m)) for m in a.modes.split(",") if m.strip()]
     if a.seconds > 0:
         sizes = [tuple(int(v) for v in s.lower().split("x")) for s in a.sizes.split(",") if s]
-        videos = [synthetic(work, (w, h), a.seconds) for w, h in sizes] + [Path(c) for c in a.clip]
+        videos = [_make("synthetic", str(work), str(w), str(h), str(a.seconds)) for w, h in sizes]
+        videos += [Path(c) for c in a.clip]
         startup = None
         if sizes:
-            from liveness.testing.clips import make_demo_clip
-
             one = work / "avatar_1s.mp4"
             if not one.is_file():
-                make_demo_clip(one, 1.0, 30.0, sizes[0])
+                _make("demo", str(one), "1", str(sizes[0][0]), str(sizes[0][1]))
             startup = run_review(one, [], a.nice)
             startup["role"] = "startup"
             runs.append(startup)
@@ -164,11 +183,11 @@ def main(argv: list[str] | None = None) -> int:
                     _print(r, startup)
     if a.long:
         w, h = (int(v) for v in a.long_size.lower().split("x"))
-        base = synthetic(work, (w, h), 12.0)
+        base = _make("synthetic", str(work), str(w), str(h), "12")
         for s in (float(x) for x in a.long.split(",") if x):
             v = work / f"long_{h}p_{s:g}s.mp4"
             if not v.is_file():
-                loop_clip(base, v, s)
+                _make("loop", str(base), str(v), str(s))
             r = run_review(v, shlex.split(a.long_args), a.nice)
             r["role"] = "long"
             runs.append(r)

@@ -8,6 +8,10 @@ landmarks, image or the other faces' boxes.
 
 :class:`SpilledRows` keeps a review's timeline rows (JSON objects) in an unnamed temporary file,
 one compact JSON line a row, with only the rows' offsets in memory; rows are decoded on access.
+
+:class:`DataclassColumns` keeps an analyser's per-frame dataclass records (floats and small
+float arrays) as flat columns: a column comes back as the array ``np.array([getattr(r, name)
+for r in records])`` would give, with the same values and dtype.
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ import json
 import tempfile
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, overload
+from dataclasses import fields
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 
 from liveness.core.types import FaceObservation, FaceQuality, HeadPose
 
-__all__ = ["CompactObservations", "SpilledRows"]
+__all__ = ["CompactObservations", "DataclassColumns", "SpilledRows"]
 
 _NAN = float("nan")
+T = TypeVar("T")
 
 
 class CompactObservations(Sequence[FaceObservation]):
@@ -174,3 +180,88 @@ class SpilledRows(Sequence[Mapping[str, Any]]):
             self._f.close()
         except Exception:  # interpreter shutdown
             pass
+
+
+class DataclassColumns(Sequence[T], Generic[T]):
+    """Records of dataclass ``cls`` (fields: Python floats, or float NumPy arrays of one shape a
+    field) stored as float64 columns plus each array's dtype; see the module."""
+
+    def __init__(self, cls: type[T]) -> None:
+        self._cls = cls
+        self._names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        self._cols: dict[str, array[float]] = {k: array("d") for k in self._names}
+        self._shape: dict[str, tuple[int, ...] | None] = {}
+        self._codes: dict[str, array[int]] = {}
+        self._dtypes: list[np.dtype[Any]] = []
+        self._n = 0
+
+    def append(self, rec: T) -> None:
+        vals = [getattr(rec, k) for k in self._names]
+        for k, v in zip(self._names, vals, strict=True):  # check all before storing any
+            shape = v.shape if isinstance(v, np.ndarray) else None
+            if isinstance(v, np.ndarray) and v.dtype.kind != "f":
+                raise TypeError(f"{k}: only float arrays are stored, got {v.dtype}")
+            if k in self._shape and self._shape[k] != shape:
+                raise ValueError(f"{k}: shape {shape}, the column's is {self._shape[k]}")
+        for k, v in zip(self._names, vals, strict=True):
+            if isinstance(v, np.ndarray):
+                self._shape.setdefault(k, v.shape)
+                if v.dtype not in self._dtypes:
+                    self._dtypes.append(v.dtype)
+                self._codes.setdefault(k, array("B")).append(self._dtypes.index(v.dtype))
+                self._cols[k].extend(v.astype(np.float64).ravel().tolist())
+            else:
+                self._shape.setdefault(k, None)
+                self._cols[k].append(float(v))
+        self._n += 1
+
+    def column(self, name: str) -> np.ndarray:
+        """Every record's ``name``, stacked (the dtype NumPy would give the list of them)."""
+        col = np.asarray(self._cols[name], np.float64)
+        shape = self._shape.get(name)
+        if shape is None:
+            return col
+        col = col.reshape((self._n, *shape))
+        codes = set(self._codes.get(name, array("B")))
+        if not codes:
+            return col
+        dt = np.result_type(*(self._dtypes[c] for c in codes))
+        return col.astype(dt)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[T]: ...
+
+    def __getitem__(self, i: int | slice) -> T | Sequence[T]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._n))]
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("record index out of range")
+        kw: dict[str, Any] = {}
+        for k in self._names:
+            shape = self._shape.get(k)
+            if shape is None:
+                kw[k] = self._cols[k][i]
+            else:
+                m = int(np.prod(shape))
+                kw[k] = np.array(self._cols[k][i * m: (i + 1) * m], self._dtypes[self._codes[k][i]]).reshape(shape)
+        return self._cls(**kw)
+
+    def __iter__(self) -> Iterator[T]:
+        for i in range(self._n):
+            yield self[i]
+
+    def clear(self) -> None:
+        for col in self._cols.values():
+            del col[:]
+        self._shape.clear()
+        self._codes.clear()
+        self._dtypes.clear()
+        self._n = 0

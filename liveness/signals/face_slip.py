@@ -32,6 +32,7 @@ from liveness.core.analyser import FrameContext, ScoreSeries, runs_above
 from liveness.core.errors import ConfigError
 from liveness.core.history import History
 from liveness.core.mathx import logistic
+from liveness.core.record import DataclassColumns
 from liveness.core.types import FaceObservation, Score, Segment, Signal
 from liveness.tracking.regions import CONTOUR, INNER_RIGID, head_ring
 
@@ -262,7 +263,7 @@ class FaceSlipAnalyser:
         self._meter = SlipMeter(o)
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
         self._hist = History(1)
-        self._frames: list[SlipFrame] = []
+        self._frames: DataclassColumns[SlipFrame] = DataclassColumns(SlipFrame)  # flat: long files
 
     @classmethod
     def from_options(cls, options: FaceSlipOptions) -> FaceSlipAnalyser:
@@ -297,8 +298,8 @@ class FaceSlipAnalyser:
         """Median mesh inner-vs-contour residual over the median residual of the head ring's
         own flow (the image's noise and non-rigid motion level around the face). None when
         fewer than ``min_frames`` frames have both."""
-        mesh = np.array([f.mesh_slip for f in self._frames])
-        ring = np.array([f.flow_ring for f in self._frames])
+        mesh = self._frames.column("mesh_slip")
+        ring = self._frames.column("flow_ring")
         ok = np.isfinite(mesh) & np.isfinite(ring)
         if ok.sum() < min_frames:
             return None
@@ -312,8 +313,8 @@ class FaceSlipAnalyser:
         be smoother (lower ratio) than the image noise would suggest. None when too short."""
         if len(self._frames) < 10:
             return None
-        mv = np.array([f.mesh_vec for f in self._frames])
-        sv = np.array([f.slip_vec for f in self._frames])
+        mv = self._frames.column("mesh_vec")
+        sv = self._frames.column("slip_vec")
 
         def hf(x: np.ndarray) -> float:
             d = x[2:] - 2 * x[1:-1] + x[:-2]
@@ -330,8 +331,8 @@ class FaceSlipAnalyser:
         clip median), i.e. the whole inner face changed for one frame and came back."""
         if len(self._frames) < 3:
             return ()
-        c = np.array([f.thumb_corr for f in self._frames])  # (n, 4)
-        t = np.array([f.t for f in self._frames])
+        c = self._frames.column("thumb_corr")  # (n, 4)
+        t = self._frames.column("t")
         drop = (np.median(c, axis=0) - c).min(axis=1)  # every block dropped at least this much
         flash = np.zeros(len(c))
         # frame i differs from i-1 (drop[i]) and frame i+1 differs from i (drop[i+1])
@@ -346,9 +347,7 @@ class FaceSlipAnalyser:
         fr = self._frames
         details: list[tuple[str, float]] = []
         if fr:
-            slip = np.array([f.flow_slip for f in fr])
-            ring = np.array([f.flow_ring for f in fr])
-            mesh = np.array([f.mesh_slip for f in fr])
+            slip, ring, mesh = fr.column("flow_slip"), fr.column("flow_ring"), fr.column("mesh_slip")
             ok = np.isfinite(slip) & np.isfinite(ring)
             if ok.any():
                 details += [("flow_slip_median", float(np.median(slip[ok]))),

@@ -61,3 +61,35 @@ def test_streamed_json_is_the_document():
     assert json.dumps(json.loads(text), sort_keys=True) == json.dumps(rev.to_dict(), sort_keys=True)
     empty = Review(source={}, timeline=(), signals={}, verdict=Verdict("inconclusive", None))
     assert json.loads("".join(empty.json_chunks()))["timeline"] == []
+
+
+def test_dataclass_columns_give_the_arrays_a_list_of_records_gives():
+    from dataclasses import dataclass
+
+    import pytest
+
+    from liveness.core.record import DataclassColumns
+
+    @dataclass(frozen=True)
+    class Rec:
+        t: float
+        v: np.ndarray
+
+    rng = np.random.default_rng(0)
+    recs = [Rec(i / 3, rng.normal(size=2).astype(np.float32 if i % 3 else np.float64)) for i in range(7)]
+    col = DataclassColumns(Rec)
+    for r in recs:
+        col.append(r)
+    want = np.array([r.v for r in recs])
+    got = col.column("v")
+    assert got.dtype == want.dtype and np.array_equal(got, want) and np.array_equal(col.column("t"), [r.t for r in recs])
+    only32 = DataclassColumns(Rec)
+    for r in recs[1:3]:
+        only32.append(r)
+    assert only32.column("v").dtype == np.float32 and only32[1].v.dtype == np.float32
+    assert len(col) == 7 and col[2].t == recs[2].t and np.array_equal(col[-1].v, recs[-1].v)
+    with pytest.raises(ValueError):
+        col.append(Rec(1.0, np.zeros(3)))
+    assert len(col.column("t")) == 7  # nothing of the refused record was stored
+    col.clear()
+    assert len(col) == 0 and col.column("t").shape == (0,)
