@@ -73,6 +73,9 @@ SIGNAL_TEXT = {
     "opportunistic_breakdown": "How much the other signals rose around natural head turns, blinks "
                                "and hand-over-face moments. Real people often reach 1.00 here too, "
                                "so on its own it means little.",
+    "hand_over_face": "Whether the face still shows through a hand that passes in front of it "
+                      "(a swapper paints the face over the hand); live sessions only, not yet "
+                      "part of the verdict.",
 }
 
 # readable details: key -> (label, format); every other detail is an internal measurement
