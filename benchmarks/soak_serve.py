@@ -91,6 +91,7 @@ class Summary:
     rss_last: float
     rss_max: float
     rss_growth_pct: float
+    rss_kib_per_frame: float  # RSS growth per frame analysed (all streams) after the baseline
     fd_first: int
     fd_last: int
     fd_max: int
@@ -141,10 +142,12 @@ def summarise(samples: list[Sample], warmup_s: float, ended: tuple[bool, ...]) -
             not_live=sum(s.streams[k].state != "live" for s in after),
         ))
     loads = [s.load_1m for s in samples]
+    frames = sum(after[-1].streams[k].analysed - after[0].streams[k].analysed for k in range(n))
     return Summary(
         minutes=round(samples[-1].t / 60, 1), warmup_s=warmup_s, samples=len(samples),
         rss_first=round(rss[0], 1), rss_last=round(rss[-1], 1), rss_max=round(max(rss), 1),
         rss_growth_pct=round(100 * (rss[-1] - rss[0]) / rss[0], 2),
+        rss_kib_per_frame=round(1024 * (rss[-1] - rss[0]) / max(frames, 1), 2),
         fd_first=fds[0], fd_last=fds[-1], fd_max=max(fds),
         load_min=round(min(loads), 2), load_max=round(max(loads), 2),
         streams=tuple(figs), ended=ended,
@@ -180,7 +183,7 @@ def markdown(s: Summary) -> str:
         f"| duration / samples | {s.minutes} min / {s.samples} (baseline after {s.warmup_s:.0f} s warm-up) |",
         f"| load average (1 min) min / max | {s.load_min} / {s.load_max} |",
         f"| server RSS first / last / max MiB | {s.rss_first} / {s.rss_last} / {s.rss_max} |",
-        f"| RSS growth | {s.rss_growth_pct} % |",
+        f"| RSS growth | {s.rss_growth_pct} % ({s.rss_kib_per_frame} KiB per analysed frame) |",
         f"| open fds first / last / max | {s.fd_first} / {s.fd_last} / {s.fd_max} |",
     ]
     for i, f in enumerate(s.streams):

@@ -37,12 +37,13 @@ def test_a_flat_run_meets_every_bound_and_the_warm_up_is_left_out():
     assert s.stuck == 0
     assert soak.violations(s, soak.Bounds()) == []
     table = soak.markdown(s)
-    assert "| RSS growth | 0.0 % |" in table and "| stuck sessions | 0 |" in table
+    assert "| RSS growth | 0.0 % (0.0 KiB per analysed frame) |" in table and "| stuck sessions | 0 |" in table
 
 
 def test_growing_memory_and_descriptors_break_their_bounds():
     s = soak.summarise(_run(rss=lambda i: 500.0 + 2 * i, fds=lambda i: 30 + i // 6), warmup_s=0, ended=(True, True))
     assert s.rss_growth_pct == pytest.approx(100 * 36 / 500, abs=0.01)  # 7.2 %
+    assert s.rss_kib_per_frame == pytest.approx(1024 * 36 / (2 * 18 * 50), abs=0.01)  # 2 streams x 18 x 50 frames
     assert (s.fd_first, s.fd_last, s.fd_max) == (30, 33, 33)
     bad = soak.violations(s, soak.Bounds())
     assert len(bad) == 2 and bad[0].startswith("RSS grew 7.2 %") and bad[1].startswith("open fds 30 -> 33")
