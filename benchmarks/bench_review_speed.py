@@ -1,7 +1,8 @@
 """Offline review speed and memory (issue 16): the whole ``liveness review`` process per clip.
 
     .venv/bin/python benchmarks/bench_review_speed.py --seconds 60 --json speed.json
-    .venv/bin/python benchmarks/bench_review_speed.py --long 600,1800,3600 --long-args "--stride 10"
+    .venv/bin/python benchmarks/bench_review_speed.py --long 600,1800,3600 --long-size 320x240 --long-args "--stride 30"
+    .venv/bin/python benchmarks/bench_review_speed.py --trace LONG.mp4
 
 Speed: synthetic 720p30 and 1080p30 clips (the avatar demo, 12 s rendered once, looped to
 ``--seconds`` by copying its packets, so the loop costs no encoding) or ``--clip`` files, each
@@ -13,7 +14,9 @@ checks and loading), so the per-second figures of long files are the others minu
 
 Long files (``--long``): a small clip looped to each duration, reviewed once each; the peak
 RSS against the duration shows whether memory stays flat. ``--long-args`` keeps the cost low
-(``--stride 10`` analyses 3 frames a second, every frame is still decoded).
+(``--stride 30`` analyses one frame a second, every frame is still decoded). ``--trace``: the
+RSS of an in-process every-frame review every 600 frames, i.e. the memory one analysed frame
+keeps.
 
 The machine's load average is printed with every run: CPU seconds stay meaningful on a busy
 machine, wall clock only on a quiet one.
@@ -89,6 +92,31 @@ def _make(kind: str, *args: str) -> Path:
     return Path(out)
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def trace(video: str, every: int = 600) -> dict[str, Any]:
+    """In this process: review ``video`` (every frame) and read the RSS every ``every``
+    analysed frames; the slope is the memory each analysed frame keeps."""
+    from liveness.apps.review import review
+
+    marks: list[tuple[int, float]] = []
+
+    def hook(ev: Any) -> None:
+        if ev.stage == "frame" and ev.completed and ev.completed % every == 0:
+            marks.append((int(ev.completed), round(_rss_mib(), 1)))
+
+    review(video, hook=hook)
+    (n0, r0), (n1, r1) = marks[0], marks[-1]
+    return {"video": Path(video).name, "marks": marks,
+            "kib_per_frame": round((r1 - r0) * 1024 / max(n1 - n0, 1), 3)}
+
+
 def run_review(video: Path, args: list[str], nice: int) -> dict[str, Any]:
     """One ``liveness review`` process: wall, CPU (user + sys) and peak RSS from ``wait4``."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,13 +165,21 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated, of {sorted(MODES)}, or extra review arguments in quotes")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--long", default="", help="durations (s) of the long-file memory check, e.g. 600,1800,3600")
-    ap.add_argument("--long-size", default="640x360")
-    ap.add_argument("--long-args", default="--stride 10", help="review arguments of the long files")
+    ap.add_argument("--long-size", default="320x240")
+    ap.add_argument("--long-args", default="--stride 30", help="review arguments of the long files")
     ap.add_argument("--nice", type=int, default=0, help="run the reviews under nice -n N")
     ap.add_argument("--work", default=None, help="folder for the generated clips (kept; default a temporary one)")
     ap.add_argument("--json", default=None, help="write every run here")
+    ap.add_argument("--trace", default=None, help="a video: RSS every 600 analysed frames of an in-process "
+                    "every-frame review (KiB kept per frame)")
     ap.add_argument("--_make", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.trace:
+        tr = trace(a.trace)
+        print(json.dumps(tr))
+        if a.json:
+            Path(a.json).write_text(json.dumps(tr, indent=1))
+        return 0
     if a._make:  # the child of _make
         kind, *rest = a._make
         if kind == "synthetic":
