@@ -34,14 +34,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._proc import free_port  # noqa: E402
+
 KEY = "bench-key-0123456789"
 HZ = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _cpu_s(pid: int) -> float:
@@ -154,7 +150,7 @@ async def _measure(base: str, pid: int, n: int, frames: list[np.ndarray], second
 
 
 def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> dict:
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, __file__, "--serve", str(port), "--threads", str(args.threads), "--max-fps", str(args.max_fps)]
     if args.standin:
         cmd.append("--standin")

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
-import socket
 import sys
 import time
 from pathlib import Path
@@ -28,20 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 KEY = "fuzz-key-0123456789"
 
+from benchmarks._proc import free_port, rss_mib  # noqa: E402
 from liveness.testing.serve_fuzz import KINDS  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _serve(port: int, full: bool) -> None:
@@ -76,7 +63,7 @@ async def _run(base: str, pid: int, cases: int, seed: int, batch: int, kinds: tu
         n0, t0 = len(steady.of_type("result")), time.monotonic()
         await asyncio.sleep(5)
         before = (len(steady.of_type("result")) - n0) / (time.monotonic() - t0)
-        rss0 = _rss_mib(pid)
+        rss0 = rss_mib(pid)
         reports, rss, rates = [], [], []
         done = 0
         while done < cases:
@@ -84,7 +71,7 @@ async def _run(base: str, pid: int, cases: int, seed: int, batch: int, kinds: tu
             n1, t1 = len(steady.of_type("result")), time.monotonic()
             rep = await fuzz_server(base, KEY, n, seed=seed + done, scenario_every=scenario_every, kinds=kinds)
             rates.append((len(steady.of_type("result")) - n1) / (time.monotonic() - t1))
-            rss.append(_rss_mib(pid))
+            rss.append(rss_mib(pid))
             reports.append(rep)
             done += n
             print(f"  {done}/{cases} cases, {sum(len(x.findings) for x in reports)} findings, "
@@ -123,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--full", action="store_true", help="the full default pipeline for the steady session")
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
-    port = _free_port()
+    port = free_port()
     proc = mp.get_context("spawn").Process(target=_serve, args=(port, a.full), daemon=True)
     proc.start()
     base = f"http://127.0.0.1:{port}"

@@ -46,6 +46,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._proc import free_port, rss_mib  # noqa: E402
+
 KEY = "soak-key-0123456789"
 DATA = ROOT.parent / "shared" / "data" / "video" / "real"
 #: dev clips (real people, >= 640 px wide), one per stream in turn
@@ -194,17 +196,8 @@ def markdown(s: Summary) -> str:
 
 
 # -- the run ------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _fds(pid: int) -> int:
@@ -353,7 +346,7 @@ async def _soak(base: str, pid: int, streams: list[list[np.ndarray]], args: argp
             while True:
                 st = [await status(sid) for sid in sids]
                 smp = Sample(
-                    t=round(time.monotonic() - t0, 1), rss_mib=_rss_mib(pid), fds=_fds(pid), load_1m=os.getloadavg()[0],
+                    t=round(time.monotonic() - t0, 1), rss_mib=rss_mib(pid), fds=_fds(pid), load_1m=os.getloadavg()[0],
                     streams=tuple(StreamSample(str(x.get("state")), int((x.get("counters") or {}).get("analysed") or 0), p.results)
                                   for x, p in zip(st, peers, strict=True)),
                 )
@@ -414,7 +407,7 @@ def main() -> int:
     if args.json and Path(args.json).with_suffix(".samples.jsonl").exists():
         Path(args.json).with_suffix(".samples.jsonl").unlink()
     with tempfile.TemporaryDirectory() as d:
-        port = _free_port()
+        port = free_port()
         cmd = [sys.executable, __file__, "--serve", str(port), "--threads", str(args.threads), "--db", str(Path(d) / "soak.db")]
         if args.standin:
             cmd.append("--standin")

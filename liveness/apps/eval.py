@@ -146,14 +146,16 @@ def _review_one(file: str, opts_json: str, cache_file: str) -> tuple[str, dict[s
 
     single_threaded_opencv()  # spawned workers do not inherit the parent's setting
     o = json.loads(opts_json)
-    analysers: tuple[tuple[str, Any], ...] = ()
-    if o.get("artefact_model"):
-        from liveness.signals.artefact import ArtefactOptions
+    pipeline = PipelineOptions(tracker=TrackerOptions(threads=o["threads"]))
+    if o.get("artefact_model"):  # the artefact analyser's own defaults, with another model file
+        from dataclasses import replace
 
-        base = PipelineOptions()
-        analysers = (("artefact", ArtefactOptions(rate_hz=base.rate_hz, threads=o["threads"], model=o["artefact_model"])),)
+        from liveness.pipeline import ANALYSERS
+
+        reg = next(r for r in ANALYSERS if r.name == "artefact")
+        pipeline = replace(pipeline, analysers=(("artefact", replace(reg.defaults(pipeline), model=o["artefact_model"])),))
     opts = ReviewOptions(
-        pipeline=PipelineOptions(tracker=TrackerOptions(threads=o["threads"]), analysers=analysers),
+        pipeline=pipeline,
         max_side=o["max_side"],
         stride=o["stride"],
         schedule=ScheduleOptions() if o.get("fast") else None,

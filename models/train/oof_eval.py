@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from models.train.swap_data import items  # noqa: E402
-from models.train.train_swap import _fold_of, columns, export, fit, layout, load  # noqa: E402
+from models.train.train_swap import _fold_of, columns, dlib_scale, export, fit, layout, load  # noqa: E402
 
 FOLDS = ROOT / ".cache" / "swap_folds"
 
 
-def _manifest_rows(data: Path) -> list[dict[str, str]]:
+def _manifest_rows() -> list[dict[str, str]]:
     """Every clip of the dev and train manifests with an absolute path and its item key."""
     rows = []
     for it in items():
@@ -63,11 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     d = load()
     lay = layout()
     cols = columns(lay, tuple(meta["backbones"].split(",")))
-    is_dlib = np.isin(cols, columns(lay, ("dlib",))) if "dlib" in meta["backbones"] else np.zeros(len(cols), bool)
     kw = {"use_aug": meta["aug"], "cols": cols, "max_chips": meta.get("max_chips", 8),
-          "scale": np.where(is_dlib, meta.get("scale_dlib", 1.0), 1.0)}
+          "scale": dlib_scale(lay, cols, meta.get("scale_dlib", 1.0))}
     fold = np.array([_fold_of(g, a.folds, meta["seed"]) for g in d.group])
-    rows = _manifest_rows(Path())
+    rows = _manifest_rows()
     FOLDS.mkdir(parents=True, exist_ok=True)
     merged: dict = {}
     for f in range(a.folds):

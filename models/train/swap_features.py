@@ -86,7 +86,7 @@ def extract(it: Item, run: FeatureRunner, seed: int = 0, out: Path = FEATURES) -
         raw.append(run(c, m))
         aug.append(run(degrade(c, pair_rng(it.group, k, seed)), m))
     out.mkdir(parents=True, exist_ok=True)
-    f = 4928 if not raw else len(raw[0])
+    f = sum(4 * c for _, _, c, _ in run.layout)  # features per chip
     np.savez(p, raw=np.asarray(raw, np.float32).reshape(-1, f), aug=np.asarray(aug, np.float32).reshape(-1, f))
     return p
 

@@ -255,6 +255,11 @@ def columns(layout: list[tuple[str, int, int, int]], backbones: tuple[str, ...])
     return np.concatenate(cols)
 
 
+def dlib_scale(lay: list[tuple[str, int, int, int]], cols: np.ndarray, factor: float) -> np.ndarray:
+    """``fit``'s per-column ``scale``: ``factor`` on the dlib columns among ``cols``, 1 elsewhere."""
+    return np.where(np.isin(cols, columns(lay, ("dlib",))), factor, 1.0)
+
+
 def layout() -> list[tuple[str, int, int, int]]:
     from models.train.swap_graph import feature_graph
 
@@ -288,8 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     d = load(tuple(x for x in a.exclude.split(",") if x))
     lay = layout()
     cols = columns(lay, tuple(a.backbones.split(",")))
-    is_dlib = np.isin(cols, columns(lay, ("dlib",))) if "dlib" in a.backbones else np.zeros(len(cols), bool)
-    scale = np.where(is_dlib, a.scale_dlib, 1.0)
+    scale = dlib_scale(lay, cols, a.scale_dlib)
     kw = {"use_aug": not a.no_aug, "cols": cols, "max_chips": a.max_chips,
           "train_exclude": tuple(x for x in a.train_exclude.split(",") if x), "scale": scale}
     print(f"{len(d.y)} items ({int(d.y.sum())} fake), {len(cols)} features, C={a.C}, aug={not a.no_aug} "
