@@ -48,6 +48,91 @@ for line in sys.stdin:  # one timed pass over the frames per line, so runs inter
 """
 
 
+class Before:
+    """The tracker's per-frame Python code as it was before this change (commit ce7ddc7), patched
+    into a tracker for ``--before`` passes, so that before and after are timed in one run: the
+    crop warped from a copy of the ROI's bounding region (up to 360,000 region pixels), the
+    input scaled by a float64 multiplication, the landmark bounds taken column by column."""
+
+    COPY_MAX_PIXELS = 360_000
+
+    def __init__(self, mesh) -> None:
+        self.mesh = mesh
+        self.region_buf = np.zeros(0, np.uint8)
+
+    def crop(self, rgb: np.ndarray, roi) -> np.ndarray:
+        import math
+
+        from liveness.tracking.mesh import CROP
+
+        h, w = rgb.shape[:2]
+        c, s = abs(math.cos(roi.angle)), abs(math.sin(roi.angle))
+        r = 0.5 * roi.size * (c + s) + 2.0
+        x0, y0 = max(0, math.floor(roi.cx - r)), max(0, math.floor(roi.cy - r))
+        x1, y1 = min(w, math.ceil(roi.cx + r) + 1), min(h, math.ceil(roi.cy + r) + 1)
+        inv = cv2.invertAffineTransform(roi.crop_matrix(CROP))
+        src = rgb
+        area = (x1 - x0) * (y1 - y0)
+        if x1 - x0 >= 2 and y1 - y0 >= 2 and area < w * h and area <= self.COPY_MAX_PIXELS:
+            n = (y1 - y0) * (x1 - x0) * 3
+            if self.region_buf.size < n:
+                self.region_buf = np.empty(n, np.uint8)
+            src = self.region_buf[:n].reshape(y1 - y0, x1 - x0, 3)
+            np.copyto(src, rgb[y0:y1, x0:x1])
+            inv[0, 2] -= x0
+            inv[1, 2] -= y0
+        cv2.warpAffine(src, inv, (CROP, CROP), dst=self.mesh._crop, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                       borderMode=cv2.BORDER_REPLICATE)
+        return self.mesh._crop
+
+    def infer_crop(self, crop: np.ndarray):
+        from liveness.core.mathx import logistic
+        from liveness.tracking import mesh as M
+
+        m = self.mesh
+        sess = m._session()
+        np.multiply(crop, 1.0 / 255.0, out=m._input[0], casting="unsafe")
+        outs = dict(zip(m._output_names, sess.run(None, {m._input_name: m._input}), strict=True))
+        lm = m._out
+        lm[:468] = outs["mesh"].reshape(468, 3)
+        lm[M.LIPS_IDX, :2] = outs["lips"].reshape(80, 2)
+        lm[M.LEFT_EYE_IDX, :2] = outs["left_eye"].reshape(71, 2)
+        lm[M.RIGHT_EYE_IDX, :2] = outs["right_eye"].reshape(71, 2)
+        lm[468:473, :2] = outs["left_iris"].reshape(5, 2)
+        lm[468:473, 2] = lm[M.LEFT_EYE_CONTOUR, 2].mean()
+        lm[473:478, :2] = outs["right_iris"].reshape(5, 2)
+        lm[473:478, 2] = lm[M.RIGHT_EYE_CONTOUR, 2].mean()
+        logit = float(np.clip(outs["face_flag"].reshape(-1)[0], -80.0, 80.0))
+        return lm.copy(), logistic(logit)
+
+    @staticmethod
+    def roi_from_landmarks(landmarks: np.ndarray, scale: float = 1.5):
+        import math
+
+        from liveness.tracking.mesh import Roi, _normalize_radians
+
+        pts = np.asarray(landmarks)[:, :2]
+        lo, hi = pts[:468].min(axis=0), pts[:468].max(axis=0)
+        (x0, y0), (x1, y1) = pts[33], pts[263]
+        angle = _normalize_radians(-math.atan2(-(float(y1) - float(y0)), float(x1) - float(x0)))
+        w, h = float(hi[0] - lo[0]), float(hi[1] - lo[1])
+        return Roi(cx=float(lo[0] + hi[0]) / 2, cy=float(lo[1] + hi[1]) / 2, size=max(w, h) * scale, angle=angle)
+
+    @staticmethod
+    def box(landmarks: np.ndarray) -> np.ndarray:
+        lo, hi = landmarks[:468, :2].min(axis=0), landmarks[:468, :2].max(axis=0)
+        return np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]], np.float32)
+
+    def patch(self, on: bool, tracker_mod, mesh_mod, saved: dict) -> None:
+        """Install (``on``) or remove the before-code."""
+        if on:
+            self.mesh.crop, self.mesh.infer_crop = self.crop, self.infer_crop
+            tracker_mod._box, mesh_mod.roi_from_landmarks = self.box, self.roi_from_landmarks
+        else:
+            del self.mesh.crop, self.mesh.infer_crop
+            tracker_mod._box, mesh_mod.roi_from_landmarks = saved["box"], saved["roi"]
+
+
 def source_frames(n: int) -> list[np.ndarray]:
     shared = Path(os.environ.get("LIVENESS_SHARED_DATA", ROOT.parent / "shared" / "data"))
     clip = shared / "video" / "real" / "dfl_Bryan_Greynolds_0.mp4"  # 520x312 webcam streamer
@@ -88,13 +173,13 @@ def encode(frames: list[np.ndarray], path: Path) -> None:
 
 
 def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None,
-               before_copy_max: int | None = None) -> dict[str, list[float]]:
+               before: bool = False) -> dict[str, list[float]]:
     """Our tracker over ``frames``, ``reps`` timed passes; ``between()`` (the MediaPipe pass) runs
     next to each of them, so that both see the same machine load: after our pass on even repeats,
     before it on odd ones (ours, MP, MP, ours, ours, MP, ...): neither side always runs second,
-    and a steady drift of the machine's speed cancels. ``before_copy_max``: also time, in each
-    repeat, a pass with ``mesh.COPY_MAX_PIXELS`` set to it (the code before issue 16: every ROI
-    region copied, ``--before``), so that before and after are measured in one run."""
+    and a steady drift of the machine's speed cancels. ``before``: also time, in each repeat, a
+    pass with the per-frame code as it was before (:class:`Before`, ``--before``), so that before
+    and after are measured in one run."""
     from liveness.sources.video import open_video
     from liveness.tracking import tracker as _tracker
     from liveness.tracking.tracker import FaceTracker, TrackerOptions
@@ -128,7 +213,8 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None,
     found = 0
     from liveness.tracking import mesh as _mesh
 
-    new_copy_max = _mesh.COPY_MAX_PIXELS
+    old = Before(mesh)
+    saved = {"box": _tracker._box, "roi": _mesh.roi_from_landmarks}
 
     def one_pass(prefix: str) -> int:
         tr.reset()
@@ -160,11 +246,15 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None,
         stats["decode"].append((time.perf_counter() - t0) * 1e3 / n)
         # the "before" crop (every region copied) next to the current one, alternating which runs first
         order = ["", "before_"] if rep % 2 == 0 else ["before_", ""]
-        for prefix in order if before_copy_max is not None else [""]:
-            _mesh.COPY_MAX_PIXELS = before_copy_max if prefix else new_copy_max
-            f_ = one_pass(prefix)
+        for prefix in order if before else [""]:
+            if prefix:
+                old.patch(True, _tracker, _mesh, saved)
+            try:
+                f_ = one_pass(prefix)
+            finally:
+                if prefix:
+                    old.patch(False, _tracker, _mesh, saved)
             found = f_ if not prefix else found
-        _mesh.COPY_MAX_PIXELS = new_copy_max
         if between is not None and rep % 2 == 0:
             between()
     _tracker.face_quality = quality_fn
@@ -246,7 +336,7 @@ def main() -> None:
                     help="cv2.setNumThreads for our tracker (default 1, as the liveness CLI runs; "
                          "-1 for OpenCV's own choice)")
     ap.add_argument("--before", action="store_true",
-                    help="also time the crop as it was before issue 16 (every ROI region copied) in the same run")
+                    help="also time the per-frame code as it was before (class Before) in the same run")
     args = ap.parse_args()
     if args.pool:
         pool(args.pool)
@@ -260,8 +350,7 @@ def main() -> None:
             clip = Path(d) / f"{w}x{h}.mp4"
             encode(frames, clip)
             runner = MediaPipeRunner(frames, args.mp_python)
-            ours = bench_ours(frames, clip, args.repeats, between=runner.run,
-                              before_copy_max=10**12 if args.before else None)
+            ours = bench_ours(frames, clip, args.repeats, between=runner.run, before=args.before)
             mp = runner.close()
             med = {k: float(np.median(v)) for k, v in ours.items()}
             mpm = float(np.median(mp["ms"])) if mp else None
@@ -294,12 +383,13 @@ def main() -> None:
               f"{m['tracking_total']:.2f} / {m['tracking_cpu']:.2f} | {f(mpm)} / {f(mpc)} | {m['found']:.2f} / {f(mpf)} | "
               f"{x('wall')} / {x('cpu')} | {x('wall_q')} / {x('cpu_q')} |")
     if args.before:
-        print("\n| frames | before: ours / MP, wall / CPU | after: ours / MP, wall / CPU | after / before, wall |")
+        print("\n| frames | before: ours / MP, wall / CPU | after: ours / MP, wall / CPU | after / before, wall / CPU |")
         print("|---|---|---|---|")
         for res, m, _, _, _, pr in rows:
             if pr and "before_wall" in pr:
                 print(f"| {res} | {pr['before_wall']:.2f}x / {pr['before_cpu']:.2f}x | {pr['wall']:.2f}x / {pr['cpu']:.2f}x | "
-                      f"{m['tracking_no_quality'] / m['before_tracking_no_quality']:.3f} |")
+                      f"{m['tracking_no_quality'] / m['before_tracking_no_quality']:.3f} / "
+                      f"{m['tracking_cpu_no_quality'] / m['before_tracking_cpu_no_quality']:.3f} |")
     print(f"\nms/frame, medians of {args.repeats} interleaved runs (ours, MediaPipe, MediaPipe, ours, ours, ...) over {len(src)} frames; ours with one ONNX Runtime "
           "thread and "
           f"cv2.setNumThreads({args.cv_threads}), MediaPipe 0.10.14 legacy FaceMesh (refine_landmarks=True, video mode) as it comes; CPU = "
