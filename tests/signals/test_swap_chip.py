@@ -41,8 +41,9 @@ def test_a_face_at_the_frame_edge_is_masked_where_the_chip_leaves_the_frame(face
     sc = swap_chip(cut, lm_cut)
     assert 0.0 < sc.mask.mean() < 1.0
     # a valid pixel owes nothing to the border the warp fills in: with a white border instead
-    # of a black one (the chip of the inverted image, inverted) only masked pixels change
+    # of a black one (the chip of the inverted image, inverted) only masked pixels change (by
+    # more than 1: the warp rounds halves up, so inverting an exact tie moves a pixel by 1)
     white = 255 - face_chip(255 - cut, lm_cut)
-    changed = np.any(white != sc.chip, axis=2)
+    changed = np.any(np.abs(white.astype(np.int16) - sc.chip) > 1, axis=2)
     assert changed.any() and not np.any(changed & (sc.mask == 1))
     assert sc.to_dict()["valid_fraction"] == pytest.approx(float(sc.mask.mean()))
