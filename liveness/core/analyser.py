@@ -14,6 +14,7 @@ opportunistic breakdown) run last and read them there. Analysers are pure: no I/
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
@@ -96,31 +97,29 @@ class ScoreSeries:
         self.smooth_s = smooth_s
         self.flag = flag
         self.min_n = min_n
-        self._t: list[float] = []
-        self._v: list[float] = []
-        self._w: list[float] = []
+        # flat float64 arrays (8 B a score each, not a list of float objects): the values are the
+        # same, and a call of hours keeps a few hundred kB per series
+        self._t = array("d")
+        self._v = array("d")  # (the scores' weights are not kept: no summary reads them)
 
     def add(self, score: Score) -> None:
         if np.isfinite(score.value):
             self._t.append(score.t)
             self._v.append(float(score.value))
-            self._w.append(float(score.weight))
 
     def reset(self) -> None:
-        self._t.clear()
-        self._v.clear()
-        self._w.clear()
+        del self._t[:], self._v[:]
 
     def __len__(self) -> int:
         return len(self._v)
 
     @property
     def times(self) -> np.ndarray:
-        return np.asarray(self._t, np.float64)
+        return np.array(self._t, np.float64)  # a copy: the array may grow while it is read
 
     @property
     def values(self) -> np.ndarray:
-        return np.asarray(self._v, np.float64)
+        return np.array(self._v, np.float64)
 
     def smoothed(self) -> np.ndarray:
         t, v = self.times, self.values

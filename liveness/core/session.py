@@ -14,14 +14,12 @@ from liveness.core.errors import ConfigError, TimestampError
 from liveness.core.hooks import Hook, HookEvent
 from liveness.core.image import check_rgb, downscale
 from liveness.core.protocols import ChallengeSource, Fusion, ResultRecord, Tracker
-from liveness.core.record import CompactObservations
+from liveness.core.record import CompactObservations, LightObservations
 from liveness.core.types import Event, FaceObservation, FrameResult, Roi, Signal, Verdict
 
 __all__ = ["Event", "FrameResult", "Session", "check_timestamp"]
 
 _MIN_ROI_PX = 16  # a region of interest narrower or lower than this analyses the whole frame
-_NO_BOXES = np.zeros((0, 4), np.float32)  # shared by a live session's light records
-_NO_BOXES.flags.writeable = False
 
 
 def check_timestamp(t: float, last: float | None) -> float:
@@ -40,7 +38,7 @@ class _Stats:
     frames: int = 0
     faces: int = 0
     last_t: float | None = None
-    observations: list[FaceObservation] | CompactObservations = field(default_factory=list)
+    observations: list[FaceObservation] | CompactObservations | LightObservations = field(default_factory=list)
 
 
 class Session:
@@ -52,9 +50,11 @@ class Session:
     analysers that are a :class:`ChallengeSource` answer :meth:`start_challenges`.
 
     ``mode`` is ``"video"`` (a recording) or ``"live"`` (a call that may last hours: the
-    per-frame record keeps the face flag, counts, score and quality, no landmarks, box or pose). The session keeps a light copy of every observation
-    (without the image) for the fusion and the report. An analyser that raises is disabled for
-    the rest of the session and reported as an event, never taking the session down.
+    per-frame record keeps the face flag, counts, score and quality, no landmarks, box or pose,
+    in flat arrays: :class:`~liveness.core.record.LightObservations`, ~67 B a frame). The
+    session keeps a light copy of every observation (without the image) for the fusion and the
+    report. An analyser that raises is disabled for the rest of the session and reported as an
+    event, never taking the session down.
     """
 
     def __init__(
@@ -149,7 +149,7 @@ class Session:
         self._stats.faces += int(obs.face)
         if self.keep_observations:
             rec = self._stats.observations
-            rec.append(obs if isinstance(rec, CompactObservations) else self._light(obs))
+            rec.append(obs if isinstance(rec, (CompactObservations, LightObservations)) else self._light(obs))
         self._events.extend(ctx.events)
         if self.hook is not None:
             self.hook(HookEvent("frame", t, (time.perf_counter() - t0) * 1e3, self._stats.frames, total))
@@ -166,16 +166,15 @@ class Session:
         self._stats = self._new_stats()
 
     def _new_stats(self) -> _Stats:
-        return _Stats(observations=CompactObservations()) if self.compact_record else _Stats()
+        if self.compact_record:
+            return _Stats(observations=CompactObservations())
+        if self.mode == "live":  # flat arrays of the light record: ~67 B a frame
+            return _Stats(observations=LightObservations())
+        return _Stats()
 
     def _light(self, obs: FaceObservation) -> FaceObservation:
-        # a live session may run for hours: keep the per-frame record light (the fusion reads
-        # face/quality; analysers keep their own state): no landmarks, box, pose or other
-        # boxes a frame (about 1 kB at 15 fps was most of a live call's memory growth)
-        if self.mode == "live":
-            return FaceObservation(obs.t, obs.frame_index, obs.width, obs.height, obs.face, obs.faces,
-                                   score=obs.score, quality=obs.quality, other_boxes=_NO_BOXES,
-                                   redetected=obs.redetected)
+        # a video session's record: the observation without its image (a live one keeps a
+        # LightObservations record instead: no landmarks, box or pose, flat arrays)
         return obs if obs.image is None else replace(obs, image=None)
 
     def _emit(self, stage: str, t: float, t0: float) -> None:
@@ -214,7 +213,7 @@ class Session:
     def observations(self) -> Sequence[FaceObservation]:
         """The light per-frame record (read-only)."""
         obs = self._stats.observations
-        return obs if isinstance(obs, CompactObservations) else tuple(obs)
+        return obs if isinstance(obs, (CompactObservations, LightObservations)) else tuple(obs)
 
     @property
     def events(self) -> list[Event]:

@@ -14,6 +14,7 @@ Both score the tracked face only and return ``None`` for frames they skip or wit
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -224,8 +225,8 @@ class SharpnessGapAnalyser:
         o = self.options
         self._crop = np.empty((o.crop, o.crop, 3), np.uint8)
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
-        self._base: list[float] = []
-        self._raw: list[float] = []
+        self._base = array("d")
+        self._raw = array("d")  # flat: 8 B a sample
         self._last: float | None = None
 
     @classmethod
@@ -234,8 +235,7 @@ class SharpnessGapAnalyser:
 
     def reset(self) -> None:
         self._series.reset()
-        self._base.clear()
-        self._raw.clear()
+        del self._base[:], self._raw[:]
         self._last = None
 
     def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
@@ -252,7 +252,7 @@ class SharpnessGapAnalyser:
         if len(self._base) < o.baseline_n:
             self._base.append(r)
             return ()
-        b = np.asarray(self._base)
+        b = np.array(self._base, np.float64)
         med = float(np.median(b))
         mad = float(np.median(np.abs(b - med))) * 1.4826
         z = (med - r) / max(mad, 0.05)  # positive = blurrier inner face than the baseline
@@ -265,6 +265,6 @@ class SharpnessGapAnalyser:
         return {self.name: self.summary()}
 
     def summary(self) -> Signal:
-        raw = np.asarray(self._raw)
+        raw = np.array(self._raw, np.float64)
         extra = (("ratio_median", float(np.median(raw))),) if len(raw) else ()
         return self._series.summary(extra)

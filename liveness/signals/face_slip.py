@@ -22,7 +22,7 @@ z-scores against a running baseline), so camera noise, compression and face size
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import cv2
@@ -250,6 +250,10 @@ class SlipMeter:
                          mesh_vec, corr)
 
 
+#: the per-frame measurements a live session keeps in single precision (all but the time)
+_LIVE_FLOAT32 = tuple(f.name for f in fields(SlipFrame) if f.name != "t")
+
+
 class FaceSlipAnalyser:
     """Analyser ``face_slip``. Per frame: the inner-face optical-flow slip beyond the head
     ring's motion, z-scored against the candidate's own running baseline, mapped to 0..1.
@@ -273,6 +277,8 @@ class FaceSlipAnalyser:
         f = self._meter.measure(obs)
         if f is None:
             return ()
+        if ctx.mode == "live" and not self._frames:  # a call of hours: 59 B a frame, not 115
+            self._frames = DataclassColumns(SlipFrame, float32=_LIVE_FLOAT32)
         self._frames.append(f)
         o = self.options
         t = f.t

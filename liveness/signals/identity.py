@@ -20,6 +20,7 @@ so the embedding is computed once per sampled frame. The stored reference,
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -134,6 +135,11 @@ _REASONS = {
 }
 
 
+#: embeddings a live session keeps of its samples (spread evenly over the call): an hour-long
+#: call keeps 128 kB of them, not 4 MB
+LIVE_EMBEDDINGS = 256
+
+
 def _summarise(series: ScoreSeries, details: Sequence[tuple[str, float]], max_gap: float) -> Signal:
     """``series.summary`` with segments that bridge the gaps between samples and carry a reason."""
     sig = series.summary(details)
@@ -146,7 +152,13 @@ def _summarise(series: ScoreSeries, details: Sequence[tuple[str, float]], max_ga
 class IdentityAnalyser:
     """Signal ``identity_change``; :meth:`analysers` adds ``identity_instability`` and (with
     references) ``reference_mismatch``. Pure: the embedder is passed in (or created lazily from
-    the registry) and nothing is read or written."""
+    the registry) and nothing is read or written.
+
+    Memory: the samples' times, yaws and distances are kept as flat arrays (40 B a sample). In a
+    ``video`` session every sample keeps its embedding (:attr:`samples`, read for a review's
+    gallery embedding); in a ``live`` one (``FrameContext.mode``) at most
+    :data:`LIVE_EMBEDDINGS`, every k-th sample's, k doubling as the call goes on. The signals
+    never read stored embeddings (the centroid is a running sum), so they are the same in both."""
 
     name = "identity_change"
 
@@ -180,9 +192,14 @@ class IdentityAnalyser:
         self._pending: list[tuple[float, float, np.ndarray]] = []
         self._enrol_pool: list[np.ndarray] = []
         self._enrol: np.ndarray | None = None
-        self._all: list[np.ndarray] = []
+        self._n_scored = 0
         self._sum = np.zeros(128, np.float64)
-        self.samples: list[IdentitySample] = []
+        # the samples, flat: t, yaw, d_enrol, d_centroid, d_reference (NaN for None)
+        self._cols = tuple(array("d") for _ in range(5))
+        self._emb = np.empty((16, 128), np.float32)  # the kept embeddings, in sample order
+        self._emb_of = array("q")  # the sample index of each kept embedding
+        self._stride = 1  # live: every stride-th sample keeps its embedding
+        self._live = False
         self.change = ScoreSeries("identity_change", quantile=0.9, smooth_s=o.smooth_s, flag=0.5, min_n=3)
         self.instability = ScoreSeries(
             "identity_instability", quantile=0.9, smooth_s=o.smooth_s, flag=0.5, min_n=3
@@ -192,6 +209,40 @@ class IdentityAnalyser:
     @property
     def enrolment(self) -> np.ndarray | None:
         return None if self._enrol is None else self._enrol.copy()
+
+    @property
+    def n_samples(self) -> int:
+        """Samples scored so far (each embedded once)."""
+        return len(self._cols[0])
+
+    @property
+    def samples(self) -> list[IdentitySample]:
+        """The scored samples that kept their embedding, in order: all of them in a ``video``
+        session, at most :data:`LIVE_EMBEDDINGS` spread over a ``live`` one."""
+        t, yaw, de, dc, dr = self._cols
+        opt = lambda v: None if v != v else v  # noqa: E731 - NaN stands for None
+        return [IdentitySample(t[i], yaw[i], self._emb[k].copy(), opt(de[i]), opt(dc[i]), opt(dr[i]))
+                for k, i in enumerate(self._emb_of)]
+
+    def _keep(self, i: int, emb: np.ndarray) -> None:
+        """Store sample ``i``'s embedding when it is kept (see the class)."""
+        if self._live and i % self._stride:
+            return
+        k = len(self._emb_of)
+        if self._live and k >= LIVE_EMBEDDINGS:  # full: keep every other, twice the stride
+            keep = [j for j in range(k) if self._emb_of[j] % (2 * self._stride) == 0]
+            self._emb[: len(keep)] = self._emb[keep]
+            self._emb_of = array("q", (self._emb_of[j] for j in keep))
+            self._stride *= 2
+            if i % self._stride:
+                return
+            k = len(keep)
+        if k == len(self._emb):
+            grown = np.empty((2 * k, 128), np.float32)
+            grown[:k] = self._emb
+            self._emb = grown
+        self._emb[k] = emb
+        self._emb_of.append(i)
 
     def _embedder_(self) -> Any:
         if self._embedder is None:
@@ -237,15 +288,17 @@ class IdentityAnalyser:
     def _score(self, t: float, yaw: float, emb: np.ndarray) -> dict[str, Score | None]:
         o = self.options
         assert self._enrol is not None
-        self._all.append(emb)
+        self._n_scored += 1
         self._sum += emb
-        centroid = (self._sum / len(self._all)).astype(np.float32)
+        centroid = (self._sum / self._n_scored).astype(np.float32)
         d_enrol = float(np.linalg.norm(emb - self._enrol))
         d_cent = float(np.linalg.norm(emb - centroid))
         d_ref = None
         if self.references is not None:
             d_ref = float(np.linalg.norm(self.references - emb, axis=1).min())
-        self.samples.append(IdentitySample(t, yaw, emb, d_enrol, d_cent, d_ref))
+        self._keep(self.n_samples, emb)
+        for col, v in zip(self._cols, (t, yaw, d_enrol, d_cent, np.nan if d_ref is None else d_ref), strict=True):
+            col.append(v)
         # refine the enrolment with samples that clearly agree with it
         if (d_enrol < o.enroll_update and abs(yaw) <= o.enroll_max_yaw
                 and len(self._enrol_pool) < o.enroll_max):
@@ -271,6 +324,7 @@ class IdentityAnalyser:
     # -- analyser protocol ---------------------------------------------------------------
     def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
         """The scores of this frame's sample (none when the frame is not sampled)."""
+        self._live = ctx.mode == "live"
         return tuple(s for s in self._observe(obs).values() if s is not None)
 
     def signals(self) -> dict[str, Signal]:
@@ -282,9 +336,10 @@ class IdentityAnalyser:
         return out
 
     def summary(self) -> Signal:
-        d = [("samples", float(len(self.samples)))]
-        dist = [s.d_enrol for s in self.samples if s.d_enrol is not None]
-        if dist:
+        d = [("samples", float(self.n_samples))]
+        dist = np.array(self._cols[2], np.float64)
+        dist = dist[~np.isnan(dist)]
+        if len(dist):
             d += [("d_enrol_median", float(np.median(dist))), ("d_enrol_max", float(np.max(dist)))]
         return _summarise(self.change, d, self._gap())
 
@@ -293,16 +348,17 @@ class IdentityAnalyser:
 
     def _summary_of(self, name: str) -> Signal:
         if name == "identity_instability":
-            yaw = np.array([abs(s.yaw) for s in self.samples])
-            dc = np.array([s.d_centroid for s in self.samples], float)
+            yaw = np.abs(np.array(self._cols[1], np.float64))
+            dc = np.array(self._cols[3], np.float64)
             det: list[tuple[str, float]] = []
             if len(yaw) >= 3:
                 det.append(("abs_yaw_max", float(yaw.max())))
                 if np.ptp(yaw) > 5:
                     det.append(("slope_per_deg", float(np.polyfit(yaw, dc, 1)[0])))
             return _summarise(self.instability, det, self._gap())
-        dr = [s.d_reference for s in self.samples if s.d_reference is not None]
-        det = [("d_reference_median", float(np.median(dr)))] if dr else []
+        dr = np.array(self._cols[4], np.float64)
+        dr = dr[~np.isnan(dr)]
+        det = [("d_reference_median", float(np.median(dr)))] if len(dr) else []
         return _summarise(self.mismatch, det, self._gap())
 
 

@@ -20,6 +20,7 @@ the cue is weak on real-time swaps.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -169,8 +170,8 @@ class PoseConsistencyAnalyser:
         o = self.options
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
         self._hist = History(5)  # |yaw|, relative rotation (3), translation angle
-        self._raw: list[float] = []
-        self._yaw: list[float] = []
+        self._raw = array("d")  # flat: 16 B a frame for a call of hours
+        self._yaw = array("d")
 
     @classmethod
     def from_options(cls, options: PoseConsistencyOptions) -> PoseConsistencyAnalyser:
@@ -216,7 +217,7 @@ class PoseConsistencyAnalyser:
         return {self.name: self.summary()}
 
     def summary(self) -> Signal:
-        raw = np.asarray(self._raw) if self._raw else np.zeros(0)
+        raw = np.array(self._raw, np.float64)
         details: tuple[tuple[str, float], ...] = ()
         if len(raw):
             details = (("raw_rot_deg_median", float(np.median(raw))),
@@ -227,5 +228,4 @@ class PoseConsistencyAnalyser:
         self._est.reset()
         self._series.reset()
         self._hist.clear()
-        self._raw.clear()
-        self._yaw.clear()
+        del self._raw[:], self._yaw[:]

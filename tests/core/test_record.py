@@ -93,3 +93,41 @@ def test_dataclass_columns_give_the_arrays_a_list_of_records_gives():
     assert len(col.column("t")) == 7  # nothing of the refused record was stored
     col.clear()
     assert len(col) == 0 and col.column("t").shape == (0,)
+
+
+def test_light_observations_give_back_a_live_sessions_light_record():
+    from liveness.core.record import LightObservations
+
+    rec = LightObservations()
+    given = [_obs(i, face=i != 3) for i in range(6)]
+    for o in given:
+        rec.append(o)
+    assert len(rec) == 6 and len(list(rec)) == 6
+    for a, b in zip(given, rec, strict=True):
+        assert (a.t, a.frame_index, a.width, a.height, a.face, a.faces, a.redetected, a.score, a.quality) == (
+            b.t, b.frame_index, b.width, b.height, b.face, b.faces, b.redetected, b.score, b.quality)
+        assert b.box is None and b.pose is None and b.landmarks is None and b.other_boxes.shape == (0, 4)
+    assert rec[-1].frame_index == 5 and [o.frame_index for o in rec[1:3]] == [1, 2]
+
+
+def test_dataclass_columns_in_single_precision():
+    from dataclasses import dataclass
+
+    import pytest
+
+    from liveness.core.record import DataclassColumns
+
+    @dataclass(frozen=True)
+    class Rec:
+        t: float
+        v: np.ndarray
+
+    col = DataclassColumns(Rec, float32=("v",))
+    for i in range(5):
+        col.append(Rec(1000.0 + i / 3, np.array([i / 3, 0.1])))
+    assert col.column("t").tolist() == [1000.0 + i / 3 for i in range(5)]  # exact
+    v = col.column("v")
+    assert v.dtype == np.float64 and np.allclose(v[:, 0], np.arange(5) / 3, atol=1e-7)
+    assert v[1, 0] != 1 / 3 and col[1].v[0] == np.float32(1 / 3)
+    with pytest.raises(ValueError):
+        DataclassColumns(Rec, float32=("w",))
