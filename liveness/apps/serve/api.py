@@ -68,6 +68,9 @@ async def create_session(request: web.Request) -> web.Response:
         return json_error(400, "token_ttl_s must be a number of seconds in [10, 604800]")
     if st.live_count() >= st.options.max_sessions:
         return json_error(503, f"the server is at its limit of {st.options.max_sessions} live sessions")
+    if st.pending_count() >= st.options.max_pending_sessions:
+        return json_error(503, f"the server holds {st.options.max_pending_sessions} sessions created and not yet "
+                               "joined (--max-pending-sessions): join or stop some, or wait for their links to expire")
     sid = new_session_id()
     token = new_token()
     expires = time.time() + float(ttl)

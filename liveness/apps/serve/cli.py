@@ -34,6 +34,8 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--token-ttl", type=float, default=3600.0, help="candidate link lifetime in seconds")
     p.add_argument("--threads", type=int, default=None, help="analysis threads shared by all sessions")
     p.add_argument("--max-sessions", type=int, default=16, help="concurrent live sessions")
+    p.add_argument("--max-pending-sessions", type=int, default=256,
+                   help="sessions created and not yet joined held at once (more get 503)")
     p.add_argument("--max-fps", type=float, default=0.0,
                    help="most analysed frames per second per session (0 = all the CPU allows)")
     p.add_argument("--thumbnails", action="store_true", help="store small face thumbnails at events as evidence")
@@ -70,6 +72,7 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         "cors_origins": tuple(args.cors_origin),
         "token_ttl_s": args.token_ttl,
         "max_sessions": args.max_sessions,
+        "max_pending_sessions": args.max_pending_sessions,
         "max_fps": args.max_fps,
         "thumbnails": args.thumbnails,
         "public_url": args.public_url,

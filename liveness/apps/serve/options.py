@@ -25,6 +25,8 @@ class ServeOptions:
     origins (``https://platform.example``) allowed to call the candidate API from their pages;
     ``"*"`` allows any. ``token_ttl_s``: lifetime of a candidate link. ``threads``: analysis
     worker threads shared by all sessions. ``max_sessions``: concurrent live sessions.
+    ``max_pending_sessions``: sessions created and not yet joined (their links still open) held
+    at once; more are refused with 503 until some are joined, stopped or expire.
     ``result_hz``: most result messages per second per session (every analysed frame up to
     that rate). ``max_side``: frames (after the crop) whose longer side exceeds this are
     downscaled before analysis. ``thumbnails``: keep small face thumbnails as evidence.
@@ -58,6 +60,7 @@ class ServeOptions:
     token_ttl_s: float = 3600.0
     threads: int = max(1, os.cpu_count() or 1)
     max_sessions: int = 16
+    max_pending_sessions: int = 256
     result_hz: float = 30.0
     max_fps: float = 0.0
     status_hz: float = 1.0
@@ -92,8 +95,8 @@ class ServeOptions:
             raise ConfigError("the API key must be at least 8 characters")
         if self.token_ttl_s <= 0:
             raise ConfigError("token_ttl_s must be > 0")
-        if self.threads < 1 or self.max_sessions < 1:
-            raise ConfigError("threads and max_sessions must be >= 1")
+        if self.threads < 1 or self.max_sessions < 1 or self.max_pending_sessions < 1:
+            raise ConfigError("threads, max_sessions and max_pending_sessions must be >= 1")
         if self.max_fps < 0:
             raise ConfigError("max_fps must be >= 0")
         if self.result_hz <= 0 or self.status_hz <= 0:

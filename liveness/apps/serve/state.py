@@ -66,6 +66,10 @@ class ServerState:
     def live_count(self) -> int:
         return sum(1 for s in self.sessions.values() if s.state in ("connecting", "live"))
 
+    def pending_count(self) -> int:
+        """Sessions created and not yet joined (no media yet)."""
+        return sum(1 for s in self.sessions.values() if s.state == "created")
+
 
 ID_RE = re.compile(r"^[0-9a-f]{16}$")
 

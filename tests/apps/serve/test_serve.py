@@ -413,6 +413,23 @@ def test_access_control_cors_and_openapi(tmp_path):
     run(main())
 
 
+def test_sessions_created_and_never_joined_are_capped(tmp_path):
+    async def main() -> None:
+        async with running_server(_opts(tmp_path, max_pending_sessions=3), disc_factory()) as (base, _app), \
+                aiohttp.ClientSession() as http:
+            made = [await _create(http, base, label=f"p{i}") for i in range(3)]
+            async with http.post(f"{base}/api/sessions", json={}, headers=AUTH) as r:
+                assert r.status == 503
+                assert "3 sessions created and not yet joined" in (await r.json())["error"]
+            async with http.post(f"{base}/api/sessions/{made[0]['id']}/stop", headers=AUTH) as r:
+                assert r.status == 200
+            await _create(http, base, label="after a stop")  # a stopped one no longer counts
+
+    run(main())
+    with pytest.raises(Exception, match="max_pending_sessions"):
+        ServeOptions(max_pending_sessions=0)
+
+
 def test_console_without_a_key_has_no_sign_out(tmp_path):
     async def main() -> None:
         opts = ServeOptions(api_key=None, db=str(tmp_path / "serve.sqlite3"), threads=1)
