@@ -173,7 +173,7 @@ def encode(frames: list[np.ndarray], path: Path) -> None:
 
 
 def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None,
-               before: bool = False) -> dict[str, list[float]]:
+               before: bool = False, detect_interval_s: float = 1.0) -> dict[str, list[float]]:
     """Our tracker over ``frames``, ``reps`` timed passes; ``between()`` (the MediaPipe pass) runs
     next to each of them, so that both see the same machine load: after our pass on even repeats,
     before it on odd ones (ours, MP, MP, ours, ours, MP, ...): neither side always runs second,
@@ -184,7 +184,7 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None,
     from liveness.tracking import tracker as _tracker
     from liveness.tracking.tracker import FaceTracker, TrackerOptions
 
-    tr = FaceTracker(TrackerOptions(threads=1))
+    tr = FaceTracker(TrackerOptions(threads=1, detect_interval_s=detect_interval_s))
     det, mesh, pose = tr.detector, tr.mesh, tr.pose
     stats: dict[str, list[float]] = {"decode": [], "detect": [], "mesh": [], "pose": [], "quality": [],
                                      "tracking_total": [], "tracking_cpu": [], "tracking_no_quality": [],
@@ -337,6 +337,9 @@ def main() -> None:
                          "-1 for OpenCV's own choice)")
     ap.add_argument("--before", action="store_true",
                     help="also time the per-frame code as it was before (class Before) in the same run")
+    ap.add_argument("--detect-interval", type=float, default=1.0,
+                    help="TrackerOptions.detect_interval_s (default 1.0 as the product runs; inf: the "
+                         "detectors run only when the track is lost, as MediaPipe's legacy face mesh does)")
     args = ap.parse_args()
     if args.pool:
         pool(args.pool)
@@ -350,7 +353,8 @@ def main() -> None:
             clip = Path(d) / f"{w}x{h}.mp4"
             encode(frames, clip)
             runner = MediaPipeRunner(frames, args.mp_python)
-            ours = bench_ours(frames, clip, args.repeats, between=runner.run, before=args.before)
+            ours = bench_ours(frames, clip, args.repeats, between=runner.run, before=args.before,
+                              detect_interval_s=args.detect_interval)
             mp = runner.close()
             med = {k: float(np.median(v)) for k, v in ours.items()}
             mpm = float(np.median(mp["ms"])) if mp else None
@@ -393,8 +397,8 @@ def main() -> None:
     print(f"\nms/frame, medians of {args.repeats} interleaved runs (ours, MediaPipe, MediaPipe, ours, ours, ...) over {len(src)} frames; ours with one ONNX Runtime "
           "thread and "
           f"cv2.setNumThreads({args.cv_threads}), MediaPipe 0.10.14 legacy FaceMesh (refine_landmarks=True, video mode) as it comes; CPU = "
-          "process CPU time (all threads); detect = per-frame average (the detector runs on track loss and "
-          "once a second); ratios = median over repeats of (our pass / the MediaPipe pass next to it); "
+          "process CPU time (all threads); detect = per-frame average (the detectors run on track loss and "
+          f"every {args.detect_interval} s); ratios = median over repeats of (our pass / the MediaPipe pass next to it); "
           "quality = face size, sharpness, brightness (MediaPipe computes none of it, nor pose).")
     if args.json:
         args.json.write_text(json.dumps({"repeats": args.repeats, "frames": len(src), "cv_threads": args.cv_threads,
