@@ -262,6 +262,72 @@ def bench_ours(frames: list[np.ndarray], clip: Path, reps: int, between=None,
     return stats
 
 
+def stage_cpu(frames: list[np.ndarray], reps: int, detect_interval_s: float = 1.0) -> dict[str, dict[str, float]]:
+    """``--stages``: CPU ms per frame (``time.thread_time``, steadier than wall time on a loaded
+    machine) of each stage of our tracker, for the current code ("after") and :class:`Before`,
+    in alternating passes over ``frames``; medians over ``reps`` passes of each."""
+    from liveness.tracking import mesh as _mesh
+    from liveness.tracking import tracker as _tracker
+    from liveness.tracking.tracker import FaceTracker, TrackerOptions
+
+    tr = FaceTracker(TrackerOptions(threads=1, detect_interval_s=detect_interval_s))
+    m = tr.mesh
+    m._session()
+    acc: dict[str, float] = {}
+
+    def timed(fn, key):
+        def g(*a, **k):
+            t0 = time.thread_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                acc[key] = acc.get(key, 0.0) + time.thread_time() - t0
+
+        return g
+
+    class Sess:  # the model call alone
+        def __init__(self, inner) -> None:
+            self.inner = inner
+
+        def run(self, *a, **k):
+            return timed(self.inner.run, "model")(*a, **k)
+
+        def __getattr__(self, name: str):
+            return getattr(self.inner, name)
+
+    m._sess = Sess(m._sess)
+    saved = {"box": _tracker._box, "roi": _mesh.roi_from_landmarks, "quality": _tracker.face_quality}
+    old = Before(m)
+    out: dict[str, dict[str, list[float]]] = {"after": {}, "before": {}}
+    tr.process(frames[0], 0.0, 0)
+    for rep in range(reps):
+        for which in (("after", "before") if rep % 2 == 0 else ("before", "after")):
+            if which == "before":
+                old.patch(True, _tracker, _mesh, saved)
+            m.crop, m.infer_crop = timed(m.crop, "crop"), timed(m.infer_crop, "infer")
+            tr.detector.detect = timed(type(tr.detector).detect.__get__(tr.detector), "detect")
+            tr.full_detector.detect = timed(type(tr.full_detector).detect.__get__(tr.full_detector), "detect")
+            tr.pose.estimate = timed(type(tr.pose).estimate.__get__(tr.pose), "pose")
+            _tracker.face_quality = timed(saved["quality"], "quality")
+            _tracker._box = timed(_tracker._box, "bounds")
+            _mesh.roi_from_landmarks = timed(_mesh.roi_from_landmarks, "bounds")
+            acc.clear()
+            tr.reset()
+            t0 = time.thread_time()
+            for i, f in enumerate(frames):
+                tr.process(f, i / 30, i)
+            acc["total"] = time.thread_time() - t0
+            del m.crop, m.infer_crop, tr.detector.detect, tr.full_detector.detect, tr.pose.estimate  # also Before's
+            _tracker.face_quality, _tracker._box, _mesh.roi_from_landmarks = saved["quality"], saved["box"], saved["roi"]
+            st = {k: v * 1e3 / len(frames) for k, v in acc.items()}
+            st["mesh other"] = st.pop("infer") - st["model"]
+            st["rest"] = st["total"] - sum(v for k, v in st.items() if k != "total")
+            st["total - quality"] = st["total"] - st["quality"]
+            for k, v in st.items():
+                out[which].setdefault(k, []).append(v)
+    return {w: {k: float(np.median(v)) for k, v in d.items()} for w, d in out.items()}
+
+
 class MediaPipeRunner:
     """MediaPipe's legacy FaceMesh in a child interpreter (it needs its own OpenCV build), one
     timed pass over the frames per ``run()``."""
@@ -337,6 +403,8 @@ def main() -> None:
                          "-1 for OpenCV's own choice)")
     ap.add_argument("--before", action="store_true",
                     help="also time the per-frame code as it was before (class Before) in the same run")
+    ap.add_argument("--stages", action="store_true",
+                    help="only the CPU time of each stage of ours, before (class Before) and after, alternating")
     ap.add_argument("--detect-interval", type=float, default=1.0,
                     help="TrackerOptions.detect_interval_s (default 1.0 as the product runs; inf: the "
                          "detectors run only when the track is lost, as MediaPipe's legacy face mesh does)")
@@ -346,6 +414,18 @@ def main() -> None:
         return
     cv2.setNumThreads(args.cv_threads)
     src = source_frames(args.frames)
+    if args.stages:
+        keys = ("detect", "crop", "model", "mesh other", "bounds", "pose", "rest", "total - quality", "quality")
+        print("| frames | code | " + " | ".join(keys) + " |")
+        print("|---|---|" + "---|" * len(keys))
+        for w, h in [(640, 480), (1280, 720)]:
+            res = stage_cpu([fit(f, w, h) for f in src], args.repeats, args.detect_interval)
+            for which in ("before", "after"):
+                print(f"| {w}x{h} | {which} | " + " | ".join(f"{res[which][k]:.3f}" for k in keys) + " |")
+        print(f"\nCPU ms/frame (thread_time), medians of {args.repeats} alternating passes of each over "
+              f"{len(src)} frames; model = the mesh model's session.run; mesh other = input scaling and "
+              "landmark assembly; bounds = ROI and box from the landmarks; rest = the tracker's own code")
+        return
     rows, raw = [], []
     with tempfile.TemporaryDirectory() as d:
         for w, h in [(640, 480), (1280, 720)]:
