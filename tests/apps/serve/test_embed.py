@@ -162,3 +162,27 @@ def test_serve_serves_the_example_page(tmp_path):
                     assert r.status == 404, bad
 
     run(main())
+
+
+def test_served_pages_ask_for_640x480_at_15fps(tmp_path):
+    """The candidate page (join.js, through the SDK's default) and the console's camera and
+    screen share ask for 640x480 at 15 fps through constraints (issue 16: the live server's
+    capacity is sized for that); read from what the server serves, no browser needed (the
+    browser test checks what Chromium then delivers)."""
+    want = "{ width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 15, max: 15 } }"
+
+    async def main() -> None:
+        async with running_server(_opts(tmp_path), disc_factory()) as (base, _), aiohttp.ClientSession() as http:
+            text = {}
+            for name in ("liveness-embed.js", "join.js", "console.js"):
+                async with http.get(f"{base}/plugin/{name}") as r:
+                    assert r.status == 200, name
+                    text[name] = await r.text()
+        sdk, join, console = text["liveness-embed.js"], text["join.js"], text["console.js"]
+        assert f"const DEFAULT_VIDEO = {want};" in sdk
+        assert "getUserMedia(opts.constraints || { video: DEFAULT_VIDEO, audio: false })" in sdk
+        assert "LivenessEmbed.join(" in join and "constraints" not in join, "the candidate page uses the default"
+        assert f"getDisplayMedia({{ video: {want}, audio: false }})" in console
+        assert f"getUserMedia({{ video: {want}, audio: false }})" in console
+
+    run(main())
