@@ -64,6 +64,17 @@ class PipelineOptions:
         return self.tracker.threads
 
     @property
+    def artefact_rate_hz(self) -> float:
+        """Faces per second the swap detector (artefact) analyses: 2 Hz live (its ~11 ms a
+        face is the dearest analyser of a live stream), ``rate_hz`` offline."""
+        return 2.0 if self.live else self.rate_hz
+
+    @property
+    def pose_rate_hz(self) -> float | None:
+        """Measurements per second of pose_consistency: 7.5 Hz live, every frame offline."""
+        return 7.5 if self.live else None
+
+    @property
     def rate_hz(self) -> float:
         """Faces per second the sampling analysers (artefact, sharpness gap) analyse."""
         return 5.0 if self.live else 15.0
@@ -110,10 +121,10 @@ def _references(p: PipelineOptions) -> Any:
 #: the default analysers, in the order they run
 ANALYSERS: tuple[Registration, ...] = (
     Registration("quality", lambda p: QualityOptions(), lambda o, p: QualityMonitor(o)),
-    Registration("pose_consistency", lambda p: PoseConsistencyOptions(), lambda o, p: PoseConsistencyAnalyser(o)),
+    Registration("pose_consistency", lambda p: PoseConsistencyOptions(rate_hz=p.pose_rate_hz), lambda o, p: PoseConsistencyAnalyser(o)),
     Registration("face_slip", lambda p: FaceSlipOptions(), lambda o, p: FaceSlipAnalyser(o)),
     Registration("identity", lambda p: IdentityOptions(threads=p.threads), lambda o, p: IdentityAnalyser(o, references=_references(p)), ("face_embedding",)),
-    Registration("artefact", lambda p: ArtefactOptions(rate_hz=p.rate_hz, threads=p.threads), lambda o, p: ArtefactAnalyser(o), ("artefact",)),
+    Registration("artefact", lambda p: ArtefactOptions(rate_hz=p.artefact_rate_hz, smooth_s=2.0 if p.live else 1.0, threads=p.threads), lambda o, p: ArtefactAnalyser(o), ("artefact",)),
     Registration("sharpness_gap", lambda p: SharpnessGapOptions(rate_hz=p.rate_hz), lambda o, p: SharpnessGapAnalyser(o)),
     Registration("challenges", lambda p: EngineOptions(), lambda o, p: ChallengeEngine(o, hands=_hands(p)), HandTracker.required_models()),  # prompts only when started
     Registration("opportunistic", lambda p: OpportunisticOptions(), lambda o, p: OpportunisticAnalyser(o)),

@@ -31,7 +31,10 @@ def test_pipeline_options_reach_every_analyser():
     assert all(hasattr(a, "options") for a in by_name.values())  # every analyser has its options
     assert by_name["artefact"].options.rate_hz == 15.0
     live = dict(zip((r.name for r in pl.ANALYSERS), pl.default_analysers(pl.PipelineOptions(live=True)), strict=True))
-    assert live["artefact"].options.rate_hz == 5.0 and live["sharpness_gap"].options.rate_hz == 5.0
+    assert live["artefact"].options.rate_hz == 2.0 and live["artefact"].options.smooth_s == 2.0
+    assert live["sharpness_gap"].options.rate_hz == 5.0 and live["pose_consistency"].options.rate_hz == 7.5
+    # the live schedule leaves offline review alone
+    assert by_name["artefact"].options.smooth_s == 1.0 and by_name["pose_consistency"].options.rate_hz is None
     opts = pl.PipelineOptions(analysers=(("artefact", ArtefactOptions(rate_hz=3.0)),
                                          ("quality", QualityOptions(min_size_px=90.0))))
     got = dict(zip((r.name for r in pl.ANALYSERS), pl.default_analysers(opts), strict=True))

@@ -49,7 +49,10 @@ class PoseConsistencyOptions:
     within this |yaw| distance form the baseline of a frame; ``min_baseline``: frames needed
     before a score is given. ``z_mid``/``z_width``: logistic map of the z-score to 0..1.
     ``rot_floor_deg``/``trans_floor_deg``: floors of the baseline spread (noise level).
-    ``quantile``/``smooth_s``/``flag``: clip aggregation (see :class:`ScoreSeries`)."""
+    ``quantile``/``smooth_s``/``flag``: clip aggregation (see :class:`ScoreSeries`).
+    ``rate_hz``: measure at most this often, by frame timestamps (None: every frame, the
+    offline default; live sessions use 7.5 Hz: each measurement is one frame's own pair of
+    PnP fits, no frame-to-frame quantity, so a lower rate only thins the samples)."""
 
     min_size_px: float = 40.0
     baseline_s: float = 20.0
@@ -62,8 +65,11 @@ class PoseConsistencyOptions:
     quantile: float = 0.9
     smooth_s: float = 1.0
     flag: float = 0.5
+    rate_hz: float | None = None
 
     def __post_init__(self) -> None:
+        if self.rate_hz is not None and not self.rate_hz > 0:
+            raise ConfigError("rate_hz must be > 0 or None")
         if self.baseline_s <= 0 or self.yaw_bin_deg <= 0 or self.z_width <= 0:
             raise ConfigError("baseline_s, yaw_bin_deg and z_width must be > 0")
         if self.min_baseline < 2:
@@ -172,6 +178,7 @@ class PoseConsistencyAnalyser:
         self._hist = History(5)  # |yaw|, relative rotation (3), translation angle
         self._raw = array("d")  # flat: 16 B a frame for a call of hours
         self._yaw = array("d")
+        self._last: float | None = None  # time of the last measurement (rate_hz)
 
     @classmethod
     def from_options(cls, options: PoseConsistencyOptions) -> PoseConsistencyAnalyser:
@@ -186,11 +193,14 @@ class PoseConsistencyAnalyser:
         return self._est.estimate(obs.landmarks, obs.width, obs.height)
 
     def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
+        o = self.options
+        t = float(obs.t)
+        if o.rate_hz is not None and self._last is not None and t - self._last < 1.0 / o.rate_hz - 1e-6:
+            return ()
         d = self.disagreement(obs)
         if d is None:
             return ()
-        o = self.options
-        t = float(obs.t)
+        self._last = t
         ay = abs(d.yaw)
         past = self._hist.window(t - o.baseline_s)  # rows: |yaw|, rel (3), trans
         self._hist.append(t, (ay, *d.rel_rotvec, d.trans_deg))
@@ -226,6 +236,7 @@ class PoseConsistencyAnalyser:
 
     def reset(self) -> None:
         self._est.reset()
+        self._last = None
         self._series.reset()
         self._hist.clear()
         del self._raw[:], self._yaw[:]

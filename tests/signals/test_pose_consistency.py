@@ -100,6 +100,22 @@ def test_swap_segment_is_flagged_with_its_time_range():
     assert np.median(inside) > 0.8 > 0.2 > np.median(before)
 
 
+def test_rate_hz_thins_the_measurements_and_still_flags_a_swap():
+    """Live sessions measure at 7.5 Hz (``PipelineOptions(live=True)``): every frame's
+    measurement stands alone, so thinning keeps the swap segment and its time range."""
+    a = PoseConsistencyAnalyser(PoseConsistencyOptions(rate_hz=FPS / 2), vertices=canonical_vertices())
+    obs = sequence(300, lambda t: 10 * np.sin(t / 2), swap=slice(150, 200))
+    scores = run(a, obs)
+    assert all(x is None for x in scores[1::2]), "every other frame at half the frame rate"
+    assert len(a._raw) == 150
+    s = a.summary()
+    assert s.value is not None and s.value > 0.7
+    seg = max(s.segments, key=lambda g: g.end - g.start)
+    assert 5.5 < seg.start < 6.5 and 7.3 < seg.end < 8.5
+    a.reset()
+    assert own(a, obs[0]) is None and len(a._raw) == 1, "reset forgets the last measurement time"
+
+
 def test_no_face_and_small_face_give_no_score_and_reset_forgets():
     from liveness import FaceObservation
 
@@ -118,5 +134,7 @@ def test_no_face_and_small_face_give_no_score_and_reset_forgets():
 def test_bad_options():
     with pytest.raises(ConfigError):
         PoseConsistencyOptions(min_baseline=1)
+    with pytest.raises(ConfigError):
+        PoseConsistencyOptions(rate_hz=0.0)
     with pytest.raises(ConfigError):
         PoseDisagreementEstimator(np.zeros((10, 3)))
