@@ -11,10 +11,14 @@
    the capacity figure is conservative for a server whose clients are elsewhere.
 
     python benchmarks/bench_serve.py [--seconds 20] [--streams 1,2,3,4,6] [--max-fps 0]
-        [--threads 2] [--standin] [--json OUT]
+        [--threads 2] [--fps 30] [--standin] [--live-set NAME.FIELD=VALUE,...] [--json OUT]
 
 ``--standin`` uses the tests' stand-in tracker (transport cost only). Without it the server
-runs the full default pipeline (``liveness.pipeline.build_session``).
+runs the full default pipeline (``liveness.pipeline.build_session``, live mode); ``--live-set``
+overrides analysers' live options there (as ``bench_live_cost.py --set``), e.g. the schedule
+before a change. ``--fps``: the clients' frame rate. Per run: server CPU ms per analysed and
+per received frame, cores per stream, and the streams one core would hold at that cost
+(1 / cores per stream: meaningful when every stream is analysed at the rate sent).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ def _cpu_s(pid: int) -> float:
     return (int(parts[11]) + int(parts[12])) / HZ  # utime + stime
 
 
-def serve(port: int, standin: bool, threads: int, max_fps: float) -> None:
+def serve(port: int, standin: bool, threads: int, max_fps: float, live_set: str = "") -> None:
     """Run the server (in the benchmark's child process)."""
     from aiohttp import web
 
@@ -56,11 +60,20 @@ def serve(port: int, standin: bool, threads: int, max_fps: float) -> None:
         from tests._serve_util import disc_factory
 
         factory = disc_factory()
+    elif live_set:
+        from benchmarks.bench_live_cost import _pipeline
+        from liveness.pipeline import build_session
+
+        pipeline = _pipeline([x for x in live_set.split(",") if x])
+
+        def factory() -> object:
+            return build_session(pipeline)
+
     opts = ServeOptions(api_key=KEY, db=":memory:", threads=threads, max_fps=max_fps, port=port, max_sessions=64)
     web.run_app(create_app(opts, factory), host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def frames_640(standin: bool, n: int = 90) -> list[np.ndarray]:
+def frames_640(standin: bool, n: int = 90, fps: float = 30.0) -> list[np.ndarray]:
     import cv2
 
     from tests._serve_util import disc_frame, fit_4x3
@@ -78,6 +91,8 @@ def frames_640(standin: bool, n: int = 90) -> list[np.ndarray]:
             clip = make_demo_clip(Path(d) / "a.mp4", seconds=n / 15, fps=15, size=(640, 480))
             with av.open(str(clip)) as c:
                 out = [fit_4x3(f.to_ndarray(format="rgb24")) for f in c.decode(video=0)]
+        if fps <= 15:
+            return out
         # 15 fps clip played at 30 fps: repeat frames (the stream still carries 30 distinct pts)
         return [out[i // 2] for i in range(2 * len(out))]
     except ImportError:
@@ -88,7 +103,8 @@ def frames_640(standin: bool, n: int = 90) -> list[np.ndarray]:
                                borderMode=cv2.BORDER_REFLECT) for i in range(n)]
 
 
-async def _measure(base: str, pid: int, n: int, frames: list[np.ndarray], seconds: float, warm: float) -> dict:
+async def _measure(base: str, pid: int, n: int, frames: list[np.ndarray], seconds: float, warm: float,
+                   fps: float = 30.0) -> dict:
     """Connect n clients, warm up, then measure one common window."""
     import aiohttp
 
@@ -100,7 +116,7 @@ async def _measure(base: str, pid: int, n: int, frames: list[np.ndarray], second
         async def connect() -> tuple[str, Client, object]:
             async with http.post(f"{base}/api/sessions", json={"label": "bench"}, headers=hdr) as r:
                 s = await r.json()
-            track = FrameTrack(lambda i: frames[i % len(frames)], fps=30)
+            track = FrameTrack(lambda i: frames[i % len(frames)], fps=fps)
             client = Client(track)
             await client.connect(s["offer_url"], hdr)
             await client.wait_for(lambda: len(client.of_type("result")) > 0, 90)
@@ -139,6 +155,7 @@ async def _measure(base: str, pid: int, n: int, frames: list[np.ndarray], second
                 "face_fraction": faces / max(results, 1),
                 "analysed": b["analysed"] - a["analysed"],
                 "analysed_fps": (b["analysed"] - a["analysed"]) / (t1 - t0),
+                "received": b["received"] - a["received"],
                 "received_fps": (b["received"] - a["received"]) / (t1 - t0),
                 "server_latency_p50": b["latency_ms_p50"],
                 "server_latency_p95": b["latency_ms_p95"],
@@ -154,6 +171,8 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
     cmd = [sys.executable, __file__, "--serve", str(port), "--threads", str(args.threads), "--max-fps", str(args.max_fps)]
     if args.standin:
         cmd.append("--standin")
+    if args.live_set:
+        cmd += ["--live-set", args.live_set]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         end = time.monotonic() + 60
@@ -164,7 +183,7 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
             except OSError:
                 time.sleep(0.2)
         load = os.getloadavg()[0]
-        out = asyncio.run(_measure(f"http://127.0.0.1:{port}", proc.pid, n, frames, args.seconds, args.warm))
+        out = asyncio.run(_measure(f"http://127.0.0.1:{port}", proc.pid, n, frames, args.seconds, args.warm, args.fps))
     finally:
         proc.terminate()
         try:
@@ -175,7 +194,9 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
     lat = np.concatenate([np.asarray(o["latency_ms"]) for o in per])
     fps = [o["analysed_fps"] for o in per]
     analysed = sum(o["analysed"] for o in per)
+    received = sum(o["received"] for o in per)
     cpu_ms_frame = out["server_cpu_s"] * 1e3 / max(analysed, 1)
+    per_stream = out["server_cpu_s"] / win / n
     return {
         "streams": n,
         "load_average_1m": round(load, 2),
@@ -192,8 +213,11 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
         "analyse_ms_p50": [o["analyse_ms_p50"] for o in per],
         "face_fraction_min": round(min(o["face_fraction"] for o in per), 3),
         "server_cpu_cores": round(out["server_cpu_s"] / win, 3),
-        "server_cpu_cores_per_stream": round(out["server_cpu_s"] / win / n, 3),
+        "server_cpu_cores_per_stream": round(per_stream, 3),
         "server_cpu_ms_per_analysed_frame": round(cpu_ms_frame, 2),
+        "server_cpu_ms_per_received_frame": round(out["server_cpu_s"] * 1e3 / max(received, 1), 2),
+        "streams_per_core": round(1.0 / per_stream, 2) if per_stream > 0 else None,
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "client_cpu_cores": round(out["client_cpu_s"] / win, 3),
     }
 
@@ -201,15 +225,18 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
 def markdown(summary: dict) -> str:
     """The runs as a Markdown table (for benchmarks/README_serve.md)."""
     head = ("| streams | load avg (1 min) | capture→result p50 / p95 ms | server recv→result p50 / p95 ms "
-            "| analysed fps (min / mean) | received fps | server CPU cores | CPU ms / analysed frame |")
-    out = [head, "|" + "---|" * 8]
+            "| analysed fps (min / mean) | received fps | server CPU cores | CPU ms / analysed frame "
+            "| CPU ms / received frame | cores / stream | streams / core |")
+    out = [head, "|" + "---|" * 11]
     for r in summary["runs"]:
         sp50 = max(x for x in r["server_latency_ms_p50"] if x is not None) if any(r["server_latency_ms_p50"]) else None
         sp95 = max(x for x in r["server_latency_ms_p95"] if x is not None) if any(r["server_latency_ms_p95"]) else None
         out.append(
             f"| {r['streams']} | {r['load_average_1m']} | {r['latency_ms_p50']} / {r['latency_ms_p95']} "
             f"| {sp50} / {sp95} | {r['analysed_fps_min']} / {r['analysed_fps_mean']} | {r['received_fps_mean']} "
-            f"| {r['server_cpu_cores']} | {r['server_cpu_ms_per_analysed_frame']} |"
+            f"| {r['server_cpu_cores']} | {r['server_cpu_ms_per_analysed_frame']} "
+            f"| {r.get('server_cpu_ms_per_received_frame')} | {r.get('server_cpu_cores_per_stream')} "
+            f"| {r.get('streams_per_core')} |"
         )
     return "\n".join(out)
 
@@ -222,29 +249,34 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2, help="server analysis threads")
     ap.add_argument("--max-fps", type=float, default=0.0, help="server per-session analysis cap")
     ap.add_argument("--standin", action="store_true", help="stand-in tracker (transport only)")
+    ap.add_argument("--min-fps", type=float, default=10.0, help="the sweep stops below this (0: never)")
+    ap.add_argument("--fps", type=float, default=30.0, help="frames per second each client sends")
+    ap.add_argument("--live-set", default="", help="NAME.FIELD=VALUE,...: analysers' live options on the server")
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--markdown", help="print the table of a --json result file and exit")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.standin, args.threads, args.max_fps)
+        serve(args.serve, args.standin, args.threads, args.max_fps, args.live_set)
         return 0
     if args.markdown:
         print(markdown(json.loads(Path(args.markdown).read_text())))
         return 0
-    frames = frames_640(args.standin)
+    frames = frames_640(args.standin, fps=args.fps)
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()}", flush=True)
     runs = []
     for n in [int(x) for x in args.streams.split(",")]:
         r = run_streams(n, args, frames)
         runs.append(r)
         print(json.dumps(r), flush=True)
-        if r["analysed_fps_min"] < 10:
+        if r["analysed_fps_min"] < args.min_fps:
             break
     ok = [r["streams"] for r in runs if r["analysed_fps_min"] >= 10]
     summary = {
         "pipeline": "stand-in" if args.standin else "default",
         "max_fps": args.max_fps,
+        "fps_sent": args.fps,
+        "live_set": args.live_set,
         "threads": args.threads,
         "cores": os.cpu_count(),
         "load_average_start": os.getloadavg(),
