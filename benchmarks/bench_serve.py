@@ -18,7 +18,8 @@ runs the full default pipeline (``liveness.pipeline.build_session``, live mode);
 overrides analysers' live options there (as ``bench_live_cost.py --set``), e.g. the schedule
 before a change. ``--fps``: the clients' frame rate. Per run: server CPU ms per analysed and
 per received frame, cores per stream, and the streams one core would hold at that cost
-(1 / cores per stream: meaningful when every stream is analysed at the rate sent).
+(1 / cores per stream: meaningful when every stream is analysed at the rate sent); server RSS
+before the first session and with every session live, and the difference per session.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ HZ = os.sysconf("SC_CLK_TCK")
 def _cpu_s(pid: int) -> float:
     parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(parts[11]) + int(parts[12])) / HZ  # utime + stime
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def serve(port: int, standin: bool, threads: int, max_fps: float, live_set: str = "") -> None:
@@ -134,6 +142,7 @@ async def _measure(base: str, pid: int, n: int, frames: list[np.ndarray], second
         cpu0, me0, t0 = _cpu_s(pid), time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
         cpu1, me1, t1 = _cpu_s(pid), time.process_time(), time.monotonic()
+        rss = _rss_mb(pid)  # every session live
         m1 = [len(c.messages) for _, c, _ in conns]
         c1 = [await counters(sid) for sid, _, _ in conns]
         per = []
@@ -163,7 +172,7 @@ async def _measure(base: str, pid: int, n: int, frames: list[np.ndarray], second
             })
         for _, client, _ in conns:
             await client.close()
-    return {"per": per, "server_cpu_s": cpu1 - cpu0, "client_cpu_s": me1 - me0, "window_s": t1 - t0}
+    return {"per": per, "rss_mb": rss, "server_cpu_s": cpu1 - cpu0, "client_cpu_s": me1 - me0, "window_s": t1 - t0}
 
 
 def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> dict:
@@ -183,6 +192,8 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
             except OSError:
                 time.sleep(0.2)
         load = os.getloadavg()[0]
+        time.sleep(1.0)
+        rss0 = _rss_mb(proc.pid)  # the started server, no session yet
         out = asyncio.run(_measure(f"http://127.0.0.1:{port}", proc.pid, n, frames, args.seconds, args.warm, args.fps))
     finally:
         proc.terminate()
@@ -219,6 +230,9 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
         "streams_per_core": round(1.0 / per_stream, 2) if per_stream > 0 else None,
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "client_cpu_cores": round(out["client_cpu_s"] / win, 3),
+        "server_rss_mb_idle": round(rss0, 1),
+        "server_rss_mb": round(out["rss_mb"], 1),
+        "rss_mb_per_session": round((out["rss_mb"] - rss0) / n, 1),
     }
 
 
