@@ -128,9 +128,9 @@ ANALYSERS: tuple[Registration, ...] = (
     Registration("sharpness_gap", lambda p: SharpnessGapOptions(rate_hz=p.rate_hz), lambda o, p: SharpnessGapAnalyser(o)),
     Registration("challenges", lambda p: EngineOptions(), lambda o, p: ChallengeEngine(o, hands=_hands(p)), HandTracker.required_models()),  # prompts only when started
     Registration("opportunistic", lambda p: OpportunisticOptions(), lambda o, p: OpportunisticAnalyser(o)),
-    # last, so no other analyser sees its scores; on in live sessions only (benchmarks/README_hands.md),
-    # looking for a hand at 1 Hz there (a hand found is then followed on every frame)
-    Registration("hand_watch", lambda p: HandWatchOptions(enabled=p.live, rate_hz=1.0 if p.live else 2.0), lambda o, p: HandWatchAnalyser(o, hands=_watch_hands(p)), HandTracker.required_models()),
+    # last, so no other analyser sees its scores; on in live sessions only (benchmarks/README_hands.md);
+    # it looks at 2 Hz: 1 Hz scored fewer of the rendered hand episodes (benchmarks/README_serve.md)
+    Registration("hand_watch", lambda p: HandWatchOptions(enabled=p.live), lambda o, p: HandWatchAnalyser(o, hands=_watch_hands(p)), HandTracker.required_models()),
 )  # fmt: skip
 
 

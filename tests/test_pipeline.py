@@ -34,7 +34,7 @@ def test_pipeline_options_reach_every_analyser():
     assert live["artefact"].options.rate_hz == 2.0 and live["artefact"].options.smooth_s == 2.0
     assert live["sharpness_gap"].options.rate_hz == 5.0 and live["pose_consistency"].options.rate_hz == 7.5
     # the live schedule leaves offline review alone
-    assert live["hand_watch"].options.rate_hz == 1.0 and live["hand_watch"].options.enabled
+    assert live["hand_watch"].options.rate_hz == 2.0 and live["hand_watch"].options.enabled
     assert by_name["artefact"].options.smooth_s == 1.0 and by_name["pose_consistency"].options.rate_hz is None
     opts = pl.PipelineOptions(analysers=(("artefact", ArtefactOptions(rate_hz=3.0)),
                                          ("quality", QualityOptions(min_size_px=90.0))))
