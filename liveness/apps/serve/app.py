@@ -13,6 +13,7 @@ from aiohttp import web
 
 from liveness.apps.serve import api, integrations, pages, rtc
 from liveness.apps.serve.csrf import csrf_middleware
+from liveness.apps.serve.heap import trim_heap
 from liveness.apps.serve.options import ServeOptions
 from liveness.apps.serve.ratelimit import rate_limit_middleware
 from liveness.apps.serve.state import (
@@ -77,10 +78,20 @@ def _secure(headers: Any) -> None:
 
 
 async def _ticker(st: ServerState) -> None:
-    """Status messages at ``status_hz``; expired, never-joined sessions are dropped from memory."""
+    """Status messages at ``status_hz``; expired, never-joined sessions are dropped from memory;
+    every ``trim_interval_s`` freed heap pages go back to the system (:mod:`.heap`)."""
+    last_trim = time.monotonic()
     while True:
         await asyncio.sleep(1.0 / st.options.status_hz)
         now = time.time()
+        every = st.options.trim_interval_s
+        if every and time.monotonic() - last_trim >= every:
+            last_trim = time.monotonic()
+            try:  # in a thread: a trim of a large heap takes milliseconds
+                await asyncio.get_running_loop().run_in_executor(None, trim_heap)
+                st.heap_trims += 1
+            except Exception:
+                log.exception("heap trim failed")
         for sid, live in list(st.sessions.items()):
             try:  # one session's failure (or a store error) must not stop the ticker for all
                 if live.state == "live":

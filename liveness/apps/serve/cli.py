@@ -36,6 +36,8 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-sessions", type=int, default=16, help="concurrent live sessions")
     p.add_argument("--max-pending-sessions", type=int, default=256,
                    help="sessions created and not yet joined held at once (more get 503)")
+    p.add_argument("--trim-interval", type=float, default=30.0, metavar="S",
+                   help="give freed heap memory back to the system every S seconds (0 = never)")
     p.add_argument("--max-fps", type=float, default=0.0,
                    help="most analysed frames per second per session (0 = all the CPU allows)")
     p.add_argument("--thumbnails", action="store_true", help="store small face thumbnails at events as evidence")
@@ -73,6 +75,7 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         "token_ttl_s": args.token_ttl,
         "max_sessions": args.max_sessions,
         "max_pending_sessions": args.max_pending_sessions,
+        "trim_interval_s": args.trim_interval,
         "max_fps": args.max_fps,
         "thumbnails": args.thumbnails,
         "public_url": args.public_url,

@@ -64,6 +64,7 @@ class ServeOptions:
     result_hz: float = 30.0
     max_fps: float = 0.0
     status_hz: float = 1.0
+    trim_interval_s: float = 30.0  # freed heap pages go back to the system this often (0: never)
     max_side: int = 1280
     thumbnails: bool = False
     disconnect_grace_s: float = 5.0
@@ -101,6 +102,8 @@ class ServeOptions:
             raise ConfigError("max_fps must be >= 0")
         if self.result_hz <= 0 or self.status_hz <= 0:
             raise ConfigError("result_hz and status_hz must be > 0")
+        if not self.trim_interval_s >= 0:
+            raise ConfigError("trim_interval_s must be >= 0 (0: never)")
         if self.max_side < 64:
             raise ConfigError("max_side must be >= 64")
         if self.review_workers < 1 or self.review_queue < 1 or self.max_upload_mb <= 0:

@@ -62,6 +62,7 @@ class ServerState:
         self.pool = ThreadPoolExecutor(options.threads, thread_name_prefix="liveness-analysis")
         self.sessions: dict[str, LiveSession] = {}
         self.ticker: asyncio.Task[None] | None = None
+        self.heap_trims = 0  # times the ticker gave freed heap pages back (issue 18 soak)
 
     def live_count(self) -> int:
         return sum(1 for s in self.sessions.values() if s.state in ("connecting", "live"))
