@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from models.train.swap_data import items  # noqa: E402
+from models.train.swap_graph import REGIONS  # noqa: E402
 from models.train.train_swap import _fold_of, columns, dlib_scale, export, fit, layout, load  # noqa: E402
 
 FOLDS = ROOT / ".cache" / "swap_folds"
@@ -60,11 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     meta = json.loads(a.train_json.read_text())
     t0 = time.time()
-    d = load()
-    lay = layout()
+    regions = tuple(meta.get("regions", REGIONS))
+    d = load(regions=regions)
+    lay = layout(regions)
     cols = columns(lay, tuple(meta["backbones"].split(",")))
     kw = {"use_aug": meta["aug"], "cols": cols, "max_chips": meta.get("max_chips", 8),
-          "scale": dlib_scale(lay, cols, meta.get("scale_dlib", 1.0))}
+          "scale": dlib_scale(lay, cols, meta.get("scale_dlib", 1.0)), "pair_center": meta.get("pair_center", 0.0)}
     fold = np.array([_fold_of(g, a.folds, meta["seed"]) for g in d.group])
     rows = _manifest_rows()
     FOLDS.mkdir(parents=True, exist_ok=True)
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     for f in range(a.folds):
         model = FOLDS / f"fold{f}.onnx"
         h = fit(d, np.flatnonzero(fold != f), meta["C"], **kw)
-        export(h, cols, lay, tuple(meta["platt"]), model, f"fold {f} of {a.folds}")
+        export(h, cols, lay, tuple(meta["platt"]), model, f"fold {f} of {a.folds}", regions)
         mine = [r for r in rows if _fold_of(r["group"], a.folds, meta["seed"]) == f]
         csv_path = FOLDS / f"fold{f}.csv"
         with csv_path.open("w", newline="") as fh:

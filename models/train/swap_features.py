@@ -27,7 +27,16 @@ from models.train.swap_data import CACHE, Item, items, load_item  # noqa: E402
 
 FEATURES = ROOT / ".cache" / "swap_features"
 
-__all__ = ["FEATURES", "FeatureRunner", "degrade", "load_features", "pair_rng"]
+__all__ = ["FEATURES", "FeatureRunner", "degrade", "feature_dir", "load_features", "pair_rng"]
+
+
+def feature_dir(regions: tuple[str, ...] | None = None) -> Path:
+    """The cache of features pooled over ``regions`` (the shipped ones: :data:`FEATURES`)."""
+    from models.train.swap_graph import REGIONS
+
+    if regions is None or tuple(regions) == REGIONS:
+        return FEATURES
+    return FEATURES.with_name(FEATURES.name + "_" + "-".join(regions))
 
 
 def pair_rng(group: str, index: int, seed: int = 0) -> np.random.Generator:
@@ -59,12 +68,12 @@ def degrade(chip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class FeatureRunner:
     """One ONNX Runtime session of the feature graph (one thread)."""
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, regions: tuple[str, ...] | None = None) -> None:
         import onnxruntime as ort
 
-        from models.train.swap_graph import feature_graph
+        from models.train.swap_graph import REGIONS, feature_graph
 
-        model, self.layout = feature_graph()
+        model, self.layout = feature_graph(tuple(regions) if regions else REGIONS)
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.log_severity_level = 3
@@ -86,7 +95,7 @@ def extract(it: Item, run: FeatureRunner, seed: int = 0, out: Path = FEATURES) -
         raw.append(run(c, m))
         aug.append(run(degrade(c, pair_rng(it.group, k, seed)), m))
     out.mkdir(parents=True, exist_ok=True)
-    f = sum(4 * c for _, _, c, _ in run.layout)  # features per chip
+    f = sum(st[4] for st in run.layout)  # features per chip
     np.savez(p, raw=np.asarray(raw, np.float32).reshape(-1, f), aug=np.asarray(aug, np.float32).reshape(-1, f))
     return p
 
@@ -100,14 +109,17 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shard", default="0/1")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=FEATURES)
+    ap.add_argument("--regions", default="", help="pooling regions, comma-separated (default: the shipped ones)")
+    ap.add_argument("--out", type=Path, default=None, help="default: the cache of those regions")
     a = ap.parse_args(argv)
+    regions = tuple(x for x in a.regions.split(",") if x) or None
+    out = a.out or feature_dir(regions)
     i, n = (int(v) for v in a.shard.split("/"))
     mine = sorted(items(), key=lambda x: x.key)[i::n]
-    run = FeatureRunner()
+    run = FeatureRunner(regions=regions)
     t0 = time.time()
     for k, it in enumerate(mine):
-        extract(it, run, a.seed, a.out)
+        extract(it, run, a.seed, out)
         if k % 200 == 0:
             print(f"{k}/{len(mine)} {time.time() - t0:.0f}s", flush=True)
     print(f"done {len(mine)} items {time.time() - t0:.0f}s", flush=True)

@@ -32,6 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CHIP = 150
 MESH_IN = 192
 HULL_ERODE = 8  # chip px the outline hull is eroded by
+RING_DILATE = 10  # chip px the outline hull is dilated by: the boundary ring's outer edge
+REGIONS = ("valid", "inner")  # the shipped pooling regions
+ALL_REGIONS = ("valid", "inner", "ring", "outer")
+Layout = list[tuple[str, int, int, int, int]]  # per stage: backbone, stage, channels, size, features
 MESH_BACKBONE_NODES = 137  # the face-mesh backbone ends here (its heads follow)
 
 
@@ -59,9 +63,8 @@ def _area_matrix(n_out: int, n_in: int) -> np.ndarray:
     return m / m.sum(1, keepdims=True)
 
 
-def face_hull_chip() -> np.ndarray:
-    """(150, 150) float32: the canonical face's outline hull in the aligned chip, eroded by
-    ``HULL_ERODE`` px (1 inside)."""
+def _hull_raw() -> np.ndarray:
+    """(150, 150) float32: the canonical face's outline hull in the aligned chip (1 inside)."""
     import cv2
 
     from liveness.signals.embedding import chip_transform
@@ -76,8 +79,37 @@ def face_hull_chip() -> np.ndarray:
     pts = lm[face_oval(), :2] @ inv[:, :2].T + inv[:, 2]
     hull = np.zeros((CHIP, CHIP), np.float32)
     cv2.fillConvexPoly(hull, cv2.convexHull(np.round(pts).astype(np.int32)), 1.0)
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * HULL_ERODE + 1, 2 * HULL_ERODE + 1))
-    return np.asarray(cv2.erode(hull, k), np.float32)  # the inner face, its boundary ring left out
+    return hull
+
+
+def _morph(a: np.ndarray, px: int, grow: bool) -> np.ndarray:
+    import cv2
+
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    return np.asarray(cv2.dilate(a, k) if grow else cv2.erode(a, k), np.float32)
+
+
+def face_hull_chip() -> np.ndarray:
+    """(150, 150) float32: the canonical face's outline hull in the aligned chip, eroded by
+    ``HULL_ERODE`` px (1 inside): the inner face, its boundary ring left out."""
+    return _morph(_hull_raw(), HULL_ERODE, grow=False)
+
+
+def region_mask(name: str) -> np.ndarray:
+    """(150, 150) float32 constant a pooling region multiplies the validity mask by: ``valid``
+    (everything), ``inner`` (the eroded hull), ``ring`` (the outline's band, from ``HULL_ERODE``
+    px inside to ``RING_DILATE`` px outside: where a pasted face is blended), ``outer`` (beyond
+    the band: hair, ears, neck, background)."""
+    if name == "valid":
+        return np.ones((CHIP, CHIP), np.float32)
+    if name == "inner":
+        return face_hull_chip()
+    out = _morph(_hull_raw(), RING_DILATE, grow=True)
+    if name == "ring":
+        return out - face_hull_chip()
+    if name == "outer":
+        return 1.0 - out
+    raise ValueError(f"unknown pooling region {name!r}; known: {ALL_REGIONS}")
 
 
 def _stage_outputs(model, min_hw: int, stop: int | None) -> list[tuple[str, tuple[int, ...]]]:  # noqa: ANN001
@@ -120,8 +152,10 @@ def _sub(path: Path, inp: str, outs: list[str], prefix: str, fixed: tuple[int, .
     return sub, ren
 
 
-def feature_graph():  # noqa: ANN201
-    """The ONNX model chip, mask -> features (1, F) and the list of (backbone, stage, C, H)."""
+def feature_graph(regions: tuple[str, ...] = REGIONS):  # noqa: ANN201
+    """The ONNX model chip, mask -> features (1, F) and the list of (backbone, stage, C, H, width):
+    per stage, the masked mean and standard deviation of each of its C channels over each region
+    of ``regions`` (``width`` = 2 * len(regions) * C features, in that order)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -129,7 +163,7 @@ def feature_graph():  # noqa: ANN201
 
     nodes: list = []
     inits: list = []
-    layout: list[tuple[str, int, int, int]] = []
+    layout: Layout = []
 
     def const(name: str, a: np.ndarray) -> str:
         inits.append(numpy_helper.from_array(np.asarray(a, np.float32), name))
@@ -144,29 +178,34 @@ def feature_graph():  # noqa: ANN201
         return out
 
     feats: list[str] = []
+    nr = len(regions)
     m1 = node("Unsqueeze", ["mask", const_i("mask/ax", [1])], "mask/m1")  # (1,1,150,150)
-    mh = node("Mul", [m1, const("mask/hull", face_hull_chip()[None, None])], "mask/mh")
-    node("Concat", [m1, mh], "mask/two", axis=1)  # (1,2,150,150)
+    if regions == ("valid", "inner"):  # the shipped graph, node for node
+        mh = node("Mul", [m1, const("mask/hull", face_hull_chip()[None, None])], "mask/mh")
+        node("Concat", [m1, mh], "mask/two", axis=1)  # (1,2,150,150)
+    else:
+        rm = np.stack([region_mask(r) for r in regions])[None]  # (1,R,150,150)
+        node("Mul", [m1, const("mask/regions", rm)], "mask/two")  # (1,R,150,150)
 
     def pool(prefix: str, t: str, c: int, hw: int) -> None:
         a = _area_matrix(hw, CHIP)
-        mh = node("MatMul", [const(f"{prefix}/A", a), "mask/two"], f"{prefix}/mh")  # (1,2,hw,150)
-        ms = node("MatMul", [mh, const(f"{prefix}/At", a.T)], f"{prefix}/ms")  # (1,2,hw,hw)
-        m4 = node("Unsqueeze", [ms, const_i(f"{prefix}/ax2", [2])], f"{prefix}/m4")  # (1,2,1,hw,hw)
+        mh = node("MatMul", [const(f"{prefix}/A", a), "mask/two"], f"{prefix}/mh")  # (1,R,hw,150)
+        ms = node("MatMul", [mh, const(f"{prefix}/At", a.T)], f"{prefix}/ms")  # (1,R,hw,hw)
+        m4 = node("Unsqueeze", [ms, const_i(f"{prefix}/ax2", [2])], f"{prefix}/m4")  # (1,R,1,hw,hw)
         t5 = node("Unsqueeze", [t, const_i(f"{prefix}/ax1", [1])], f"{prefix}/t5")  # (1,1,c,hw,hw)
         axes = const_i(f"{prefix}/ax34", [3, 4])
         den = node("Add", [node("ReduceSum", [m4, axes], f"{prefix}/msum", keepdims=0),
-                           const(f"{prefix}/eps", np.array(1e-3))], f"{prefix}/den")  # (1,2,1)
+                           const(f"{prefix}/eps", np.array(1e-3))], f"{prefix}/den")  # (1,R,1)
         tm = node("Mul", [t5, m4], f"{prefix}/tm")
-        s1 = node("ReduceSum", [tm, axes], f"{prefix}/s1", keepdims=0)  # (1,2,c)
+        s1 = node("ReduceSum", [tm, axes], f"{prefix}/s1", keepdims=0)  # (1,R,c)
         s2 = node("ReduceSum", [node("Mul", [tm, t5], f"{prefix}/ttm"), axes], f"{prefix}/s2", keepdims=0)
         mean = node("Div", [s1, den], f"{prefix}/mean")
         ex2 = node("Div", [s2, den], f"{prefix}/ex2")
         var = node("Sub", [ex2, node("Mul", [mean, mean], f"{prefix}/mm")], f"{prefix}/var")
         var = node("Relu", [var], f"{prefix}/varp")
         sd = node("Sqrt", [node("Add", [var, const(f"{prefix}/eps2", np.array(1e-4))], f"{prefix}/vare")], f"{prefix}/sd")
-        cat = node("Concat", [mean, sd], f"{prefix}/cat", axis=1)  # (1,4,c)
-        feats.append(node("Reshape", [cat, const_i(f"{prefix}/shape", [1, 4 * c])], f"{prefix}/feat"))
+        cat = node("Concat", [mean, sd], f"{prefix}/cat", axis=1)  # (1,2R,c)
+        feats.append(node("Reshape", [cat, const_i(f"{prefix}/shape", [1, 2 * nr * c])], f"{prefix}/feat"))
 
     # dlib on the chip
     dl = onnx.load(str(model_path("face_embedding")))
@@ -181,7 +220,7 @@ def feature_graph():  # noqa: ANN201
     nodes.insert(0, helper.make_node("Identity", ["chip"], [dren[dl.graph.input[0].name]], name="d/in"))
     for k, (s, shp) in enumerate(d_stages):
         pool(f"pd{k}", dren[s], shp[1], shp[2])
-        layout.append(("dlib", k, shp[1], shp[2]))
+        layout.append(("dlib", k, shp[1], shp[2], 2 * nr * shp[1]))
 
     # face mesh on the chip resized to 192 px, [0, 1]
     mm = onnx.load(str(model_path("face_mesh")))
@@ -196,7 +235,7 @@ def feature_graph():  # noqa: ANN201
     inits += list(msub.graph.initializer)
     for k, (s, shp) in enumerate(m_stages):
         pool(f"pm{k}", mren[s], shp[1], shp[2])
-        layout.append(("mesh", k, shp[1], shp[2]))
+        layout.append(("mesh", k, shp[1], shp[2], 2 * nr * shp[1]))
 
     node("Concat", feats, "features", axis=1)
     g = helper.make_graph(
@@ -212,11 +251,11 @@ def feature_graph():  # noqa: ANN201
     return model, layout
 
 
-def detector_graph(w: np.ndarray, b: float, doc: str = ""):  # noqa: ANN201
+def detector_graph(w: np.ndarray, b: float, doc: str = "", regions: tuple[str, ...] = REGIONS):  # noqa: ANN201
     """The feature graph followed by logit = features @ w + b (output "logit", (1, 1))."""
     from onnx import TensorProto, helper, numpy_helper
 
-    model, _ = feature_graph()
+    model, _ = feature_graph(regions)
     g = model.graph
     g.initializer.append(numpy_helper.from_array(np.asarray(w, np.float32).reshape(-1, 1), "head/w"))
     g.initializer.append(numpy_helper.from_array(np.asarray([b], np.float32), "head/b"))

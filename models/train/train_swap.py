@@ -15,6 +15,11 @@ printed as markdown tables and written into the model card by ``--ship``:
   other real groups, also held out;
 * pair win rate (a fake above its own original) and chip-level AUC.
 
+Candidates (options, all in the same protocol): ``--regions`` pools each stage over other regions
+of the chip (``swap_graph.region_mask``: the boundary ring, the outer area; features from
+``swap_features --regions`` of the same list), ``--max-chips`` trains on more of a clip's chips,
+``--pair-center`` adds pair-centred copies of paired chips, ``--hidden`` fits an MLP head.
+
 Faceless chips (``swap_data``'s background control: backgrounds of the train folder's real clips
 and synthetic textures) are training reals only; no table counts them.
 
@@ -42,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from models.train.swap_data import Item, items  # noqa: E402
-from models.train.swap_features import load_features  # noqa: E402
+from models.train.swap_features import feature_dir, load_features  # noqa: E402
+from models.train.swap_graph import REGIONS, Layout  # noqa: E402
 
 OUT = ROOT / "models" / "onnx" / "swap_detector.onnx"
 
@@ -58,12 +64,13 @@ class Data:
     dom: np.ndarray
 
 
-def load(exclude_domains: tuple[str, ...] = ()) -> Data:
+def load(exclude_domains: tuple[str, ...] = (), regions: tuple[str, ...] = REGIONS) -> Data:
     its, raw, aug = [], [], []
+    src = feature_dir(regions)
     for it in items():
         if it.domain in exclude_domains:
             continue
-        r, a = load_features(it)
+        r, a = load_features(it, src)
         if len(r) == 0:
             continue
         its.append(it)
@@ -93,21 +100,41 @@ class Head:
     sd: np.ndarray
     w: np.ndarray
     b: float
+    w1: np.ndarray | None = None  # (F, H): a hidden ReLU layer before w (an MLP head), or none
+    b1: np.ndarray | None = None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mu) / self.sd) @ self.w + self.b
+        z = (x - self.mu) / self.sd
+        if self.w1 is not None:
+            z = np.maximum(z @ self.w1 + self.b1, 0.0)
+        return z @ self.w + self.b
 
 
 def fit(d: Data, idx: np.ndarray, C: float, use_aug: bool = True, cols: np.ndarray | None = None,
-        max_chips: int = 8, train_exclude: tuple[str, ...] = (), scale: np.ndarray | None = None) -> Head:
+        max_chips: int = 8, train_exclude: tuple[str, ...] = (), scale: np.ndarray | None = None,
+        pair_center: float = 0.0, hidden: int = 0) -> Head:
     """Weighted logistic regression on standardised features of the items ``idx`` (raw chips,
     and their degraded copies with ``use_aug``; at most ``max_chips`` per item, evenly spread;
     items of the domains ``train_exclude`` left out). ``scale``: per-column factors applied after
-    standardising (a block scaled down is penalised more by the L2 term)."""
+    standardising (a block scaled down is penalised more by the L2 term). ``pair_center`` > 0:
+    the chips of every pair with a fake and a real among ``idx`` also enter centred on their
+    pair (the fakes' and the reals' mean averaged), with that fraction of their weight: what
+    differs between a fake and its own original, with identity, lighting and crop style taken out.
+    ``hidden`` > 0: an MLP head (one ReLU layer of that width, L2 ``alpha`` = 1 / C, as the linear head) instead."""
     from sklearn.linear_model import LogisticRegression
 
     idx = np.asarray([i for i in idx if d.dom[i] not in train_exclude], np.int64)
     iw = item_weights(d, idx)
+    centre: dict[str, np.ndarray] = {}
+    if pair_center > 0:
+        by: dict[str, list[list[np.ndarray]]] = defaultdict(lambda: [[], []])
+        for i in idx:
+            if d.dom[i] == "faceless":
+                continue
+            r = d.raw[i] if cols is None else d.raw[i][:, cols]
+            by[d.its[i].pair or d.its[i].group][int(d.y[i])].append(r.mean(0))
+        centre = {k: 0.5 * (np.mean(v[0], 0) + np.mean(v[1], 0)) for k, v in by.items() if v[0] and v[1]}
+        g_mu = np.mean(list(centre.values()), 0) if centre else None
     xs, ys, ws = [], [], []
     for i, wi in zip(idx, iw, strict=True):
         n_i = len(d.raw[i])
@@ -121,6 +148,11 @@ def fit(d: Data, idx: np.ndarray, C: float, use_aug: bool = True, cols: np.ndarr
             xs.append(p)
             ys.append(np.full(len(p), d.y[i]))
             ws.append(np.full(len(p), wi / n))
+        key = d.its[i].pair or d.its[i].group
+        if key in centre and d.dom[i] != "faceless":
+            xs.append(r - centre[key] + g_mu)
+            ys.append(np.full(len(r), d.y[i]))
+            ws.append(np.full(len(r), pair_center * wi / len(r)))
     x = np.concatenate(xs).astype(np.float64)
     y = np.concatenate(ys)
     sw = np.concatenate(ws)
@@ -128,6 +160,14 @@ def fit(d: Data, idx: np.ndarray, C: float, use_aug: bool = True, cols: np.ndarr
     sd = x.std(0) + 1e-3
     if scale is not None:
         sd = sd / scale
+    if hidden:
+        from sklearn.neural_network import MLPClassifier
+
+        mlp = MLPClassifier((hidden,), alpha=1.0 / C, batch_size=256, learning_rate_init=1e-3,
+                            max_iter=30, random_state=0, tol=1e-5, n_iter_no_change=30)
+        mlp.fit((x - mu) / sd, y, sample_weight=sw * len(sw) / sw.sum())
+        return Head(mu, sd, mlp.coefs_[1][:, 0].copy(), float(mlp.intercepts_[1][0]),
+                    mlp.coefs_[0].copy(), mlp.intercepts_[0].copy())
     lr = LogisticRegression(C=C, max_iter=500, tol=1e-4)
     lr.fit((x - mu) / sd, y, sample_weight=sw * len(sw) / sw.sum())
     return Head(mu, sd, lr.coef_[0].copy(), float(lr.intercept_[0]))
@@ -246,24 +286,24 @@ def loto(d: Data, C: float, seed: int = 0, **kw) -> tuple[str, float]:  # noqa: 
     return "\n".join(rows), m
 
 
-def columns(layout: list[tuple[str, int, int, int]], backbones: tuple[str, ...]) -> np.ndarray:
+def columns(layout: Layout, backbones: tuple[str, ...]) -> np.ndarray:
     cols, o = [], 0
-    for bb, _k, c, _hw in layout:
+    for bb, _k, _c, _hw, width in layout:
         if bb in backbones:
-            cols.append(np.arange(o, o + 4 * c))
-        o += 4 * c
+            cols.append(np.arange(o, o + width))
+        o += width
     return np.concatenate(cols)
 
 
-def dlib_scale(lay: list[tuple[str, int, int, int]], cols: np.ndarray, factor: float) -> np.ndarray:
+def dlib_scale(lay: Layout, cols: np.ndarray, factor: float) -> np.ndarray:
     """``fit``'s per-column ``scale``: ``factor`` on the dlib columns among ``cols``, 1 elsewhere."""
     return np.where(np.isin(cols, columns(lay, ("dlib",))), factor, 1.0)
 
 
-def layout() -> list[tuple[str, int, int, int]]:
+def layout(regions: tuple[str, ...] = REGIONS) -> Layout:
     from models.train.swap_graph import feature_graph
 
-    return feature_graph()[1]
+    return feature_graph(regions)[1]
 
 
 def platt(s: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -277,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--C", type=float, default=0.01)
     ap.add_argument("--backbones", default="dlib,mesh")
+    ap.add_argument("--regions", default=",".join(REGIONS), help="pooling regions (swap_graph.ALL_REGIONS)")
     ap.add_argument("--no-aug", action="store_true")
     ap.add_argument("--exclude", default="", help="domains left out of training and evaluation")
     ap.add_argument("--train-exclude", default="", help="domains left out of training only")
@@ -286,16 +327,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval", action="store_true", help="grouped CV + leave-one-tool-out tables")
     ap.add_argument("--no-loto", action="store_true")
     ap.add_argument("--ship", action="store_true", help="fit on everything, write the ONNX + tables")
+    ap.add_argument("--pair-center", type=float, default=0.0,
+                    help="weight of pair-centred copies of the paired chips (0: none)")
+    ap.add_argument("--hidden", type=int, default=0, help="an MLP head with this many ReLU units (0: linear)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--oof", type=Path, default=None, help="write out-of-fold item scores (JSON)")
     a = ap.parse_args(argv)
+    if a.ship and a.hidden:
+        ap.error("--hidden is a candidate for --eval only: --ship exports a linear head")
     t0 = time.time()
-    d = load(tuple(x for x in a.exclude.split(",") if x))
-    lay = layout()
+    regions = tuple(x for x in a.regions.split(",") if x)
+    d = load(tuple(x for x in a.exclude.split(",") if x), regions)
+    lay = layout(regions)
     cols = columns(lay, tuple(a.backbones.split(",")))
     scale = dlib_scale(lay, cols, a.scale_dlib)
     kw = {"use_aug": not a.no_aug, "cols": cols, "max_chips": a.max_chips,
-          "train_exclude": tuple(x for x in a.train_exclude.split(",") if x), "scale": scale}
+          "train_exclude": tuple(x for x in a.train_exclude.split(",") if x), "scale": scale,
+          "pair_center": a.pair_center, "hidden": a.hidden}
     print(f"{len(d.y)} items ({int(d.y.sum())} fake), {len(cols)} features, C={a.C}, aug={not a.no_aug} "
           f"[{time.time() - t0:.0f}s]", flush=True)
     s, chips = grouped_cv(d, a.C, seed=a.seed, **kw)
@@ -314,9 +362,11 @@ def main(argv: list[str] | None = None) -> None:
         h = fit(d, np.arange(len(d.y)), a.C, **kw)
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         args = " ".join(argv if argv is not None else sys.argv[1:])
-        export(h, cols, lay, (pa, pb), OUT, f"interview-liveness swap detector; train_swap {args} at {commit}")
+        export(h, cols, lay, (pa, pb), OUT, f"interview-liveness swap detector; train_swap {args} at {commit}",
+               regions)
         meta = {"command": f"python -m models.train.train_swap {args}", "C": a.C, "backbones": a.backbones,
-                "scale_dlib": a.scale_dlib,
+                "regions": list(regions),
+                "scale_dlib": a.scale_dlib, "pair_center": a.pair_center,
                 "aug": not a.no_aug, "max_chips": a.max_chips, "seed": a.seed, "platt": [pa, pb],
                 "items": int(len(d.y)), "fakes": int(d.y.sum()), "cv": cv, "loto_mean": lt}
         (ROOT / "models" / "cards" / "swap_detector.train.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -325,8 +375,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.1f} MB) [{time.time() - t0:.0f}s]")
 
 
-def export(h: Head, cols: np.ndarray, lay: list[tuple[str, int, int, int]], cal: tuple[float, float],
-           path: Path, doc: str) -> None:
+def export(h: Head, cols: np.ndarray, lay: Layout, cal: tuple[float, float],
+           path: Path, doc: str, regions: tuple[str, ...] = REGIONS) -> None:
     """The detector ONNX: the feature graph, then the head with standardisation and the Platt
     calibration ``cal`` = (a, b) folded into one MatMul + Add."""
     import onnx
@@ -334,11 +384,11 @@ def export(h: Head, cols: np.ndarray, lay: list[tuple[str, int, int, int]], cal:
     from models.train.swap_graph import detector_graph
 
     pa, pb = cal
-    w_full = np.zeros(sum(4 * c for _, _, c, _ in lay))
+    w_full = np.zeros(sum(st[4] for st in lay))
     w_full[cols] = pa * h.w / h.sd
     b = pa * (h.b - float((h.mu / h.sd) @ h.w)) + pb
     path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(detector_graph(w_full, b, doc), str(path))
+    onnx.save(detector_graph(w_full, b, doc, regions), str(path))
 
 if __name__ == "__main__":
     main()

@@ -196,3 +196,39 @@ def test_a_model_file_given_in_the_options_replaces_the_shipped_one(tmp_path):
         ArtefactAnalyser(ArtefactOptions(model=str(bad))).score_chip(chip, mask)
     with pytest.raises(ModelError):
         ArtefactAnalyser(ArtefactOptions(model=str(tmp_path / "missing.onnx"))).score_chip(chip, mask)
+
+
+def test_pooling_regions_partition_the_chip_and_share_the_shipped_statistics():
+    """The candidate pooling regions (``train_swap --regions``): inner face, boundary ring and
+    outer area tile the chip exactly, and a region's statistics do not depend on which other
+    regions the graph pools (the validity mask's block equals the shipped graph's)."""
+    import onnxruntime as ort
+
+    from models.train.swap_graph import feature_graph, region_mask
+
+    parts = [region_mask(r) for r in ("inner", "ring", "outer")]
+    assert all(set(np.unique(p)) <= {0.0, 1.0} and p.sum() > 300 for p in parts)
+    np.testing.assert_array_equal(sum(parts), np.ones((150, 150), np.float32))
+    with pytest.raises(ValueError, match="unknown pooling region"):
+        region_mask("cheek")
+
+    def run(regions):  # noqa: ANN001, ANN202
+        model, lay = feature_graph(regions)
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(3)
+        chip = rng.uniform(0, 255, (1, 150, 150, 3)).astype(np.float32)
+        mask = np.ones((1, 150, 150), np.float32)
+        mask[:, 120:] = 0
+        return sess.run(None, {"chip": chip, "mask": mask})[0][0], lay
+
+    shipped, lay = run(("valid", "inner"))
+    other, lay2 = run(("valid", "ring", "outer"))
+    assert [s[:4] for s in lay] == [s[:4] for s in lay2]
+    assert len(other) == sum(s[4] for s in lay2) == 3 * len(shipped) // 2
+    o1 = o2 = 0
+    for (_, _, c, _, w1), (_, _, _, _, w2) in zip(lay, lay2, strict=True):
+        a, b = shipped[o1 : o1 + w1].reshape(4, c), other[o2 : o2 + w2].reshape(6, c)
+        np.testing.assert_allclose(b[0], a[0], rtol=1e-4, atol=1e-4)  # mean over the valid area
+        np.testing.assert_allclose(b[3], a[2], rtol=1e-4, atol=1e-4)  # its standard deviation
+        assert not np.allclose(b[1], a[1])  # the ring is not the inner face
+        o1, o2 = o1 + w1, o2 + w2
