@@ -38,7 +38,44 @@ _NO_BOXES.flags.writeable = False
 T = TypeVar("T")
 
 
-class CompactObservations(Sequence[FaceObservation]):
+def _quality_row(q: FaceQuality | None) -> tuple[float, ...]:
+    return (_NAN,) * 4 if q is None else (float(q.size_px), float(q.sharpness), float(q.brightness), float(q.inside))
+
+
+class _Records(Sequence[FaceObservation]):
+    """A read-only sequence of observations kept in flat arrays: ``_t`` holds one time a record,
+    ``_item(i)`` rebuilds record ``i`` (0 <= i < len)."""
+
+    _t: array[float]
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    @overload
+    def __getitem__(self, i: int) -> FaceObservation: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[FaceObservation]: ...
+
+    def __getitem__(self, i: int | slice) -> FaceObservation | Sequence[FaceObservation]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("observation index out of range")
+        return self._item(i)
+
+    def _item(self, i: int) -> FaceObservation:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[FaceObservation]:
+        for i in range(len(self)):
+            yield self[i]
+
+
+class CompactObservations(_Records):
     """A read-only sequence of light observations stored as typed arrays (see the module)."""
 
     def __init__(self) -> None:
@@ -64,27 +101,9 @@ class CompactObservations(Sequence[FaceObservation]):
             self._pose.extend((float(p.yaw), float(p.pitch), float(p.roll),
                                *(float(v) for v in np.asarray(p.rvec).reshape(3)),
                                *(float(v) for v in np.asarray(p.tvec).reshape(3))))
-        q = obs.quality
-        self._quality.extend((_NAN,) * 4 if q is None else
-                             (float(q.size_px), float(q.sharpness), float(q.brightness), float(q.inside)))
+        self._quality.extend(_quality_row(obs.quality))
 
-    def __len__(self) -> int:
-        return len(self._t)
-
-    @overload
-    def __getitem__(self, i: int) -> FaceObservation: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[FaceObservation]: ...
-
-    def __getitem__(self, i: int | slice) -> FaceObservation | Sequence[FaceObservation]:
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        n = len(self)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError("observation index out of range")
+    def _item(self, i: int) -> FaceObservation:
         idx, w, h, faces, flags = self._ints[5 * i: 5 * i + 5]
         pv = self._pose[9 * i: 9 * i + 9]
         pose = None if pv[0] != pv[0] else HeadPose(pv[0], pv[1], pv[2], np.array(pv[3:6]), np.array(pv[6:9]))
@@ -94,10 +113,6 @@ class CompactObservations(Sequence[FaceObservation]):
         return FaceObservation(t=self._t[i], frame_index=idx, width=w, height=h, face=bool(flags & 1),
                                faces=faces, box=box, score=self._score[i], pose=pose, quality=quality,
                                redetected=bool(flags & 2))
-
-    def __iter__(self) -> Iterator[FaceObservation]:
-        for i in range(len(self)):
-            yield self[i]
 
     def yaw(self) -> np.ndarray:
         """Every stored frame's yaw (NaN without a pose), without rebuilding observations."""
@@ -113,7 +128,7 @@ class CompactObservations(Sequence[FaceObservation]):
         return np.stack([ints[:, 4] & 1, ints[:, 3]], axis=1)
 
 
-class LightObservations(Sequence[FaceObservation]):
+class LightObservations(_Records):
     """A read-only sequence of a live session's light observations (see the module): items come
     back as the light record a live session kept before (time, index, size, face flag, count,
     score, quality, redetected; no box, pose, landmarks or other boxes), with the same values."""
@@ -136,36 +151,15 @@ class LightObservations(Sequence[FaceObservation]):
         self._faces.append(min(int(obs.faces), 0xFFFF))
         self._flags.append(int(bool(obs.face)) | (int(bool(obs.redetected)) << 1) | (int(q is not None) << 2))
         self._score.append(float(obs.score))
-        self._quality.extend((_NAN,) * 4 if q is None else
-                             (float(q.size_px), float(q.sharpness), float(q.brightness), float(q.inside)))
+        self._quality.extend(_quality_row(q))
 
-    def __len__(self) -> int:
-        return len(self._t)
-
-    @overload
-    def __getitem__(self, i: int) -> FaceObservation: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[FaceObservation]: ...
-
-    def __getitem__(self, i: int | slice) -> FaceObservation | Sequence[FaceObservation]:
-        if isinstance(i, slice):
-            return [self[k] for k in range(*i.indices(len(self)))]
-        n = len(self)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError("observation index out of range")
+    def _item(self, i: int) -> FaceObservation:
         flags = self._flags[i]
         quality = FaceQuality(*self._quality[4 * i: 4 * i + 4]) if flags & 4 else None
         return FaceObservation(t=self._t[i], frame_index=self._index[i], width=self._size[2 * i],
                                height=self._size[2 * i + 1], face=bool(flags & 1), faces=self._faces[i],
                                score=self._score[i], quality=quality, other_boxes=_NO_BOXES,
                                redetected=bool(flags & 2))
-
-    def __iter__(self) -> Iterator[FaceObservation]:
-        for i in range(len(self)):
-            yield self[i]
 
 
 class SpilledRows(Sequence[Mapping[str, Any]]):
