@@ -204,7 +204,7 @@ def _fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def _serve(port: int, standin: bool, threads: int, db: str) -> None:
+def _serve(port: int, standin: bool, threads: int, db: str, horizon_s: float) -> None:
     from aiohttp import web
 
     from liveness.apps.serve import ServeOptions, create_app
@@ -214,7 +214,7 @@ def _serve(port: int, standin: bool, threads: int, db: str) -> None:
         from tests._serve_util import disc_factory
 
         factory = disc_factory()
-    opts = ServeOptions(api_key=KEY, db=db, threads=threads, port=port, max_sessions=64)
+    opts = ServeOptions(api_key=KEY, db=db, threads=threads, port=port, max_sessions=64, live_horizon_s=horizon_s)
     web.run_app(create_app(opts, factory), host="127.0.0.1", port=port, print=None, access_log=None)
 
 
@@ -383,6 +383,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2, help="server analysis threads")
     ap.add_argument("--clip-seconds", type=float, default=8.0, help="seconds of each clip to loop")
     ap.add_argument("--standin", action="store_true", help="the tests' stand-in tracker (transport only)")
+    ap.add_argument("--live-horizon", type=float, default=600.0, metavar="S",
+                    help="the server's --live-horizon (seconds of per-frame history a live session keeps)")
     ap.add_argument("--max-rss-growth", type=float, default=5.0, help="%%")
     ap.add_argument("--max-fd-growth", type=int, default=2)
     ap.add_argument("--json", help="write the summary here (and the samples beside it, .samples.jsonl)")
@@ -390,7 +392,7 @@ def main() -> int:
     ap.add_argument("--db", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        _serve(args.serve, args.standin, args.threads, args.db)
+        _serve(args.serve, args.standin, args.threads, args.db, args.live_horizon)
         return 0
     if args.streams < 1 or args.minutes <= 0 or args.every <= 0:
         ap.error("--streams >= 1, --minutes > 0 and --every > 0")
@@ -408,7 +410,8 @@ def main() -> int:
         Path(args.json).with_suffix(".samples.jsonl").unlink()
     with tempfile.TemporaryDirectory() as d:
         port = free_port()
-        cmd = [sys.executable, __file__, "--serve", str(port), "--threads", str(args.threads), "--db", str(Path(d) / "soak.db")]
+        cmd = [sys.executable, __file__, "--serve", str(port), "--threads", str(args.threads), "--db", str(Path(d) / "soak.db"),
+               "--live-horizon", str(args.live_horizon)]
         if args.standin:
             cmd.append("--standin")
         log = (Path(d) / "server.log").open("w")

@@ -20,7 +20,7 @@ from liveness.challenges.opportunistic import OpportunisticAnalyser, Opportunist
 from liveness.core.analyser import Analyser, Mode
 from liveness.core.errors import ConfigError
 from liveness.core.hooks import Hook
-from liveness.core.session import Session
+from liveness.core.session import LIVE_HORIZON_S, Session
 from liveness.signals.artefact import (
     ArtefactAnalyser,
     ArtefactOptions,
@@ -53,6 +53,9 @@ class PipelineOptions:
     references: tuple[str, ...] = ()
     analysers: tuple[tuple[str, Any], ...] = ()
     fusion: FusionOptions | None = None
+    #: seconds of per-frame history a live session keeps (its signals describe that span; the
+    #: segments of the whole call are kept): flat memory over a call of hours
+    horizon_s: float = LIVE_HORIZON_S
 
     @property
     def mode(self) -> Mode:
@@ -90,6 +93,8 @@ class PipelineOptions:
         for k in ("analysers", "fusion"):  # the document's shape is unchanged when unused
             if not d[k]:
                 del d[k]
+        if not self.live or self.horizon_s == LIVE_HORIZON_S:
+            del d["horizon_s"]
         return d
 
 
@@ -170,4 +175,5 @@ def build_session(options: PipelineOptions | None = None, hook: Hook | None = No
     verify_pipeline(options)
     tracker = FaceTracker.from_options(options.tracker)
     fusion = Fusion.from_options(options.fusion)
-    return Session(tracker, default_analysers(options), fusion=fusion, hook=hook, mode=options.mode)
+    return Session(tracker, default_analysers(options), fusion=fusion, hook=hook, mode=options.mode,
+                   horizon_s=options.horizon_s)

@@ -22,7 +22,15 @@ import numpy as np
 
 from liveness.core.types import Event, FaceObservation, Score, Segment, Signal
 
-__all__ = ["Analyser", "FrameContext", "Mode", "ScoreSeries", "runs_above"]
+__all__ = [
+    "MAX_FOLDED_SEGMENTS", "MAX_SEGMENT_GAP_S", "Analyser", "FrameContext", "Mode", "ScoreSeries",
+    "fold_segment", "runs_above", "thin_segments",
+]
+
+#: gaps shorter than this (seconds) join two runs of a score into one segment
+MAX_SEGMENT_GAP_S = 0.5
+#: segments of folded-away scores a bounded series keeps (closest neighbours are joined beyond)
+MAX_FOLDED_SEGMENTS = 256
 
 #: how a session runs: ``video`` (a recording, reviewed offline) or ``live`` (a call, for hours)
 Mode = Literal["video", "live"]
@@ -31,13 +39,18 @@ Mode = Literal["video", "live"]
 class FrameContext:
     """What an analyser may use of the frame being processed besides the observation: the
     running ``mode``, the ``scores`` of the analysers before it in this frame, and
-    :meth:`emit` for events (quality, challenge prompts and results)."""
+    :meth:`emit` for events (quality, challenge prompts and results).
 
-    __slots__ = ("_events", "_scores", "mode", "t")
+    ``horizon_s`` (a live session's, else None): an analyser keeps its per-frame history for
+    about the last ``horizon_s`` seconds only, folding older measurements into bounded
+    summaries (segments, peaks, counts), so a call of hours holds flat memory."""
 
-    def __init__(self, t: float, mode: Mode = "video") -> None:
+    __slots__ = ("_events", "_scores", "horizon_s", "mode", "t")
+
+    def __init__(self, t: float, mode: Mode = "video", horizon_s: float | None = None) -> None:
         self.t = t
         self.mode: Mode = mode
+        self.horizon_s = horizon_s
         self._scores: list[Score] = []
         self._events: list[Event] = []
 
@@ -81,6 +94,13 @@ class ScoreSeries:
     The clip value is a high quantile of a short moving median, so a short run of high scores
     (a swap segment of a few seconds) still shows while single-frame spikes do not. Segments are
     runs where the smoothed score stays above ``flag``.
+
+    Bounded memory (a live call of hours): :meth:`add` with ``horizon_s`` keeps only the scores
+    of about the last ``horizon_s`` seconds (it folds the oldest quarter away once the series
+    spans 1.25 ``horizon_s``). What is folded away leaves its segments (kept, at most
+    :data:`MAX_FOLDED_SEGMENTS`, and joined to a live one that continues it) and its peak
+    smoothed score; the clip value and median are then those of the kept scores, and the
+    details say so (``horizon_s``, ``scores_total``, ``earlier_max``).
     """
 
     def __init__(
@@ -101,14 +121,46 @@ class ScoreSeries:
         # same, and a call of hours keeps a few hundred kB per series
         self._t = array("d")
         self._v = array("d")  # (the scores' weights are not kept: no summary reads them)
+        self._folded: list[Segment] = []  # segments of scores folded away (horizon_s), no reason
+        self._folded_n = 0
+        self._folded_max = -np.inf
+        self._horizon: float | None = None
 
-    def add(self, score: Score) -> None:
+    def add(self, score: Score, horizon_s: float | None = None) -> None:
+        """Keep ``score`` (a non-finite value is ignored); with ``horizon_s``, only about the
+        last ``horizon_s`` seconds of scores stay (see the class)."""
         if np.isfinite(score.value):
             self._t.append(score.t)
             self._v.append(float(score.value))
+            if horizon_s is not None and score.t - self._t[0] > 1.25 * horizon_s:
+                self._fold(score.t - horizon_s, horizon_s)
+
+    def _fold(self, cut: float, horizon_s: float) -> None:
+        """Drop the scores before ``cut``, keeping their segments and peak."""
+        t, s = self.times, self.smoothed()
+        k = int(np.searchsorted(t, cut, side="left"))
+        if k == 0:
+            return
+        for seg in runs_above(t[:k], s[:k], self.flag):
+            fold_segment(self._folded, seg, MAX_SEGMENT_GAP_S)
+        if len(self._folded) > MAX_FOLDED_SEGMENTS:
+            thin_segments(self._folded)
+        self._folded_max = max(self._folded_max, float(s[:k].max()))
+        self._folded_n += k
+        self._horizon = horizon_s
+        del self._t[:k], self._v[:k]
+
+    @property
+    def folded(self) -> int:
+        """Scores folded away so far (0 without a horizon)."""
+        return self._folded_n
 
     def reset(self) -> None:
         del self._t[:], self._v[:]
+        self._folded.clear()
+        self._folded_n = 0
+        self._folded_max = -np.inf
+        self._horizon = None
 
     def __len__(self) -> int:
         return len(self._v)
@@ -132,17 +184,62 @@ class ScoreSeries:
             out[i] = np.median(v[lo[i] : hi[i]])
         return out
 
-    def segments(self, reason: str = "") -> tuple[Segment, ...]:
-        return runs_above(self.times, self.smoothed(), self.flag, reason)
+    def segments(self, reason: str = "", max_gap: float = MAX_SEGMENT_GAP_S) -> tuple[Segment, ...]:
+        """Runs of the smoothed score above ``flag`` (gaps under ``max_gap`` s bridged), those
+        of folded-away scores first."""
+        return self.with_folded(runs_above(self.times, self.smoothed(), self.flag, reason, max_gap), reason, max_gap)
+
+    def with_folded(self, live: Sequence[Segment], reason: str = "",
+                    max_gap: float = MAX_SEGMENT_GAP_S) -> tuple[Segment, ...]:
+        """``live`` (segments of the kept scores) after the segments of folded-away scores,
+        which carry ``reason``; a folded segment that the first live one continues is joined."""
+        if not self._folded:
+            return tuple(live)
+        out = [Segment(g.start, g.end, g.value, reason) for g in self._folded]
+        for g in live:
+            fold_segment(out, g, max_gap)
+        return tuple(out)
 
     def summary(self, details: Sequence[tuple[str, float]] = ()) -> Signal:
         n = len(self._v)
         if n < self.min_n:
-            return Signal(self.name, None, n, (), tuple(details))
+            return Signal(self.name, None, n, self.with_folded(()), tuple(details))
         s = self.smoothed()
         value = float(np.quantile(s, self.quantile))
-        base = (("median", float(np.median(self.values))), ("max", float(s.max())))
+        base: tuple[tuple[str, float], ...] = (
+            ("median", float(np.median(self.values))), ("max", float(max(s.max(), self._folded_max))))
+        if self._folded_n:
+            base += (("horizon_s", float(self._horizon or 0.0)), ("scores_total", float(self._folded_n + n)),
+                     ("earlier_max", self._folded_max))
         return Signal(self.name, value, n, self.segments(), base + tuple(details))
+
+
+
+def fold_segment(segs: list[Segment], seg: Segment, max_gap: float) -> None:
+    """Append ``seg`` (starting after every segment of ``segs``) to ``segs``, joining it to the
+    last one when the gap between them is at most ``max_gap`` seconds."""
+    if segs and seg.start - segs[-1].end <= max_gap and segs[-1].reason == seg.reason:
+        last = segs[-1]
+        segs[-1] = Segment(last.start, max(last.end, seg.end), max(last.value, seg.value), last.reason)
+    else:
+        segs.append(seg)
+
+
+def thin_segments(segs: list[Segment]) -> None:
+    """Halve ``segs`` in place by joining each segment to its successor across the smaller gaps
+    (the long quiet stretches between segments stay)."""
+    if len(segs) < 2:
+        return
+    gaps = np.array([b.start - a.end for a, b in zip(segs, segs[1:], strict=False)])
+    join = set(np.argsort(gaps, kind="stable")[: len(segs) // 2].tolist())
+    out: list[Segment] = []
+    for i, g in enumerate(segs):
+        if out and (i - 1) in join:
+            a = out[-1]
+            out[-1] = Segment(a.start, max(a.end, g.end), max(a.value, g.value), a.reason)
+        else:
+            out.append(g)
+    segs[:] = out
 
 
 def runs_above(
@@ -163,3 +260,4 @@ def runs_above(
     if start is not None:
         segs.append(Segment(float(start), float(end), float(peak), reason))
     return tuple(Segment(float(s.start), float(s.end), float(s.value), s.reason) for s in segs)
+

@@ -30,7 +30,7 @@ import numpy as np
 
 from liveness.core.types import FaceObservation, FaceQuality, HeadPose
 
-__all__ = ["CompactObservations", "DataclassColumns", "LightObservations", "SpilledRows"]
+__all__ = ["CompactObservations", "DataclassColumns", "LightObservations", "SpilledRows", "trim_before"]
 
 _NAN = float("nan")
 _NO_BOXES = np.zeros((0, 4), np.float32)  # shared by the light records
@@ -42,6 +42,21 @@ def _quality_row(q: FaceQuality | None) -> tuple[float, ...]:
     return (_NAN,) * 4 if q is None else (float(q.size_px), float(q.sharpness), float(q.brightness), float(q.inside))
 
 
+def trim_before(times: array[float], cut: float, *columns: tuple[array[Any], int]) -> int:
+    """Drop the rows of flat ``times`` before ``cut`` and the same rows of each ``(column,
+    width)`` (``width`` values a row); returns how many rows went."""
+    if not len(times):
+        return 0
+    view = np.frombuffer(times, np.float64)
+    k = int(np.searchsorted(view, cut, side="left"))
+    del view  # the array cannot shrink while a view of it exists
+    if k:
+        del times[:k]
+        for col, width in columns:
+            del col[: k * width]
+    return k
+
+
 class _Records(Sequence[FaceObservation]):
     """A read-only sequence of observations kept in flat arrays: ``_t`` holds one time a record,
     ``_item(i)`` rebuilds record ``i`` (0 <= i < len)."""
@@ -50,6 +65,11 @@ class _Records(Sequence[FaceObservation]):
 
     def __len__(self) -> int:
         return len(self._t)
+
+    @property
+    def first_t(self) -> float:
+        """The first kept record's time (NaN when empty), without rebuilding it."""
+        return self._t[0] if len(self._t) else _NAN
 
     @overload
     def __getitem__(self, i: int) -> FaceObservation: ...
@@ -152,6 +172,11 @@ class LightObservations(_Records):
         self._flags.append(int(bool(obs.face)) | (int(bool(obs.redetected)) << 1) | (int(q is not None) << 2))
         self._score.append(float(obs.score))
         self._quality.extend(_quality_row(q))
+
+    def drop_before(self, t: float) -> int:
+        """Forget the records before time ``t`` (a live session's horizon); returns how many."""
+        return trim_before(self._t, t, (self._index, 1), (self._size, 2), (self._faces, 1), (self._flags, 1),
+                           (self._score, 1), (self._quality, 4))
 
     def _item(self, i: int) -> FaceObservation:
         flags = self._flags[i]
@@ -274,9 +299,26 @@ class DataclassColumns(Sequence[T], Generic[T]):
                 self._cols[k].append(float(v))
         self._n += 1
 
+    def first(self, name: str) -> float:
+        """The first record's scalar field ``name`` (NaN when empty), without a whole column."""
+        col = self._cols[name]
+        return float(col[0]) if self._n and self._shape.get(name) is None else _NAN
+
+    def drop_first(self, k: int) -> None:
+        """Forget the first ``k`` records (a live analyser's horizon)."""
+        k = max(0, min(int(k), self._n))
+        if not k:
+            return
+        for name, col in self._cols.items():
+            shape = self._shape.get(name)
+            del col[: k * (int(np.prod(shape)) if shape else 1)]
+        for codes in self._codes.values():
+            del codes[:k]
+        self._n -= k
+
     def column(self, name: str) -> np.ndarray:
         """Every record's ``name``, stacked (the dtype NumPy would give the list of them)."""
-        col = np.asarray(self._cols[name], np.float64)
+        col = np.array(self._cols[name], np.float64)  # a copy: a view would pin the array's size
         shape = self._shape.get(name)
         if shape is None:
             return col

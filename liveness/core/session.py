@@ -17,8 +17,10 @@ from liveness.core.protocols import ChallengeSource, Fusion, ResultRecord, Track
 from liveness.core.record import CompactObservations, LightObservations
 from liveness.core.types import Event, FaceObservation, FrameResult, Roi, Signal, Verdict
 
-__all__ = ["Event", "FrameResult", "Session", "check_timestamp"]
+__all__ = ["LIVE_HORIZON_S", "Event", "FrameResult", "Session", "check_timestamp"]
 
+#: seconds of per-frame history a live session and its analysers keep (``Session(horizon_s=)``)
+LIVE_HORIZON_S = 600.0
 _MIN_ROI_PX = 16  # a region of interest narrower or lower than this analyses the whole frame
 
 
@@ -51,7 +53,10 @@ class Session:
 
     ``mode`` is ``"video"`` (a recording) or ``"live"`` (a call that may last hours: the
     per-frame record keeps the face flag, counts, score and quality, no landmarks, box or pose,
-    in flat arrays: :class:`~liveness.core.record.LightObservations`, ~67 B a frame). The
+    in flat arrays: :class:`~liveness.core.record.LightObservations`, ~67 B a frame, and only
+    for about the last ``horizon_s`` seconds, as the analysers' histories
+    (:class:`~liveness.core.analyser.FrameContext`): a live session's memory stays flat, its
+    clip-level signals describe that horizon, and the segments of the whole call are kept). The
     session keeps a light copy of every observation (without the image) for the fusion and the
     report. An analyser that raises is disabled for the rest of the session and reported as an
     event, never taking the session down.
@@ -67,6 +72,7 @@ class Session:
         keep_observations: bool = True,
         mode: Mode = "video",
         compact_record: bool = False,
+        horizon_s: float = LIVE_HORIZON_S,
     ) -> None:
         if not isinstance(tracker, Tracker):
             raise ConfigError(f"{type(tracker).__name__} is not a tracker (process, reset)")
@@ -81,6 +87,8 @@ class Session:
             raise ConfigError(f"{type(fusion).__name__} is not a fusion (fuse, describe)")
         if mode not in ("video", "live"):
             raise ConfigError(f"mode must be 'video' or 'live', got {mode!r}")
+        if not (math.isfinite(horizon_s) and horizon_s >= 10.0):
+            raise ConfigError(f"horizon_s must be a finite number of seconds >= 10, got {horizon_s!r}")
         self.tracker = tracker
         self.analysers: tuple[Analyser, ...] = tuple(analysers)
         self.fusion = fusion
@@ -88,6 +96,7 @@ class Session:
         self.keep_observations = keep_observations
         self.mode: Mode = mode
         self.compact_record = compact_record
+        self.horizon_s = float(horizon_s)
         self._challenges: tuple[ChallengeSource, ...] = tuple(
             a for a in self.analysers if isinstance(a, ChallengeSource))
         self._stats = self._new_stats()
@@ -131,7 +140,8 @@ class Session:
         obs = self.tracker.process(np.ascontiguousarray(small), t, idx)
         self._emit("track", t, t0)
 
-        ctx = FrameContext(t, self.mode)
+        live = self.mode == "live"
+        ctx = FrameContext(t, self.mode, self.horizon_s if live else None)
         for a in self.analysers:
             if a.name in self._disabled:
                 continue
@@ -150,6 +160,8 @@ class Session:
         if self.keep_observations:
             rec = self._stats.observations
             rec.append(obs if isinstance(rec, (CompactObservations, LightObservations)) else self._light(obs))
+            if live and isinstance(rec, LightObservations) and t - rec.first_t > 1.25 * self.horizon_s:
+                rec.drop_before(t - self.horizon_s)
         self._events.extend(ctx.events)
         if self.hook is not None:
             self.hook(HookEvent("frame", t, (time.perf_counter() - t0) * 1e3, self._stats.frames, total))

@@ -25,6 +25,7 @@ import numpy as np
 from liveness.core.analyser import FrameContext, ScoreSeries
 from liveness.core.errors import ConfigError
 from liveness.core.mathx import logistic
+from liveness.core.record import trim_before
 from liveness.core.types import FaceObservation, Score, Signal
 from liveness.signals.embedding import CHIP_SIZE, face_chip
 from liveness.signals.swap_chip import chip_mask
@@ -149,7 +150,7 @@ class ArtefactAnalyser:
         self._last = obs.t
         assert obs.image is not None and obs.landmarks is not None  # _usable checked both
         s = Score(self.name, obs.t, self.score_face(obs.image, obs.landmarks))
-        self._series.add(s)
+        self._series.add(s, ctx.horizon_s)
         return (s,)
 
     def signals(self) -> dict[str, Signal]:
@@ -226,7 +227,8 @@ class SharpnessGapAnalyser:
         self._crop = np.empty((o.crop, o.crop, 3), np.uint8)
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
         self._base = array("d")
-        self._raw = array("d")  # flat: 8 B a sample
+        self._raw = array("d")  # flat: 16 B a sample; a live horizon bounds them
+        self._raw_t = array("d")
         self._last: float | None = None
 
     @classmethod
@@ -235,7 +237,7 @@ class SharpnessGapAnalyser:
 
     def reset(self) -> None:
         self._series.reset()
-        del self._base[:], self._raw[:]
+        del self._base[:], self._raw[:], self._raw_t[:]
         self._last = None
 
     def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
@@ -249,6 +251,9 @@ class SharpnessGapAnalyser:
         if not np.isfinite(r):
             return ()
         self._raw.append(r)
+        self._raw_t.append(obs.t)
+        if ctx.horizon_s is not None and obs.t - self._raw_t[0] > 1.25 * ctx.horizon_s:
+            trim_before(self._raw_t, obs.t - ctx.horizon_s, (self._raw, 1))
         if len(self._base) < o.baseline_n:
             self._base.append(r)
             return ()
@@ -258,7 +263,7 @@ class SharpnessGapAnalyser:
         z = (med - r) / max(mad, 0.05)  # positive = blurrier inner face than the baseline
         value = float(np.clip(z, 0.0, None) / (np.clip(z, 0.0, None) + o.z_scale))
         s = Score(self.name, obs.t, value)
-        self._series.add(s)
+        self._series.add(s, ctx.horizon_s)
         return (s,)
 
     def signals(self) -> dict[str, Signal]:

@@ -28,7 +28,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from liveness.core.analyser import FrameContext, ScoreSeries, runs_above
+from liveness.core.analyser import (
+    MAX_FOLDED_SEGMENTS,
+    FrameContext,
+    ScoreSeries,
+    fold_segment,
+    runs_above,
+    thin_segments,
+)
 from liveness.core.errors import ConfigError
 from liveness.core.history import History
 from liveness.core.mathx import logistic
@@ -268,6 +275,7 @@ class FaceSlipAnalyser:
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
         self._hist = History(1)
         self._frames: DataclassColumns[SlipFrame] = DataclassColumns(SlipFrame)  # flat: long files
+        self._flash_folded: list[Segment] = []  # flashes of frames a live horizon let go
 
     @classmethod
     def from_options(cls, options: FaceSlipOptions) -> FaceSlipAnalyser:
@@ -282,6 +290,8 @@ class FaceSlipAnalyser:
         self._frames.append(f)
         o = self.options
         t = f.t
+        if ctx.horizon_s is not None and t - self._frames.first("t") > 1.25 * ctx.horizon_s:
+            self._fold(t - ctx.horizon_s)
         if not np.isfinite(f.flow_slip):
             return ()
         base = self._hist.window(t - o.baseline_s)[:, 0]
@@ -293,8 +303,18 @@ class FaceSlipAnalyser:
         z = (f.flow_slip - med) / mad
         value = logistic((z - o.z_mid) / o.z_width)
         s = Score(self.name, t, value)
-        self._series.add(s)
+        self._series.add(s, ctx.horizon_s)
         return (s,)
+
+    def _fold(self, cut: float) -> None:
+        """Forget the frames before ``cut`` (a live horizon), keeping their flash segments."""
+        t = self._frames.column("t")
+        for seg in self._flashes():
+            if seg.start < cut:
+                fold_segment(self._flash_folded, seg, 0.0)
+        if len(self._flash_folded) > MAX_FOLDED_SEGMENTS:
+            thin_segments(self._flash_folded)
+        self._frames.drop_first(int(np.searchsorted(t, cut, side="left")))
 
     @property
     def frames(self) -> list[SlipFrame]:
@@ -335,6 +355,9 @@ class FaceSlipAnalyser:
         """Single frames whose inner-face thumbnail differs from the previous frame *and* from
         the next one in all four blocks (a drop of at least ``flash_min`` below each block's
         clip median), i.e. the whole inner face changed for one frame and came back."""
+        return tuple(self._flash_folded) + self._flashes()
+
+    def _flashes(self) -> tuple[Segment, ...]:
         if len(self._frames) < 3:
             return ()
         c = self._frames.column("thumb_corr")  # (n, 4)
@@ -377,6 +400,7 @@ class FaceSlipAnalyser:
         self._series.reset()
         self._hist.clear()
         self._frames.clear()
+        self._flash_folded.clear()
 
 
 def smoothness_signal(slip: FaceSlipAnalyser, o: FaceSmoothnessOptions) -> Signal:

@@ -145,8 +145,9 @@ def _summarise(series: ScoreSeries, details: Sequence[tuple[str, float]], max_ga
     sig = series.summary(details)
     if sig.value is None:
         return sig
-    segs = runs_above(series.times, series.smoothed(), series.flag, _REASONS[series.name], max_gap)
-    return replace(sig, segments=segs)
+    reason = _REASONS[series.name]
+    segs = runs_above(series.times, series.smoothed(), series.flag, reason, max_gap)
+    return replace(sig, segments=series.with_folded(segs, reason, max_gap))
 
 
 class IdentityAnalyser:

@@ -31,6 +31,7 @@ from liveness.core.analyser import FrameContext, ScoreSeries
 from liveness.core.errors import ConfigError
 from liveness.core.history import History
 from liveness.core.mathx import logistic
+from liveness.core.record import trim_before
 from liveness.core.types import FaceObservation, Score, Signal
 from liveness.tracking.regions import CENTRAL, CONTOUR
 
@@ -176,8 +177,9 @@ class PoseConsistencyAnalyser:
         o = self.options
         self._series = ScoreSeries(self.name, quantile=o.quantile, smooth_s=o.smooth_s, flag=o.flag)
         self._hist = History(5)  # |yaw|, relative rotation (3), translation angle
-        self._raw = array("d")  # flat: 16 B a frame for a call of hours
+        self._raw = array("d")  # flat: 24 B a measurement; a live horizon bounds them
         self._yaw = array("d")
+        self._raw_t = array("d")
         self._last: float | None = None  # time of the last measurement (rate_hz)
 
     @classmethod
@@ -206,6 +208,9 @@ class PoseConsistencyAnalyser:
         self._hist.append(t, (ay, *d.rel_rotvec, d.trans_deg))
         self._raw.append(d.rot_deg)
         self._yaw.append(ay)
+        self._raw_t.append(t)
+        if ctx.horizon_s is not None and t - self._raw_t[0] > 1.25 * ctx.horizon_s:
+            trim_before(self._raw_t, t - ctx.horizon_s, (self._raw, 1), (self._yaw, 1))
         near = past[np.abs(past[:, 0] - ay) <= o.yaw_bin_deg]
         if len(near) < o.min_baseline:
             return ()
@@ -220,7 +225,7 @@ class PoseConsistencyAnalyser:
         z = max(z_rot, z_tr)
         value = logistic((z - o.z_mid) / o.z_width)
         s = Score(self.name, t, value)
-        self._series.add(s)
+        self._series.add(s, ctx.horizon_s)
         return (s,)
 
     def signals(self) -> dict[str, Signal]:
@@ -239,4 +244,4 @@ class PoseConsistencyAnalyser:
         self._last = None
         self._series.reset()
         self._hist.clear()
-        del self._raw[:], self._yaw[:]
+        del self._raw[:], self._yaw[:], self._raw_t[:]

@@ -22,8 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from liveness.core.analyser import FrameContext, runs_above
+from liveness.core.analyser import (
+    MAX_FOLDED_SEGMENTS,
+    MAX_SEGMENT_GAP_S,
+    FrameContext,
+    fold_segment,
+    runs_above,
+    thin_segments,
+)
 from liveness.core.errors import ConfigError
+from liveness.core.record import trim_before
 from liveness.core.types import Event, FaceObservation, FaceQuality, Score, Segment, Signal
 from liveness.core.usable import USABLE, UsableFace, unusable_conditions
 
@@ -129,6 +137,9 @@ class QualityMonitor:
         self._t = array("d")  # flat: a call of hours keeps 9 B a frame here
         self._bad = array("B")  # 1 for an unusable frame
         self._counts = dict.fromkeys(QUALITY_KINDS, 0)
+        # a live horizon: frames folded away, how many were unusable, their unusable runs
+        self._folded_n = self._folded_bad = 0
+        self._folded: list[Segment] = []
 
     @classmethod
     def from_options(cls, options: QualityOptions) -> QualityMonitor:
@@ -156,6 +167,8 @@ class QualityMonitor:
         bad = any(cond[k] for k in _UNUSABLE)
         self._t.append(t)
         self._bad.append(1 if bad else 0)
+        if ctx.horizon_s is not None and t - self._t[0] > 1.25 * ctx.horizon_s:
+            self._fold(t - ctx.horizon_s)
         for e in self._pending:
             ctx.emit(e)
         self._pending.clear()
@@ -198,22 +211,43 @@ class QualityMonitor:
                 out.append(QualityRange(kind, st.start, None))
         return sorted(out, key=lambda r: (r.start, r.kind))
 
+    def _fold(self, cut: float) -> None:
+        """Forget the frames before ``cut`` (a live horizon), keeping their count, how many were
+        unusable and their unusable runs."""
+        t = np.array(self._t, np.float64)
+        bad = np.array(self._bad, np.float64)
+        k = int(np.searchsorted(t, cut, side="left"))
+        for seg in runs_above(t[:k], bad[:k], 0.5, "unusable face"):
+            fold_segment(self._folded, seg, MAX_SEGMENT_GAP_S)
+        if len(self._folded) > MAX_FOLDED_SEGMENTS:
+            thin_segments(self._folded)
+        self._folded_n += k
+        self._folded_bad += int(bad[:k].sum())
+        trim_before(self._t, cut, (self._bad, 1))
+
+    def _unusable(self) -> tuple[int, int]:
+        """(frames, unusable frames) of the whole session, folded ones included."""
+        return self._folded_n + len(self._bad), self._folded_bad + int(sum(self._bad))
+
     def usable_fraction(self) -> float | None:
-        return None if not self._bad else 1.0 - float(np.mean(self._bad))
+        n, bad = self._unusable()
+        return None if not n else 1.0 - bad / n
 
     def signals(self) -> dict[str, Signal]:
         return {self.name: self.summary()}
 
     def summary(self) -> Signal:
-        n = len(self._bad)
+        n, bad = self._unusable()
         if n == 0:
             return Signal(self.name, None, 0)
         t = np.array(self._t, np.float64)
-        segs: tuple[Segment, ...] = runs_above(t, np.array(self._bad, np.float64), 0.5, "unusable face")
-        details = (("usable_fraction", 1.0 - float(np.mean(self._bad))),) + tuple(
+        segs: list[Segment] = [Segment(g.start, g.end, g.value, g.reason) for g in self._folded]
+        for g in runs_above(t, np.array(self._bad, np.float64), 0.5, "unusable face"):
+            fold_segment(segs, g, MAX_SEGMENT_GAP_S)
+        details = (("usable_fraction", 1.0 - bad / n),) + tuple(
             (f"{k}_fraction", self._counts[k] / n) for k in QUALITY_KINDS
         )
-        return Signal(self.name, float(np.mean(self._bad)), n, segs, details)
+        return Signal(self.name, bad / n, n, tuple(segs), details)
 
     def reset(self) -> None:
         self._state = {k: _Debounce() for k in QUALITY_KINDS}
@@ -221,3 +255,5 @@ class QualityMonitor:
         self._ranges.clear()
         del self._t[:], self._bad[:]
         self._counts = dict.fromkeys(QUALITY_KINDS, 0)
+        self._folded_n = self._folded_bad = 0
+        self._folded.clear()

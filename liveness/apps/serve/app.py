@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -140,7 +141,7 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
         from liveness.apps.serve.rtp import install
 
         install()
-    st = ServerState(options, factory or default_factory)
+    st = ServerState(options, factory or functools.partial(default_factory, options.live_horizon_s))
     app = web.Application(
         middlewares=[_cors_middleware(options.cors_origins), _headers_middleware,
                      rate_limit_middleware(options.login_attempts_per_min, options.api_requests_per_s,

@@ -10,6 +10,7 @@ from typing import Any
 
 from liveness.apps.serve.options import ServeOptions, default_db_path
 from liveness.core.errors import LivenessError
+from liveness.core.session import LIVE_HORIZON_S
 
 __all__ = ["add_serve_parser", "run_serve"]
 
@@ -38,6 +39,9 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="sessions created and not yet joined held at once (more get 503)")
     p.add_argument("--trim-interval", type=float, default=30.0, metavar="S",
                    help="give freed heap memory back to the system every S seconds (0 = never)")
+    p.add_argument("--live-horizon", type=float, default=LIVE_HORIZON_S, metavar="S",
+                   help="seconds of per-frame history a live session keeps (its signals describe them; "
+                        "the segments of the whole call are kept), so memory stays flat over long calls")
     p.add_argument("--max-fps", type=float, default=0.0,
                    help="most analysed frames per second per session (0 = all the CPU allows)")
     p.add_argument("--thumbnails", action="store_true", help="store small face thumbnails at events as evidence")
@@ -76,6 +80,7 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         "max_sessions": args.max_sessions,
         "max_pending_sessions": args.max_pending_sessions,
         "trim_interval_s": args.trim_interval,
+        "live_horizon_s": args.live_horizon,
         "max_fps": args.max_fps,
         "thumbnails": args.thumbnails,
         "public_url": args.public_url,

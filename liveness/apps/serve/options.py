@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from liveness.core.errors import ConfigError
+from liveness.core.session import LIVE_HORIZON_S
 
 __all__ = ["ServeOptions", "default_db_path"]
 
@@ -65,6 +67,7 @@ class ServeOptions:
     max_fps: float = 0.0
     status_hz: float = 1.0
     trim_interval_s: float = 30.0  # freed heap pages go back to the system this often (0: never)
+    live_horizon_s: float = LIVE_HORIZON_S  # seconds of per-frame history a live session keeps
     max_side: int = 1280
     thumbnails: bool = False
     disconnect_grace_s: float = 5.0
@@ -104,6 +107,8 @@ class ServeOptions:
             raise ConfigError("result_hz and status_hz must be > 0")
         if not self.trim_interval_s >= 0:
             raise ConfigError("trim_interval_s must be >= 0 (0: never)")
+        if not (math.isfinite(self.live_horizon_s) and self.live_horizon_s >= 10.0):
+            raise ConfigError("live_horizon_s must be a finite number of seconds >= 10")
         if self.max_side < 64:
             raise ConfigError("max_side must be >= 64")
         if self.review_workers < 1 or self.review_queue < 1 or self.max_upload_mb <= 0:

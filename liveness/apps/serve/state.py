@@ -21,7 +21,7 @@ from liveness.apps.serve.auth import (
 from liveness.apps.serve.live import LiveSession
 from liveness.apps.serve.options import ServeOptions
 from liveness.apps.serve.store import Store
-from liveness.core.session import Session
+from liveness.core.session import LIVE_HORIZON_S, Session
 
 __all__ = ["ID_RE", "KEY_OPTIONS", "KEY_STATE", "TOKEN_RE", "ServerState", "SessionFactory", "default_factory",
            "get_live", "json_error", "link_open", "plugin_dir", "read_json", "require_key", "state_of"]
@@ -47,11 +47,11 @@ def plugin_dir() -> Path:
     raise FileNotFoundError("the plugin/ browser files are missing from this installation")
 
 
-def default_factory() -> Session:
-    """The full default pipeline in live mode."""
+def default_factory(horizon_s: float = LIVE_HORIZON_S) -> Session:
+    """The full default pipeline in live mode, keeping ``horizon_s`` seconds of per-frame history."""
     from liveness.pipeline import PipelineOptions, build_session
 
-    return build_session(PipelineOptions(live=True))
+    return build_session(PipelineOptions(live=True, horizon_s=horizon_s))
 
 
 class ServerState:
