@@ -50,6 +50,45 @@ def _cpu_s(pid: int) -> float:
     return (int(parts[11]) + int(parts[12])) / HZ  # utime + stime
 
 
+#: the server's threads by kind (their OS names, set in the server by ``_name_threads``)
+THREAD_KINDS = ("loop", "analysis", "decoder", "store", "other")
+
+
+def _name_threads() -> None:
+    """Give each Python thread started from now on an OS name that says its kind (read back
+    from ``/proc/<pid>/task/<tid>/comm`` by ``_thread_cpu_s``): the analysis pool, aiortc's
+    VP8 decoder threads, the store's thread, anything else. The main thread runs the event
+    loop (RTP, SRTP, jitter buffer, data channel, HTTP)."""
+    import ctypes
+    import threading
+
+    libc = ctypes.CDLL(None)
+    run = threading.Thread.run
+
+    def named_run(self: threading.Thread) -> None:
+        n = self.name
+        kind = ("analysis" if "liveness-analysis" in n else "decoder" if "decoder" in n
+                else "store" if "liveness-store" in n else "other")
+        libc.prctl(15, kind.encode())  # PR_SET_NAME, this thread
+        run(self)
+
+    threading.Thread.run = named_run  # type: ignore[method-assign]
+
+
+def _thread_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds of the server's live threads, summed by kind (``THREAD_KINDS``)."""
+    out = dict.fromkeys(THREAD_KINDS, 0.0)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            parts = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            comm = (task / "comm").read_text().strip()
+        except OSError:  # the thread ended meanwhile
+            continue
+        kind = "loop" if task.name == str(pid) else comm if comm in THREAD_KINDS else "other"
+        out[kind] += (int(parts[11]) + int(parts[12])) / HZ
+    return out
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -57,12 +96,16 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def serve(port: int, standin: bool, threads: int, max_fps: float, live_set: str = "") -> None:
-    """Run the server (in the benchmark's child process)."""
+def serve(port: int, standin: bool, threads: int, max_fps: float, live_set: str = "", root: str = "") -> None:
+    """Run the server (in the benchmark's child process); ``root``: the checkout whose
+    ``liveness`` it runs (default this one)."""
+    if root:
+        sys.path.insert(0, str(Path(root).resolve()))
     from aiohttp import web
 
     from liveness.apps.serve import ServeOptions, create_app
 
+    _name_threads()
     factory = None
     if standin:
         from tests._serve_util import disc_factory
@@ -139,9 +182,9 @@ async def _measure(base: str, pid: int, n: int, frames: list[np.ndarray], second
 
         c0 = [await counters(sid) for sid, _, _ in conns]
         m0 = [len(c.messages) for _, c, _ in conns]
-        cpu0, me0, t0 = _cpu_s(pid), time.process_time(), time.monotonic()
+        th0, cpu0, me0, t0 = _thread_cpu_s(pid), _cpu_s(pid), time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
-        cpu1, me1, t1 = _cpu_s(pid), time.process_time(), time.monotonic()
+        th1, cpu1, me1, t1 = _thread_cpu_s(pid), _cpu_s(pid), time.process_time(), time.monotonic()
         rss = _rss_mb(pid)  # every session live
         m1 = [len(c.messages) for _, c, _ in conns]
         c1 = [await counters(sid) for sid, _, _ in conns]
@@ -169,10 +212,16 @@ async def _measure(base: str, pid: int, n: int, frames: list[np.ndarray], second
                 "server_latency_p50": b["latency_ms_p50"],
                 "server_latency_p95": b["latency_ms_p95"],
                 "analyse_ms_p50": b["analyse_ms_p50"],
+                # the analysis thread's CPU by stage (absent from servers before the counter)
+                "stage_cpu_ms": {k: b["cpu_ms"][k] - a["cpu_ms"].get(k, 0.0) for k in b["cpu_ms"]}
+                if "cpu_ms" in b and "cpu_ms" in a else {},
             })
         for _, client, _ in conns:
             await client.close()
-    return {"per": per, "rss_mb": rss, "server_cpu_s": cpu1 - cpu0, "client_cpu_s": me1 - me0, "window_s": t1 - t0}
+    # a thread that ended within the window (none should) is missing from th1: its CPU counts
+    # in server_cpu_s only; a thread started within it counts from zero
+    threads = {k: max(th1[k] - th0[k], 0.0) for k in THREAD_KINDS}
+    return {"per": per, "rss_mb": rss, "server_cpu_s": cpu1 - cpu0, "thread_cpu_s": threads, "client_cpu_s": me1 - me0, "window_s": t1 - t0}
 
 
 def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> dict:
@@ -182,6 +231,8 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
         cmd.append("--standin")
     if args.live_set:
         cmd += ["--live-set", args.live_set]
+    if args.server_root:
+        cmd += ["--server-root", args.server_root]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         end = time.monotonic() + 60
@@ -227,6 +278,14 @@ def run_streams(n: int, args: argparse.Namespace, frames: list[np.ndarray]) -> d
         "server_cpu_cores_per_stream": round(per_stream, 3),
         "server_cpu_ms_per_analysed_frame": round(cpu_ms_frame, 2),
         "server_cpu_ms_per_received_frame": round(out["server_cpu_s"] * 1e3 / max(received, 1), 2),
+        # the same by thread kind: event loop (RTP, SRTP, jitter buffer, data channel), analysis
+        # pool (RGB conversion, analysis, snapshot), aiortc's VP8 decoders, store, other
+        "thread_cpu_ms_per_received_frame": {k: round(v * 1e3 / max(received, 1), 2)
+                                             for k, v in out["thread_cpu_s"].items()},
+        # the analysis thread's own CPU by stage (RGB conversion, process, snapshot, other)
+        "stage_cpu_ms_per_received_frame": {
+            k: round(sum(o["stage_cpu_ms"].get(k, 0.0) for o in per) / max(received, 1), 2)
+            for k in sorted({k for o in per for k in o["stage_cpu_ms"]})},
         "streams_per_core": round(1.0 / per_stream, 2) if per_stream > 0 else None,
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "client_cpu_cores": round(out["client_cpu_s"] / win, 3),
@@ -266,12 +325,14 @@ def main() -> int:
     ap.add_argument("--min-fps", type=float, default=10.0, help="the sweep stops below this (0: never)")
     ap.add_argument("--fps", type=float, default=30.0, help="frames per second each client sends")
     ap.add_argument("--live-set", default="", help="NAME.FIELD=VALUE,...: analysers' live options on the server")
+    ap.add_argument("--server-root", default="", help="run the server from this checkout's liveness "
+                    "(e.g. an export of the commit before a change, for a before/after in one run)")
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--markdown", help="print the table of a --json result file and exit")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.standin, args.threads, args.max_fps, args.live_set)
+        serve(args.serve, args.standin, args.threads, args.max_fps, args.live_set, args.server_root)
         return 0
     if args.markdown:
         print(markdown(json.loads(Path(args.markdown).read_text())))
@@ -291,6 +352,7 @@ def main() -> int:
         "max_fps": args.max_fps,
         "fps_sent": args.fps,
         "live_set": args.live_set,
+        "server_root": args.server_root or str(ROOT),
         "threads": args.threads,
         "cores": os.cpu_count(),
         "load_average_start": os.getloadavg(),

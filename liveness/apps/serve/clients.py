@@ -11,16 +11,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CANDIDATE_FIELDS", "CANDIDATE_TYPES", "Counters", "Sink", "candidate_view"]
+__all__ = ["CANDIDATE_FIELDS", "CANDIDATE_TYPES", "CPU_STAGES", "Counters", "Sink", "candidate_view"]
 
 log = logging.getLogger("liveness.serve")
+
+#: the stages of a live frame's analysis whose CPU time :class:`Counters` adds up
+CPU_STAGES = ("convert", "process", "snapshot", "other")
 
 
 @dataclass
 class Counters:
     """Per-session media counters. ``latency`` holds recent receive→result-sent times (ms);
     ``width``/``height`` the size of the latest received frame, ``analysed_width``/
-    ``analysed_height`` the size it was analysed at (after the tile crop and ``max_side``)."""
+    ``analysed_height`` the size it was analysed at (after the tile crop and ``max_side``).
+    ``cpu_ms``: CPU time (ms, the analysis thread's own, summed since the start) of each stage
+    of the session's frame analysis (``CPU_STAGES``): the received frame's RGB conversion, the
+    pipeline's ``process``, the clip-level snapshot (signals, verdict) and the rest (commands,
+    the result message, the record)."""
 
     received: int = 0
     analysed: int = 0
@@ -34,6 +41,7 @@ class Counters:
     analysed_height: int | None = None
     latency: deque[float] = field(default_factory=lambda: deque(maxlen=600))
     analyse_ms: deque[float] = field(default_factory=lambda: deque(maxlen=600))
+    cpu_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CPU_STAGES, 0.0))
     _in_times: deque[float] = field(default_factory=lambda: deque(maxlen=120))
     _out_times: deque[float] = field(default_factory=lambda: deque(maxlen=120))
 
@@ -64,6 +72,7 @@ class Counters:
             "latency_ms_p50": round(float(np.percentile(lat, 50)), 2) if lat.size else None,
             "latency_ms_p95": round(float(np.percentile(lat, 95)), 2) if lat.size else None,
             "analyse_ms_p50": round(float(np.percentile(ams, 50)), 2) if ams.size else None,
+            "cpu_ms": {k: round(v, 1) for k, v in self.cpu_ms.items()},
         }
 
 

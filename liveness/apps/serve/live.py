@@ -239,6 +239,7 @@ class LiveSession:
         if core is None:  # the session ended meanwhile
             return None
         t0 = time.perf_counter()
+        c0 = time.thread_time()  # CPU per stage (Counters.cpu_ms)
         try:
             t = core.check_time(frame_time(frame, recv_wall, self.started))
         except TimestampError:
@@ -255,12 +256,18 @@ class LiveSession:
             except LivenessError as exc:
                 events.append({"t": t, "kind": "error.command", "message": str(exc), "data": {}})
 
+        c = self.counters
+        cpu = c.cpu_ms
+        c1 = time.thread_time()
         img = frame_rgb(frame)
         H, W = img.shape[:2]
+        c2 = time.thread_time()
         # read the region once: the event loop may change it meanwhile
         fr = core.process(img, t, roi=self._crop, max_side=self.options.max_side)
+        c3 = time.thread_time()
+        cpu["convert"] += (c2 - c1) * 1e3
+        cpu["process"] += (c3 - c2) * 1e3
         obs = fr.obs
-        c = self.counters
         c.width, c.height, c.analysed_width, c.analysed_height = W, H, obs.width, obs.height
         c.analysed += 1
         c._out_times.append(time.monotonic())
@@ -287,16 +294,20 @@ class LiveSession:
 
         # the clip-level snapshot (signals, verdict) at status_hz, adaptively slower when costly
         now = time.monotonic()
+        snap_cpu = 0.0
         if now >= self._next_snapshot:
-            ts = time.perf_counter()
+            ts, cs = time.perf_counter(), time.thread_time()
             self.snapshot = self._summaries()
             self._snapshot_cost = time.perf_counter() - ts
+            snap_cpu = time.thread_time() - cs
+            cpu["snapshot"] += snap_cpu * 1e3
             self._next_snapshot = now + max(1.0 / self.options.status_hz, 20 * self._snapshot_cost)
         v = self.snapshot.get("verdict")
         if v is not None:
             result["risk"] = v.get("risk")
             result["label"] = v.get("label")
-        self.counters.analyse_ms.append((time.perf_counter() - t0) * 1e3)
+        c.analyse_ms.append((time.perf_counter() - t0) * 1e3)
+        cpu["other"] += (time.thread_time() - c0 - (c3 - c1) - snap_cpu) * 1e3
         return result, events
 
     def _summaries(self) -> dict[str, Any]:

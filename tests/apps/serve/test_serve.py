@@ -65,6 +65,9 @@ def test_results_over_data_channel(tmp_path):
             assert await client.wait_for(lambda: len(client.of_type("status")) >= 1, 5)
             c = client.of_type("status")[-1]["counters"]
             assert c["results_sent"] >= c["analysed"] - 4, c  # a few may still be in flight
+            # the analysis thread's CPU by stage, summed since the start
+            assert set(c["cpu_ms"]) == {"convert", "process", "snapshot", "other"}, c
+            assert c["cpu_ms"]["process"] > 0 and all(v >= 0 for v in c["cpu_ms"].values()), c
             # yaw follows the disc: sign of the offset from the centre
             for m in results[-10:]:
                 cx = m["box"][0] + m["box"][2] / 2
@@ -718,3 +721,4 @@ def test_result_rate_limit_holds_on_average(tmp_path):
             await client.close()
 
     run(main())
+
