@@ -135,7 +135,14 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
                reviewer: integrations.Reviewer | None = None) -> web.Application:
     """The server application. ``factory`` builds one core :class:`liveness.Session` per live
     session (default: the full pipeline of ``liveness.pipeline.build_session``); ``reviewer``
-    reviews a recording sent over REST (default: :func:`.reviews.default_reviewer`)."""
+    reviews a recording sent over REST (default: :func:`.reviews.default_reviewer`).
+
+    OpenCV runs single-threaded from here on, as under the ``liveness`` command line: a live
+    frame's OpenCV calls are small, its own thread pool took 2.5 ms of CPU a frame more for the
+    same work (``benchmarks/README_serve.md``), and the sessions use the cores already."""
+    from liveness.apps.common import single_threaded_opencv
+
+    single_threaded_opencv()
     options = options or ServeOptions()
     if options.marker_jitter:
         from liveness.apps.serve.rtp import install

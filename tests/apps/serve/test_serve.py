@@ -722,3 +722,19 @@ def test_result_rate_limit_holds_on_average(tmp_path):
 
     run(main())
 
+
+def test_app_runs_opencv_single_threaded(tmp_path):
+    """As under the command line: the embedded server's OpenCV pool cost CPU, gained nothing."""
+    import cv2
+
+    from liveness.apps.serve import create_app
+    from liveness.apps.serve.app import KEY_STATE
+
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        app = create_app(_opts(tmp_path))
+        assert cv2.getNumThreads() == 1
+        app[KEY_STATE].store.close()
+    finally:
+        cv2.setNumThreads(before)
