@@ -148,6 +148,10 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
         from liveness.apps.serve.rtp import install
 
         install()
+    if options.ffmpeg_vp8:
+        from liveness.apps.serve.rtp import install_vp8_decoder
+
+        install_vp8_decoder()
     st = ServerState(options, factory or functools.partial(default_factory, options.live_horizon_s))
     app = web.Application(
         middlewares=[_cors_middleware(options.cors_origins), _headers_middleware,

@@ -36,7 +36,9 @@ class ServeOptions:
     ``media_timeout_s``: a live session that receives no frame for this long ends (a peer that
     vanished without closing; screen shares of a static window still send a frame a second).
     ``marker_jitter``: complete received video frames at the RTP marker bit instead of at the
-    next frame's first packet (saves one frame interval of latency; see ``_rtp.py``).
+    next frame's first packet (saves one frame interval of latency; see ``rtp.py``).
+    ``ffmpeg_vp8``: decode received VP8 with FFmpeg's own decoder instead of aiortc's libvpx
+    one (the same pictures for about two thirds of the CPU; see ``rtp.py``).
 
     Recordings over REST (:mod:`.reviews`): ``review_workers`` analyse at once (threads of
     their own, beside the live sessions' pool), at most ``review_queue`` wait or run (more are
@@ -74,6 +76,7 @@ class ServeOptions:
     media_timeout_s: float = 15.0
     public_url: str | None = None
     marker_jitter: bool = True
+    ffmpeg_vp8: bool = True
     review_workers: int = 1
     review_queue: int = 16
     max_upload_mb: float = 512.0
