@@ -320,6 +320,11 @@ class FaceSlipAnalyser:
     def frames(self) -> list[SlipFrame]:
         return list(self._frames)
 
+    @property
+    def frame_count(self) -> int:
+        """Frames measured (``len(frames)`` without building every :class:`SlipFrame`)."""
+        return len(self._frames)
+
     def mesh_to_ring(self, min_frames: int = 30) -> float | None:
         """Median mesh inner-vs-contour residual over the median residual of the head ring's
         own flow (the image's noise and non-rigid motion level around the face). None when
@@ -410,7 +415,7 @@ def smoothness_signal(slip: FaceSlipAnalyser, o: FaceSmoothnessOptions) -> Signa
     own flow noise in the head ring (:meth:`FaceSlipAnalyser.mesh_to_ring`); no per-frame
     scores, no segments."""
     r = slip.mesh_to_ring(o.min_frames)
-    n = len(slip.frames)
+    n = slip.frame_count  # not len(slip.frames): that builds every frame's record, each snapshot
     if r is None:
         return Signal("face_smoothness", None, n)
     value = logistic(np.log(o.ratio_mid / max(r, 1e-9)) / o.width)

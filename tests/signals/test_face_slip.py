@@ -239,3 +239,14 @@ def test_real_clip_runs_and_scores_within_range():
     sig = analysers[0].summary()
     assert sig.n > 50 and sig.value is not None and 0 <= sig.value <= 1
     assert analysers[2].summary().value is not None
+
+
+def test_frame_count_is_the_number_of_frames_without_building_them():
+    from liveness.signals.face_slip import SlipFrame, smoothness_signal
+
+    a = FaceSlipAnalyser()
+    for i in range(40):
+        a._frames.append(SlipFrame(i / 15, 0.01, 0.02, 0.1, np.zeros(2), np.zeros(2), 0.01 + i * 1e-4,
+                                   np.zeros(2), np.ones(4)))
+    assert a.frame_count == len(a.frames) == 40
+    assert smoothness_signal(a, a.options.smoothness).n == 40
