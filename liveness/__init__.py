@@ -38,7 +38,7 @@ _LAZY = {
     "ArtefactAnalyser": "signals.artefact", "ArtefactOptions": "signals.artefact",
     "SharpnessGapAnalyser": "signals.artefact", "SharpnessGapOptions": "signals.artefact",
     "FaceSlipAnalyser": "signals.face_slip", "FaceSlipOptions": "signals.face_slip",
-    "FaceSmoothnessAnalyser": "signals.face_slip", "FaceSmoothnessOptions": "signals.face_slip",
+    "FaceSmoothnessAnalyser": "signals.face_smoothness", "FaceSmoothnessOptions": "signals.face_smoothness",
     "PoseConsistencyAnalyser": "signals.pose_consistency", "PoseConsistencyOptions": "signals.pose_consistency",
     "QualityMonitor": "signals.quality", "QualityOptions": "signals.quality",
     "IdentityAnalyser": "signals.identity", "IdentityOptions": "signals.identity", "Enrollment": "signals.enrollment",
@@ -59,12 +59,8 @@ if TYPE_CHECKING:
         SharpnessGapOptions,
     )
     from .signals.enrollment import Enrollment, load_references
-    from .signals.face_slip import (
-        FaceSlipAnalyser,
-        FaceSlipOptions,
-        FaceSmoothnessAnalyser,
-        FaceSmoothnessOptions,
-    )
+    from .signals.face_slip import FaceSlipAnalyser, FaceSlipOptions
+    from .signals.face_smoothness import FaceSmoothnessAnalyser, FaceSmoothnessOptions
     from .signals.identity import IdentityAnalyser, IdentityOptions
     from .signals.pose_consistency import PoseConsistencyAnalyser, PoseConsistencyOptions
     from .signals.quality import QualityMonitor, QualityOptions

@@ -17,6 +17,8 @@ measurements per frame, all on a small grey region of interest (ROI) around the 
 
 Every measurement is made relative to the candidate's own clip (ratios of inner to ring motion,
 z-scores against a running baseline), so camera noise, compression and face size cancel.
+The clip-level ``face_smoothness`` made from the same measurements lives in
+:mod:`liveness.signals.face_smoothness` (its names are re-exported here).
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ from liveness.core.history import History
 from liveness.core.mathx import logistic
 from liveness.core.record import DataclassColumns
 from liveness.core.types import FaceObservation, Score, Segment, Signal
+from liveness.signals.face_smoothness import (
+    FaceSmoothnessAnalyser,
+    FaceSmoothnessOptions,
+    smoothness_signal,
+)
 from liveness.tracking.regions import CONTOUR, INNER_RIGID, head_ring
 
 __all__ = [
@@ -54,22 +61,6 @@ __all__ = [
 ]
 
 _EYE_R, _EYE_L, _MOUTH = 33, 263, 13
-
-
-@dataclass(frozen=True)
-class FaceSmoothnessOptions:
-    """Clip value = logistic of ``log(ratio_mid / mesh_to_ring) / width``: a mesh that moves
-    less than the image noise around the face suggests a generated inner face. ``ratio_mid``
-    is a loose prior (mesh residual equal to the ring's own flow residual), not a fit; AUC does
-    not depend on it. ``min_frames``: frames needed before a value is given."""
-
-    ratio_mid: float = 1.0
-    width: float = 0.3
-    min_frames: int = 30
-
-    def __post_init__(self) -> None:
-        if self.ratio_mid <= 0 or self.width <= 0 or self.min_frames < 3:
-            raise ConfigError("ratio_mid > 0, width > 0 and min_frames >= 3 required")
 
 
 @dataclass(frozen=True)
@@ -406,49 +397,3 @@ class FaceSlipAnalyser:
         self._hist.clear()
         self._frames.clear()
         self._flash_folded.clear()
-
-
-def smoothness_signal(slip: FaceSlipAnalyser, o: FaceSmoothnessOptions) -> Signal:
-    """``face_smoothness``: the *other* direction of face slip. Swapped faces were measured
-    smoother than real ones (the mesh follows a clean generated texture), so this clip-level
-    signal is high when the mesh's inner-vs-contour residual is small relative to the image's
-    own flow noise in the head ring (:meth:`FaceSlipAnalyser.mesh_to_ring`); no per-frame
-    scores, no segments."""
-    r = slip.mesh_to_ring(o.min_frames)
-    n = slip.frame_count  # not len(slip.frames): that builds every frame's record, each snapshot
-    if r is None:
-        return Signal("face_smoothness", None, n)
-    value = logistic(np.log(o.ratio_mid / max(r, 1e-9)) / o.width)
-    details: list[tuple[str, float]] = [("mesh_to_ring", r)]
-    hf = slip.mesh_smoothness()
-    if hf is not None:
-        details.append(("mesh_hf_to_flow_hf", hf))
-    return Signal("face_smoothness", value, n, (), tuple(details))
-
-
-class FaceSmoothnessAnalyser:
-    """``face_smoothness`` of a :class:`FaceSlipAnalyser` as an analyser of its own. The slip
-    analyser reports it already (:meth:`FaceSlipAnalyser.signals`); this one serves a session
-    that wants it with other :class:`FaceSmoothnessOptions`. It measures nothing itself."""
-
-    name = "face_smoothness"
-
-    def __init__(self, slip: FaceSlipAnalyser, options: FaceSmoothnessOptions | None = None) -> None:
-        self.slip = slip
-        self.options = options or FaceSmoothnessOptions()
-
-    @classmethod
-    def from_options(cls, options: FaceSmoothnessOptions, slip: FaceSlipAnalyser) -> FaceSmoothnessAnalyser:
-        return cls(slip, options)
-
-    def update(self, obs: FaceObservation, ctx: FrameContext) -> Sequence[Score]:
-        return ()
-
-    def signals(self) -> dict[str, Signal]:
-        return {self.name: self.summary()}
-
-    def summary(self) -> Signal:
-        return smoothness_signal(self.slip, self.options)
-
-    def reset(self) -> None:
-        """Nothing of its own: the slip analyser it reads is reset by its session."""

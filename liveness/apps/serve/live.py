@@ -19,16 +19,13 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
-import numpy as np
-
 from liveness.apps.serve.clients import Counters, Sink, candidate_view
 from liveness.apps.serve.options import ServeOptions
-from liveness.apps.serve.protocol import PROTOCOL, Command, dumps, message
+from liveness.apps.serve.protocol import PROTOCOL, Command, dumps, event_dict, message, result_body
 from liveness.apps.serve.recorder import Recorder
 from liveness.apps.serve.store import Store
 from liveness.core.errors import LivenessError, TimestampError
 from liveness.core.session import Session
-from liveness.core.types import Event
 from liveness.sources.webrtc import FrameSlot, frame_rgb, frame_time
 
 __all__ = ["Counters", "LiveSession", "Sink", "event_dict"]
@@ -272,25 +269,9 @@ class LiveSession:
         c.analysed += 1
         c._out_times.append(time.monotonic())
 
-        d = obs.to_dict()
-        if d.get("box") is not None:
-            d["box"] = fr.frame_box(d["box"])
-        if obs.other_boxes is not None and len(obs.other_boxes):
-            d["other_boxes"] = [fr.frame_box(b) for b in obs.other_boxes]
-        sig = {s.signal: round(float(s.value), 4) for s in fr.scores if np.isfinite(s.value)}
-        result: dict[str, Any] = {
-            "t": round(t, 4),
-            "pts": frame.pts,
-            "frame": obs.frame_index,
-            "recv_wall": round(recv_wall, 4),
-            "width": W,
-            "height": H,
-            "crop": list(fr.roi) if fr.roi else None,
-            **d,
-            "signals": sig,
-        }
+        result = result_body(fr, t, frame.pts, recv_wall, W, H)
         events.extend(event_dict(e) for e in fr.events)
-        rec.add_frame(t, obs, sig, events, self.options.thumbnails)
+        rec.add_frame(t, obs, result["signals"], events, self.options.thumbnails)
 
         # the clip-level snapshot (signals, verdict) at status_hz, adaptively slower when costly
         now = time.monotonic()
@@ -450,8 +431,3 @@ class LiveSession:
             verdict=self.snapshot.get("verdict"),
         )
 
-
-def event_dict(e: Event) -> dict[str, Any]:
-    """An event as a protocol body: ``t``, ``kind``, ``message`` and its ``data`` nested (so a
-    data field never shadows the event's own fields)."""
-    return {"t": round(float(e.t), 4), "kind": e.kind, "message": e.message, "data": dict(e.data)}

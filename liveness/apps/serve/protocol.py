@@ -13,7 +13,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from liveness.core.errors import InputError
+from liveness.core.types import Event, FrameResult
 
 __all__ = [
     "COMMANDS",
@@ -21,8 +24,10 @@ __all__ = [
     "Command",
     "command_id",
     "dumps",
+    "event_dict",
     "message",
     "parse_command",
+    "result_body",
 ]
 
 PROTOCOL = "liveness.dc/1"
@@ -37,6 +42,20 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 }
 
 _MAX_MESSAGE = 16 * 1024
+_MAX_DEPTH = 16  # a command nests three levels
+
+
+def _too_deep(obj: Any, limit: int) -> bool:
+    """Whether a parsed JSON value nests lists and objects more than ``limit`` levels (no
+    recursion: the value may be as deep as the parser allowed)."""
+    stack = [(obj, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return False
 
 
 @dataclass(frozen=True)
@@ -86,6 +105,8 @@ def parse_command(text: str | bytes) -> Command:
         raise InputError(f"message is not usable JSON: {exc}") from exc
     except RecursionError as exc:  # "[[[[..." within the size limit
         raise InputError("message is nested too deeply") from exc
+    if _too_deep(obj, _MAX_DEPTH):  # whatever the interpreter's recursion limit
+        raise InputError("message is nested too deeply")
     if not isinstance(obj, dict):
         raise InputError("message must be a JSON object")
     if obj.get("v") != PROTOCOL:
@@ -145,3 +166,23 @@ def _validate(cmd: str, args: dict[str, Any]) -> None:
         r = args.get("reason")
         if r is not None and (not isinstance(r, str) or len(r) > 200):
             raise InputError("reason must be a short string")
+
+
+def event_dict(e: Event) -> dict[str, Any]:
+    """An event as a protocol body: ``t``, ``kind``, ``message`` and its ``data`` nested (so a
+    data field never shadows the event's own fields)."""
+    return {"t": round(float(e.t), 4), "kind": e.kind, "message": e.message, "data": dict(e.data)}
+
+
+def result_body(fr: FrameResult, t: float, pts: int | None, recv_wall: float, width: int, height: int) -> dict[str, Any]:
+    """A ``result`` message's body for one analysed frame: its time, the face (box and other
+    faces in the received frame's pixels), the crop and this frame's finite scores."""
+    obs = fr.obs
+    d = obs.to_dict()
+    if d.get("box") is not None:
+        d["box"] = fr.frame_box(d["box"])
+    if obs.other_boxes is not None and len(obs.other_boxes):
+        d["other_boxes"] = [fr.frame_box(b) for b in obs.other_boxes]
+    sig = {s.signal: round(float(s.value), 4) for s in fr.scores if np.isfinite(s.value)}
+    return {"t": round(t, 4), "pts": pts, "frame": obs.frame_index, "recv_wall": round(recv_wall, 4),
+            "width": width, "height": height, "crop": list(fr.roi) if fr.roi else None, **d, "signals": sig}

@@ -51,6 +51,15 @@ def test_deep_nesting_is_an_input_error_not_a_recursion_error() -> None:
         assert command_id(text) is None
 
 
+def test_nesting_is_limited_whatever_the_recursion_limit() -> None:
+    # 20 levels parse under any recursion limit; the protocol refuses them itself
+    deep = '{"v": "liveness.dc/1", "type": "command", "id": "a", "cmd": "ping", "args": {"x": ' + "[" * 20 + "]" * 20 + "}}"
+    with pytest.raises(InputError, match="nested too deeply"):
+        parse_command(deep)
+    ok = parse_command('{"v": "liveness.dc/1", "type": "command", "id": "a", "cmd": "ping", "args": {}}')
+    assert ok.cmd == "ping"
+
+
 def test_a_fuzzed_server_stays_up_and_another_session_streams_on(tmp_path) -> None:
     opts = ServeOptions(api_key=KEY, db=str(tmp_path / "s.sqlite3"), threads=2, api_requests_per_s=10_000,
                         max_sessions=400, media_timeout_s=120)
