@@ -3,6 +3,7 @@ occlusions, blinks), each scored like a challenge for swap breakdown."""
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -12,7 +13,7 @@ import numpy as np
 
 from liveness.challenges.breakdown import SELF_SIGNALS, ScoreHistory, breakdown_scores, score_items
 from liveness.challenges.features import FEATURES, feature_index, frame_features
-from liveness.core.analyser import FrameContext
+from liveness.core.analyser import MAX_FOLDED_SEGMENTS, FrameContext, fold_segment, thin_segments
 from liveness.core.types import FaceObservation, Score, Segment, Signal
 
 __all__ = ["OpportunisticAnalyser", "OpportunisticOptions"]
@@ -28,7 +29,10 @@ class OpportunisticOptions:
     running median) and blinks (eye aspect ratio <= ``blink_ratio`` x its running median).
     Each is scored like a challenge (breakdown against the ``breakdown_baseline_s`` before it,
     ``baseline_gap_s`` clear of the onset). The clip value is the largest, over episode kinds,
-    of the median breakdown of that kind's episodes."""
+    of the median breakdown of that kind's episodes. With a live horizon, episodes that ended
+    more than ``horizon_s`` ago keep only their kind, breakdown and (when high) segment: the
+    clip value and counts still cover the whole call; :attr:`OpportunisticAnalyser.episodes`
+    lists the recent ones."""
 
     turn_deg: float = 25.0
     turn_release_deg: float = 20.0
@@ -77,6 +81,10 @@ class OpportunisticAnalyser:
         self._lost_since: float | None = None
         self._pending: list[_Episode] = []
         self._done: list[_Episode] = []
+        # episodes folded away by a live horizon: counts, breakdowns by kind, high segments
+        self._folded_n: dict[str, int] = {}
+        self._folded_breakdown: dict[str, array[float]] = {}
+        self._folded_segs: list[Segment] = []
 
     def observe_scores(self, t: float, scores: Mapping[str, float] | Iterable[Score]) -> None:
         """Add other analysers' per-frame scores to the breakdown history (replays)."""
@@ -90,7 +98,25 @@ class OpportunisticAnalyser:
         row[:] = full[: len(FEATURES)]
         out = self.update_features(row)
         self.observe_scores(obs.t, ctx.scores)  # after this frame's own episode bookkeeping
+        if ctx.horizon_s is not None and self._done and self._done[0].end < obs.t - ctx.horizon_s:
+            self._fold(obs.t - ctx.horizon_s)
         return () if out is None else (out,)
+
+    def _fold(self, cut: float) -> None:
+        """Fold the finished episodes that ended before ``cut`` (a live horizon) into counts,
+        breakdowns by kind and the segments the summary would show."""
+        k = 0
+        while k < len(self._done) and self._done[k].end < cut:
+            e = self._done[k]
+            self._folded_n[e.kind] = self._folded_n.get(e.kind, 0) + 1
+            if e.breakdown is not None:
+                self._folded_breakdown.setdefault(e.kind, array("d")).append(float(e.breakdown))
+                if e.breakdown >= 0.5:
+                    fold_segment(self._folded_segs, Segment(e.start, e.end, float(e.breakdown), e.kind), 0.0)
+            k += 1
+        del self._done[:k]
+        if len(self._folded_segs) > MAX_FOLDED_SEGMENTS:
+            thin_segments(self._folded_segs)
 
     @staticmethod
     def _median(q: deque[tuple[float, float]]) -> float:
@@ -176,16 +202,18 @@ class OpportunisticAnalyser:
 
     def summary(self) -> Signal:
         eps = [e for e in self._done if e.breakdown is not None]
-        counts = {k: float(sum(e.kind == k for e in self._done)) for k in ("head_turn", "occlusion", "blink")}
+        counts = {k: float(sum(e.kind == k for e in self._done) + self._folded_n.get(k, 0))
+                  for k in ("head_turn", "occlusion", "blink")}
         details = tuple((f"n_{k}", v) for k, v in counts.items())
-        if not eps:
-            return Signal(self.name, None, len(self._done), (), details)
-        per_kind: dict[str, list[float]] = {}
+        per_kind: dict[str, list[float]] = {k: list(v) for k, v in self._folded_breakdown.items()}
         for e in eps:
             per_kind.setdefault(e.kind, []).append(float(e.breakdown or 0.0))
+        scored = sum(len(v) for v in per_kind.values())
+        if not scored:
+            return Signal(self.name, None, len(self._done) + sum(self._folded_n.values()), (), details)
         meds = {k: float(np.median(v)) for k, v in per_kind.items()}
         value = max(meds.values())
-        segs = tuple(Segment(e.start, e.end, float(e.breakdown or 0.0), e.kind)
-                     for e in eps if (e.breakdown or 0.0) >= 0.5)
+        segs = tuple(self._folded_segs) + tuple(Segment(e.start, e.end, float(e.breakdown or 0.0), e.kind)
+                                                for e in eps if (e.breakdown or 0.0) >= 0.5)
         details = details + tuple((f"median_{k}", v) for k, v in meds.items())
-        return Signal(self.name, value, len(eps), segs, details)
+        return Signal(self.name, value, scored, segs, details)

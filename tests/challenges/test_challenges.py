@@ -23,6 +23,7 @@ from liveness.challenges.opportunistic import OpportunisticAnalyser
 from liveness.challenges.spec import CHALLENGES, SPECS, ChallengeSpec, make_verifier
 from liveness.challenges.types import ChallengeThresholds
 from liveness.challenges.verifiers import Verifier
+from liveness.core.analyser import FrameContext
 from liveness.testing import ACTIONS, Action, Avatar, AvatarScript, AvatarState
 from tests._feed import step
 from tests._hands import AvatarHands, NoHands
@@ -234,6 +235,33 @@ def test_opportunistic_mode_finds_turns_and_blinks_and_scores_breakdown(avatar):
             assert sig.value >= 0.9 and any(s.reason == "head_turn" for s in sig.segments)
         else:
             assert sig.value <= 0.2
+
+
+def test_opportunistic_mode_with_a_live_horizon_keeps_the_whole_call(avatar):
+    """A live horizon folds old episodes away: the recent ones stay listed, the counts, the
+    value and the high segments still cover the whole call."""
+    script = AvatarScript([Action("turn_left", 2.0), Action("blink", 6.0)], idle=False)
+    runs = {}
+    for horizon in (None, 20.0):
+        a = OpportunisticAnalyser()
+        for rep in range(8):  # eight 10-s rounds of a turn and a blink
+            for i in range(int(10 * FPS)):
+                t = rep * 10.0 + i / FPS
+                st = script.state_at(i / FPS)
+                obs = avatar.observation(st, t, rep * 150 + i)
+                ctx = FrameContext(t, "live", horizon)
+                spike = 0.7 if rep == 0 and abs(st.yaw) > 25 else 0.0  # only the first turn breaks
+                ctx.add_scores([Score("artefact", t, 0.1 + spike)])
+                a.update(obs, ctx)
+        runs[horizon] = a
+    full, live = runs[None], runs[20.0]
+    assert len(live.episodes) < len(full.episodes) and all(e["end"] >= 80.0 - 20.0 - 10.0 for e in live.episodes)
+    sf, sl = full.summary(), live.summary()
+    assert dict(sl.details)["n_head_turn"] == dict(sf.details)["n_head_turn"] == 8.0
+    assert dict(sl.details)["n_blink"] == dict(sf.details)["n_blink"] >= 8.0
+    assert sl.value == pytest.approx(sf.value) and sl.n == sf.n
+    first = [s for s in sl.segments if s.reason == "head_turn"]
+    assert first and first[0].start < 10.0  # the first turn's segment, folded, still shown
 
 
 def test_frame_features_without_face_and_pose():
