@@ -22,6 +22,11 @@ Bounds (checked after ``--warmup`` seconds; the first sample after it is the bas
         [--every 10] [--warmup 180] [--json OUT]
 
 Prints one JSON line per sample, then a Markdown table; exits 1 if a bound is broken.
+``--live-horizon`` sets the server's ``--live-horizon`` (seconds of per-frame history a live
+session keeps; 600 as served). ``--standin`` serves live sessions of a stand-in tracker and no
+analyser: the transport and the server alone. Diagnosis: ``SOAK_TRACE=FILE`` (and
+``SOAK_TRACE_AFTER=S``, 120) makes the server append its RSS, glibc heap statistics and the
+Python object types that grew to FILE every 30 s.
 """
 
 from __future__ import annotations
@@ -204,17 +209,66 @@ def _fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def _trace_memory(out: Path, after_s: float, every_s: float = 30.0) -> None:
+    """Diagnosis (``SOAK_TRACE=FILE``), cheap enough not to slow the server: after ``after_s``
+    (``SOAK_TRACE_AFTER``) and then every ``every_s`` append to FILE the RSS, glibc's heap
+    statistics (``mallinfo2``: bytes in use, free inside the heap, in mmapped blocks), Python's
+    allocated blocks and the object types whose count grew most since the first line."""
+    import ctypes
+    import gc
+    import threading
+    from collections import Counter
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(k, ctypes.c_size_t) for k in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = MallInfo2
+    except (OSError, AttributeError):
+        libc = None
+
+    def run() -> None:
+        time.sleep(after_s)
+        base: Counter[str] | None = None
+        t0 = time.monotonic()
+        while True:
+            with open(f"/proc/{os.getpid()}/statm") as f:
+                rss = int(f.read().split()[1]) * 4096 / 2**20
+            counts = Counter(type(o).__name__ for o in gc.get_objects())
+            if base is None:
+                base = counts
+            heap = ""
+            if libc is not None:
+                m = libc.mallinfo2()
+                heap = (f"heap in use {m.uordblks / 2**20:.1f} MiB, free in heap {m.fordblks / 2**20:.1f} MiB, "
+                        f"mmapped {m.hblkhd / 2**20:.1f} MiB in {m.hblks} blocks, arena {m.arena / 2**20:.1f} MiB")
+            grew = (counts - base).most_common(8)
+            with out.open("a") as f:
+                f.write(f"{time.monotonic() - t0:5.0f} s: RSS {rss:.1f} MiB; {heap}; Python blocks "
+                        f"{sys.getallocatedblocks()}; objects grew: {grew}\n")
+            time.sleep(every_s)
+
+    threading.Thread(target=run, daemon=True, name="soak-trace").start()
+
+
 def _serve(port: int, standin: bool, threads: int, db: str, horizon_s: float) -> None:
     from aiohttp import web
 
     from liveness.apps.serve import ServeOptions, create_app
 
     factory = None
-    if standin:
-        from tests._serve_util import disc_factory
+    if standin:  # transport and server only: a live session of the stand-in tracker, no analyser
+        from liveness import Session
+        from tests._serve_util import DiscTracker
 
-        factory = disc_factory()
+        def factory() -> Session:
+            return Session(DiscTracker(), [], mode="live", horizon_s=horizon_s)
+
     opts = ServeOptions(api_key=KEY, db=db, threads=threads, port=port, max_sessions=64, live_horizon_s=horizon_s)
+    if os.environ.get("SOAK_TRACE"):
+        _trace_memory(Path(os.environ["SOAK_TRACE"]), float(os.environ.get("SOAK_TRACE_AFTER", "120")))
     web.run_app(create_app(opts, factory), host="127.0.0.1", port=port, print=None, access_log=None)
 
 

@@ -2,7 +2,7 @@
 real pipeline, in process.
 
     nice -n 10 .venv/bin/python benchmarks/trace_live_memory.py [--clip FILE] [--warmup 300]
-        [--frames 1500] [--dt 0.2] [--top 15]
+        [--frames 1500] [--dt 0.2] [--top 15] [--horizon 600]
 
 ``build_session(PipelineOptions(live=True))`` is fed a dev clip (``dflsample_Twitch1``, its first
 240 frames played forwards and backwards in a loop; ``--clip`` for another) with timestamps ``--dt`` seconds apart (0.2: the ~5 analysed fps per stream of the soak),
@@ -10,6 +10,8 @@ reading the signals and verdict every 200 frames as the server does. After ``--w
 (models, arenas, the analysers' windows and baselines) it snapshots the traced memory, feeds
 ``--frames`` more twice, snapshotting after each, and prints for each window the bytes kept per
 frame with the allocation sites that grew most (``Snapshot.compare_to(..., "traceback")``).
+With ``--horizon`` shorter than the warm-up's span (e.g. 30 s), the histories are folded
+before the first snapshot, so what grows is what the horizon does not bound.
 One-off growth (a buffer resized once, a capped store filling up) falls mostly in the first
 window; per-frame history (a list growing a block a frame, a flat array's share) in both, so
 the second window is the steady rate.
@@ -44,6 +46,8 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=1500)
     ap.add_argument("--dt", type=float, default=0.2)
     ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--horizon", type=float, default=600.0,
+                    help="the live session's horizon_s (seconds of per-frame history kept; 600 as served)")
     a = ap.parse_args()
     if not a.clip.exists():
         print(f"{a.clip}: no such clip (the dev data lives in ../shared/data; --clip FILE)", file=sys.stderr)
@@ -52,7 +56,7 @@ def main() -> int:
     from liveness.pipeline import PipelineOptions, build_session
 
     images = frames(a.clip)
-    s = build_session(PipelineOptions(live=True))
+    s = build_session(PipelineOptions(live=True, horizon_s=a.horizon))
 
     def feed(start: int, n: int) -> int:
         for i in range(start, start + n):

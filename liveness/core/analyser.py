@@ -214,7 +214,6 @@ class ScoreSeries:
         return Signal(self.name, value, n, self.segments(), base + tuple(details))
 
 
-
 def fold_segment(segs: list[Segment], seg: Segment, max_gap: float) -> None:
     """Append ``seg`` (starting after every segment of ``segs``) to ``segs``, joining it to the
     last one when the gap between them is at most ``max_gap`` seconds."""
@@ -260,4 +259,3 @@ def runs_above(
     if start is not None:
         segs.append(Segment(float(start), float(end), float(peak), reason))
     return tuple(Segment(float(s.start), float(s.end), float(s.value), s.reason) for s in segs)
-

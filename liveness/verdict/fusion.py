@@ -253,7 +253,7 @@ class Fusion:
     def quality(self, signals: Mapping[str, Signal | None], observations: Sequence[FaceObservation]) -> QualityAssessment:
         qs = signals.get(self.options.quality_signal)
         if qs is not None and qs.value is not None and math.isfinite(qs.value):
-            frames = len(observations) or qs.n
+            frames = max(len(observations), qs.n)  # a live record keeps its horizon; the signal counts the call
             frac = float(np.clip(1.0 - qs.value, 0.0, 1.0))
             problems = tuple(
                 (k.removesuffix("_fraction").replace("_", " "), float(v)) for k, v in qs.details
