@@ -7,7 +7,8 @@
 horizon_s=--horizon)``) share a pool of ``--threads`` analysis threads, as the server's do. Each
 gets the frames of a dev clip (``dflsample_Twitch1``, 640x480, its first 120 frames forwards and
 backwards) as a fresh buffer a frame, 1/15 s apart, and reads its signals and verdict every 30
-frames. Every 300 frames per session it prints the process's RSS. With a horizon shorter than the
+frames. Every 300 frames per session it gives freed heap pages back (``malloc_trim``, as the
+server's ticker does) and prints the process's RSS and glibc's bytes in use and free in the heap. With a horizon shorter than the
 run (20 s = 300 frames), the histories are folded early and a flat RSS shows that the analysis
 keeps nothing else per frame; ``benchmarks/soak_serve.py`` adds WebRTC and the store.
 """
@@ -24,12 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks._proc import heap_mib, rss_mib  # noqa: E402
+
 CLIP = ROOT.parent / "shared" / "data" / "video" / "real" / "dflsample_Twitch1.mp4"
-
-
-def rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 / 2**20
 
 
 def main() -> int:
@@ -46,6 +45,7 @@ def main() -> int:
     import cv2
 
     import liveness
+    from liveness.apps.serve.heap import trim_heap
     from liveness.pipeline import PipelineOptions, build_session
 
     images = [cv2.resize(f.image, (640, 480)) for f in liveness.open_video(str(a.clip))][:120]
@@ -66,7 +66,10 @@ def main() -> int:
                 f.result()
             if i % 300 == 0 or i == a.frames - 1:
                 gc.collect()
-                print(f"{i:6d} frames a session  {time.perf_counter() - t0:6.0f} s  RSS {rss_mib():7.1f} MiB", flush=True)
+                trim_heap()
+                m = heap_mib() or {"in_use": float("nan"), "free": float("nan")}
+                print(f"{i:6d} frames a session  {time.perf_counter() - t0:6.0f} s  RSS {rss_mib():7.1f} MiB  "
+                      f"malloc in use {m['in_use']:7.1f} MiB, free in heap {m['free']:6.1f} MiB", flush=True)
     return 0
 
 

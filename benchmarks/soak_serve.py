@@ -26,7 +26,8 @@ Prints one JSON line per sample, then a Markdown table; exits 1 if a bound is br
 session keeps; 600 as served). ``--standin`` serves live sessions of a stand-in tracker and no
 analyser: the transport and the server alone. Diagnosis: ``SOAK_TRACE=FILE`` (and
 ``SOAK_TRACE_AFTER=S``, 120) makes the server append its RSS, glibc heap statistics and the
-Python object types that grew to FILE every 30 s.
+Python object types that grew to FILE every 30 s; ``SOAK_TRACEMALLOC=FILE`` the allocation
+sites whose kept bytes grew most (``tracemalloc``, every 60 s; it slows the server's Python).
 """
 
 from __future__ import annotations
@@ -214,20 +215,11 @@ def _trace_memory(out: Path, after_s: float, every_s: float = 30.0) -> None:
     (``SOAK_TRACE_AFTER``) and then every ``every_s`` append to FILE the RSS, glibc's heap
     statistics (``mallinfo2``: bytes in use, free inside the heap, in mmapped blocks), Python's
     allocated blocks and the object types whose count grew most since the first line."""
-    import ctypes
     import gc
     import threading
     from collections import Counter
 
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(k, ctypes.c_size_t) for k in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype = MallInfo2
-    except (OSError, AttributeError):
-        libc = None
+    from benchmarks._proc import heap_mib
 
     def run() -> None:
         time.sleep(after_s)
@@ -239,11 +231,10 @@ def _trace_memory(out: Path, after_s: float, every_s: float = 30.0) -> None:
             counts = Counter(type(o).__name__ for o in gc.get_objects())
             if base is None:
                 base = counts
-            heap = ""
-            if libc is not None:
-                m = libc.mallinfo2()
-                heap = (f"heap in use {m.uordblks / 2**20:.1f} MiB, free in heap {m.fordblks / 2**20:.1f} MiB, "
-                        f"mmapped {m.hblkhd / 2**20:.1f} MiB in {m.hblks} blocks, arena {m.arena / 2**20:.1f} MiB")
+            m = heap_mib()
+            heap = "" if m is None else (
+                f"heap in use {m['in_use']:.1f} MiB, free in heap {m['free']:.1f} MiB, "
+                f"mmapped {m['mmapped']:.1f} MiB in {m['blocks']:.0f} blocks, arena {m['arena']:.1f} MiB")
             grew = (counts - base).most_common(8)
             with out.open("a") as f:
                 f.write(f"{time.monotonic() - t0:5.0f} s: RSS {rss:.1f} MiB; {heap}; Python blocks "
@@ -251,6 +242,31 @@ def _trace_memory(out: Path, after_s: float, every_s: float = 30.0) -> None:
             time.sleep(every_s)
 
     threading.Thread(target=run, daemon=True, name="soak-trace").start()
+
+
+def _trace_python(out: Path, after_s: float, every_s: float = 60.0, top: int = 12) -> None:
+    """Diagnosis (``SOAK_TRACEMALLOC=FILE``; slows the server's Python code): from ``after_s``
+    on, ``tracemalloc`` snapshots every ``every_s``; appends to FILE the traced total and the
+    allocation sites (file:line) whose kept bytes grew most since the first snapshot."""
+    import threading
+    import tracemalloc
+
+    def run() -> None:
+        time.sleep(after_s)
+        tracemalloc.start(1)
+        time.sleep(5.0)
+        first = tracemalloc.take_snapshot()
+        t0 = time.monotonic()
+        while True:
+            time.sleep(every_s)
+            snap = tracemalloc.take_snapshot()
+            stats = snap.compare_to(first, "lineno")
+            with out.open("a") as f:
+                f.write(f"{time.monotonic() - t0:5.0f} s: traced {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB\n")
+                for st in stats[:top]:
+                    f.write(f"    {st.size_diff / 1024:+9.1f} KiB {st.count_diff:+8d} blocks  {st.traceback}\n")
+
+    threading.Thread(target=run, daemon=True, name="soak-tracemalloc").start()
 
 
 def _serve(port: int, standin: bool, threads: int, db: str, horizon_s: float) -> None:
@@ -269,6 +285,8 @@ def _serve(port: int, standin: bool, threads: int, db: str, horizon_s: float) ->
     opts = ServeOptions(api_key=KEY, db=db, threads=threads, port=port, max_sessions=64, live_horizon_s=horizon_s)
     if os.environ.get("SOAK_TRACE"):
         _trace_memory(Path(os.environ["SOAK_TRACE"]), float(os.environ.get("SOAK_TRACE_AFTER", "120")))
+    if os.environ.get("SOAK_TRACEMALLOC"):
+        _trace_python(Path(os.environ["SOAK_TRACEMALLOC"]), float(os.environ.get("SOAK_TRACE_AFTER", "120")))
     web.run_app(create_app(opts, factory), host="127.0.0.1", port=port, print=None, access_log=None)
 
 
