@@ -37,7 +37,7 @@ from liveness.tracking.tracker import FaceTracker, TrackerOptions
 from liveness.verdict.fusion import Fusion, FusionOptions
 
 __all__ = ["ANALYSERS", "PipelineOptions", "Registration", "build_session", "default_analysers", "required_models",
-           "verify_pipeline", "warm_pipeline"]
+           "verify_pipeline"]
 
 
 @dataclass(frozen=True)
@@ -164,17 +164,6 @@ def verify_pipeline(options: PipelineOptions | None = None) -> None:
     from liveness.core.registry import verify_models
 
     verify_models(required_models(options))
-
-
-def warm_pipeline(options: PipelineOptions | None = None, concurrency: int = 1) -> None:
-    """Load every model of the pipeline of ``options`` and run each from ``concurrency``
-    threads at once (:func:`liveness.core.registry.warm_sessions`, with the pipeline's
-    ``threads``): a server warms the models its analysis threads share before its first call."""
-    from liveness.core.registry import warm_sessions
-
-    options = options or PipelineOptions()
-    verify_pipeline(options)
-    warm_sessions(required_models(options), options.threads, concurrency)
 
 
 def build_session(options: PipelineOptions | None = None, hook: Hook | None = None) -> Session:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
 __all__ = ["DATA_FILES", "MODELS", "ModelSpec", "OrtModel", "data_path", "model_hashes", "model_path",
-           "ort_file_session", "ort_session", "verify_models", "warm_sessions"]
+           "ort_file_session", "ort_session", "verify_models"]
 
 
 @dataclass(frozen=True)
@@ -251,56 +251,6 @@ def ort_session(name: str, threads: int = 1) -> OrtModel:
             sess = _new_session(name, model_path(name), threads)
             _sessions[key] = sess
         return sess
-
-
-_ZERO_DTYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int64)": "int64",
-                "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
-
-
-def warm_sessions(names: Iterable[str], threads: int = 1, concurrency: int = 1, runs: int = 3) -> None:
-    """Create the sessions of the registered models ``names`` (``threads`` intra-op threads
-    each, as :func:`ort_session`) and run each ``runs`` times from ``concurrency`` threads at
-    once, on zeros of its graph inputs' shapes (a symbolic dimension as 1). ONNX Runtime's CPU
-    arena grows by a block of 8-16 MiB the first time that many runs of one model overlap, and
-    keeps it: warmed at a server's start, that happens before the first call instead of in the
-    middle of one (a slow frame and a step in memory). A failing run is a
-    :class:`~liveness.ModelError`."""
-    import numpy as np
-
-    if concurrency < 1 or runs < 1:
-        raise ValueError("concurrency and runs must be >= 1")
-    for name in dict.fromkeys(names):
-        sess = ort_session(name, threads)
-        feeds = {}
-        for i in sess.get_inputs():
-            dtype = _ZERO_DTYPES.get(i.type)
-            if dtype is None:
-                raise ModelError(f"model {name!r}: cannot warm an input of type {i.type}")
-            feeds[i.name] = np.zeros([d if isinstance(d, int) and d > 0 else 1 for d in i.shape], dtype)
-        start = threading.Barrier(concurrency)
-        errors: list[BaseException] = []
-
-        def work(sess: OrtModel = sess, feeds: dict[str, Any] = feeds, start: threading.Barrier = start,
-                 errors: list[BaseException] = errors) -> None:
-            try:
-                start.wait()
-                for _ in range(runs):
-                    sess.run(None, feeds)
-            except BaseException as err:  # re-raised below, in the caller's thread
-                errors.append(err)
-                start.abort()
-
-        workers = [threading.Thread(target=work, name=f"liveness-warm-{name}") for _ in range(concurrency)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
-        if real:
-            first = real[0]
-            if isinstance(first, ModelError):
-                raise first
-            raise ModelError(f"warming model {name!r} failed: {first}") from first
 
 
 _file_sessions: dict[tuple[str, str, int], OrtModel] = {}

@@ -51,9 +51,8 @@ def smoothness_signal(slip: SlipMeasurements, o: FaceSmoothnessOptions) -> Signa
     """``face_smoothness``: the *other* direction of face slip. Swapped faces were measured
     smoother than real ones (the mesh follows a clean generated texture), so this clip-level
     signal is high when the mesh's inner-vs-contour residual is small relative to the image's
-    own flow noise in the head ring
-    (:meth:`~liveness.signals.face_slip.FaceSlipAnalyser.mesh_to_ring`); no per-frame scores,
-    no segments."""
+    own flow noise in the head ring (:meth:`~liveness.signals.face_slip.FaceSlipAnalyser.mesh_to_ring`); no per-frame
+    scores, no segments."""
     r = slip.mesh_to_ring(o.min_frames)
     n = slip.frame_count  # not len(slip.frames): that builds every frame's record, each snapshot
     if r is None:
@@ -68,8 +67,7 @@ def smoothness_signal(slip: SlipMeasurements, o: FaceSmoothnessOptions) -> Signa
 
 class FaceSmoothnessAnalyser:
     """``face_smoothness`` of a face slip analyser as an analyser of its own. The slip
-    analyser reports it already
-    (:meth:`~liveness.signals.face_slip.FaceSlipAnalyser.signals`); this one serves a session
+    analyser reports it already (:meth:`~liveness.signals.face_slip.FaceSlipAnalyser.signals`); this one serves a session
     that wants it with other :class:`FaceSmoothnessOptions`. It measures nothing itself."""
 
     name = "face_smoothness"

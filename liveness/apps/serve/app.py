@@ -8,7 +8,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -25,10 +25,6 @@ from liveness.apps.serve.state import (
     default_factory,
     plugin_dir,
 )
-from liveness.core.errors import LivenessError
-
-if TYPE_CHECKING:
-    from liveness.pipeline import PipelineOptions
 
 __all__ = ["create_app", "default_factory", "plugin_dir"]
 
@@ -119,22 +115,6 @@ async def _on_startup(app: web.Application) -> None:
     if n:
         log.info("marked %d sessions of a previous run as ended", n)
     st.ticker = asyncio.create_task(_ticker(st))
-    if st.warm is not None:
-        st.warming = asyncio.create_task(_warm(st.warm, st.options.threads))
-
-
-async def _warm(options: PipelineOptions, concurrency: int) -> None:
-    """Warm the default pipeline's models in a thread of their own (the server already takes
-    calls; a call that starts meanwhile only waits for its models as it would without)."""
-    from liveness.pipeline import warm_pipeline
-
-    t0 = time.perf_counter()
-    try:
-        await asyncio.to_thread(warm_pipeline, options, concurrency)
-    except LivenessError as exc:  # the first call then fails with the same clear error
-        log.error("warming the models failed: %s", exc)
-        return
-    log.info("models warmed for %d analysis threads in %.1f s", concurrency, time.perf_counter() - t0)
 
 
 async def _on_shutdown(app: web.Application) -> None:
@@ -173,10 +153,6 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
 
         install_vp8_decoder()
     st = ServerState(options, factory or functools.partial(default_factory, options.live_horizon_s))
-    if factory is None and options.warm_models:
-        from liveness.pipeline import PipelineOptions
-
-        st.warm = PipelineOptions(live=True, horizon_s=options.live_horizon_s)
     app = web.Application(
         middlewares=[_cors_middleware(options.cors_origins), _headers_middleware,
                      rate_limit_middleware(options.login_attempts_per_min, options.api_requests_per_s,

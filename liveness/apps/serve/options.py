@@ -38,10 +38,7 @@ class ServeOptions:
     ``marker_jitter``: complete received video frames at the RTP marker bit instead of at the
     next frame's first packet (saves one frame interval of latency; see ``rtp.py``).
     ``ffmpeg_vp8``: decode received VP8 with FFmpeg's own decoder instead of aiortc's libvpx
-    one (the same pictures for about two thirds of the CPU; see ``rtp.py``). ``warm_models``:
-    with the default pipeline, load its models at start and run each from ``threads`` threads
-    at once (``liveness.pipeline.warm_pipeline``), so their memory is taken before the first
-    call, not in the middle of one.
+    one (the same pictures for about two thirds of the CPU; see ``rtp.py``).
 
     Recordings over REST (:mod:`.reviews`): ``review_workers`` analyse at once (threads of
     their own, beside the live sessions' pool), at most ``review_queue`` wait or run (more are
@@ -80,7 +77,6 @@ class ServeOptions:
     public_url: str | None = None
     marker_jitter: bool = True
     ffmpeg_vp8: bool = True
-    warm_models: bool = True
     review_workers: int = 1
     review_queue: int = 16
     max_upload_mb: float = 512.0

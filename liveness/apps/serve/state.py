@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -22,9 +22,6 @@ from liveness.apps.serve.live import LiveSession
 from liveness.apps.serve.options import ServeOptions
 from liveness.apps.serve.store import Store
 from liveness.core.session import LIVE_HORIZON_S, Session
-
-if TYPE_CHECKING:
-    from liveness.pipeline import PipelineOptions
 
 __all__ = ["ID_RE", "KEY_OPTIONS", "KEY_STATE", "TOKEN_RE", "ServerState", "SessionFactory", "default_factory",
            "get_live", "json_error", "link_open", "plugin_dir", "read_json", "require_key", "state_of"]
@@ -66,8 +63,6 @@ class ServerState:
         self.sessions: dict[str, LiveSession] = {}
         self.ticker: asyncio.Task[None] | None = None
         self.heap_trims = 0  # times the ticker gave freed heap pages back (issue 18 soak)
-        self.warm: PipelineOptions | None = None  # the default pipeline's, warmed at start
-        self.warming: asyncio.Task[None] | None = None
 
     def live_count(self) -> int:
         return sum(1 for s in self.sessions.values() if s.state in ("connecting", "live"))
