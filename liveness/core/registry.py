@@ -236,6 +236,12 @@ def _new_session(name: str, path: Path, threads: int) -> OrtModel:
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # No CPU memory arena: ONNX Runtime's arena keeps every block it ever grew by (8-16 MiB the
+    # first time two or more threads run one model at once, more for rarer overlaps) for the
+    # process's life; without it a run's buffers go back to malloc (and the server's heap trim).
+    # Measured: 7 models, 2-4 threads at once, 112.8 MiB kept with the arena, none without; the
+    # same run time per model (0.66-4.55 vs 0.67-4.90 ms, one thread; benchmarks/README.md).
+    opts.enable_cpu_mem_arena = False
     try:
         return OrtModel(name, ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]))
     except Exception as exc:  # onnxruntime raises its own exception types

@@ -105,3 +105,10 @@ def test_serve_refuses_to_start_on_a_corrupted_model(model_dir: Path, tmp_path: 
     assert code == 2  # it never listens
     err = capsys.readouterr().err
     assert "face_mesh.onnx" in err and "does not match the registry" in err, err
+
+
+def test_sessions_keep_no_memory_arena() -> None:
+    # ONNX Runtime's CPU arena keeps every block it grew by for the process's life (8-16 MiB
+    # the first time threads overlap in one model): the registry's sessions go without it
+    sess = registry.ort_session("face_detector")
+    assert sess.get_session_options().enable_cpu_mem_arena is False
