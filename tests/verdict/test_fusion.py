@@ -179,6 +179,15 @@ def test_quality_signal_is_used_and_never_evidence():
     assert a.label == b.label == "no_signs" and a.risk == pytest.approx(b.risk)
 
 
+def test_quality_counts_the_whole_call_when_the_record_keeps_a_horizon():
+    # a live record keeps about its horizon's frames; the quality signal counts the whole call
+    f = Fusion(_params())
+    q = Signal("quality", 0.2, 9000, (), (("usable_fraction", 0.8),))
+    qa = f.quality({"quality": q}, _obs(100))
+    assert qa.frames == 9000 and qa.usable == 7200
+    assert f.quality({"quality": Signal("quality", 0.2, 40)}, _obs(100)).frames == 100
+
+
 def test_partly_usable_footage_is_judged():
     obs = _obs(100)
     obs[:50] = _obs(50, face=False)  # half the clip without a face: still enough
