@@ -8,9 +8,10 @@ horizon_s=--horizon)``) share a pool of ``--threads`` analysis threads, as the s
 gets the frames of a dev clip (``dflsample_Twitch1``, 640x480, its first 120 frames forwards and
 backwards) as a fresh buffer a frame, 1/15 s apart, and reads its signals and verdict every 30
 frames. Every 300 frames per session it gives freed heap pages back (``malloc_trim``, as the
-server's ticker does) and prints the process's RSS and glibc's bytes in use and free in the heap. With a horizon shorter than the
-run (20 s = 300 frames), the histories are folded early and a flat RSS shows that the analysis
-keeps nothing else per frame; ``benchmarks/soak_serve.py`` adds WebRTC and the store.
+server's ticker does) and prints the process's RSS and glibc's bytes in use and free in the
+heap. With a horizon shorter than the run (20 s = 300 frames), the histories are folded early
+and a flat RSS shows that the analysis keeps nothing else per frame;
+``benchmarks/soak_serve.py`` adds WebRTC and the store.
 """
 
 from __future__ import annotations

@@ -226,8 +226,7 @@ def _trace_memory(out: Path, after_s: float, every_s: float = 30.0) -> None:
         base: Counter[str] | None = None
         t0 = time.monotonic()
         while True:
-            with open(f"/proc/{os.getpid()}/statm") as f:
-                rss = int(f.read().split()[1]) * 4096 / 2**20
+            rss = rss_mib()
             counts = Counter(type(o).__name__ for o in gc.get_objects())
             if base is None:
                 base = counts
