@@ -100,7 +100,8 @@ class ScoreSeries:
     spans 1.25 ``horizon_s``). What is folded away leaves its segments (kept, at most
     :data:`MAX_FOLDED_SEGMENTS`, and joined to a live one that continues it) and its peak
     smoothed score; the clip value and median are then those of the kept scores, and the
-    details say so (``horizon_s``, ``scores_total``, ``earlier_max``).
+    details say so (``horizon_s``, ``scores_total``, ``earlier_max``). A series fed with a
+    horizon (a live call) keeps its values in single precision (its times in double).
     """
 
     def __init__(
@@ -130,6 +131,8 @@ class ScoreSeries:
         """Keep ``score`` (a non-finite value is ignored); with ``horizon_s``, only about the
         last ``horizon_s`` seconds of scores stay (see the class)."""
         if np.isfinite(score.value):
+            if horizon_s is not None and not self._v and self._v.typecode == "d":
+                self._v = array("f")  # a live call: values in single precision, 12 B a score
             self._t.append(score.t)
             self._v.append(float(score.value))
             if horizon_s is not None and score.t - self._t[0] > 1.25 * horizon_s:
@@ -156,7 +159,8 @@ class ScoreSeries:
         return self._folded_n
 
     def reset(self) -> None:
-        del self._t[:], self._v[:]
+        del self._t[:]
+        self._v = array("d")
         self._folded.clear()
         self._folded_n = 0
         self._folded_max = -np.inf

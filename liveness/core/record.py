@@ -7,7 +7,8 @@ frame instead of a :class:`FaceObservation` with its landmarks (~7 KB): an hour 
 landmarks, image or the other faces' boxes.
 
 :class:`LightObservations` is a live session's record (face flag, counts, score, quality: no box or
-pose) in the same way, 67 bytes a frame: an hour-long call at 15 fps holds ~3.6 MB.
+pose) in the same way, 47 bytes a frame (score and quality in single precision): an hour-long
+call at 15 fps holds ~2.5 MB.
 
 :class:`SpilledRows` keeps a review's timeline rows (JSON objects) in an unnamed temporary file,
 one compact JSON line a row, with only the rows' offsets in memory; rows are decoded on access.
@@ -151,7 +152,8 @@ class CompactObservations(_Records):
 class LightObservations(_Records):
     """A read-only sequence of a live session's light observations (see the module): items come
     back as the light record a live session kept before (time, index, size, face flag, count,
-    score, quality, redetected; no box, pose, landmarks or other boxes), with the same values."""
+    score, quality, redetected; no box, pose, landmarks or other boxes), with the same values
+    but for the score and the quality's four numbers, which are kept in single precision."""
 
     def __init__(self) -> None:
         self._t = array("d")
@@ -159,8 +161,9 @@ class LightObservations(_Records):
         self._size = array("i")  # width, height
         self._faces = array("H")
         self._flags = array("B")  # face | redetected << 1 | has quality << 2
-        self._score = array("d")
-        self._quality = array("d")  # size_px, sharpness, brightness, inside; NaN without
+        # single precision: a live verdict reads these against thresholds, never bit for bit
+        self._score = array("f")
+        self._quality = array("f")  # size_px, sharpness, brightness, inside; NaN without
 
     def append(self, obs: FaceObservation) -> None:
         """Store ``obs``'s time, index, size, face flag, count, score and quality."""
@@ -265,16 +268,23 @@ class DataclassColumns(Sequence[T], Generic[T]):
     """Records of dataclass ``cls`` (fields: Python floats, or float NumPy arrays of one shape a
     field) stored as float64 columns plus each array's dtype; see the module. The fields named
     in ``float32`` are stored in single precision instead (half the memory; values rounded to
-    float32, so only where that rounding does not matter)."""
+    float32, so only where that rounding does not matter). The fields named in ``omit`` are not
+    kept at all: they come back as NaN (an array field as a float64 array of NaN of its shape),
+    for fields no reader of these records uses."""
 
-    def __init__(self, cls: type[T], float32: Sequence[str] = ()) -> None:
+    def __init__(self, cls: type[T], float32: Sequence[str] = (), omit: Sequence[str] = ()) -> None:
         self._cls = cls
         self._names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-        unknown = set(float32) - set(self._names)
+        unknown = (set(float32) | set(omit)) - set(self._names)
         if unknown:
-            raise ValueError(f"float32: {sorted(unknown)} are not fields of {cls.__name__}")
-        self._cols: dict[str, array[float]] = {k: array("f" if k in float32 else "d") for k in self._names}
+            raise ValueError(f"float32 / omit: {sorted(unknown)} are not fields of {cls.__name__}")
+        self._omit = frozenset(omit)
+        self._cols: dict[str, array[float]] = {k: array("f" if k in float32 else "d") for k in self._names
+                                               if k not in self._omit}
         self._shape: dict[str, tuple[int, ...] | None] = {}
+        # an array field's dtype: one code for the column while every record's is the same
+        # (``_code``), a code a record (``_codes``) from the first record whose dtype differs
+        self._code: dict[str, int] = {}
         self._codes: dict[str, array[int]] = {}
         self._dtypes: list[np.dtype[Any]] = []
         self._n = 0
@@ -290,17 +300,34 @@ class DataclassColumns(Sequence[T], Generic[T]):
         for k, v in zip(self._names, vals, strict=True):
             if isinstance(v, np.ndarray):
                 self._shape.setdefault(k, v.shape)
+                if k in self._omit:
+                    continue
                 if v.dtype not in self._dtypes:
                     self._dtypes.append(v.dtype)
-                self._codes.setdefault(k, array("B")).append(self._dtypes.index(v.dtype))
+                self._note_code(k, self._dtypes.index(v.dtype))
                 self._cols[k].extend(v.astype(np.float64).ravel().tolist())
             else:
                 self._shape.setdefault(k, None)
-                self._cols[k].append(float(v))
+                if k not in self._omit:
+                    self._cols[k].append(float(v))
         self._n += 1
+
+    def _note_code(self, k: str, code: int) -> None:
+        """Record that record ``self._n`` of array field ``k`` has dtype ``code``."""
+        if k in self._codes:
+            self._codes[k].append(code)
+        elif k not in self._code:
+            self._code[k] = code
+        elif self._code[k] != code:  # the first record of another dtype: a code a record from now
+            self._codes[k] = array("B", [self._code[k]] * self._n + [code])
+
+    def _dtype(self, k: str, i: int) -> np.dtype[Any]:
+        return self._dtypes[self._codes[k][i] if k in self._codes else self._code[k]]
 
     def first(self, name: str) -> float:
         """The first record's scalar field ``name`` (NaN when empty), without a whole column."""
+        if name in self._omit:
+            return _NAN
         col = self._cols[name]
         return float(col[0]) if self._n and self._shape.get(name) is None else _NAN
 
@@ -318,13 +345,18 @@ class DataclassColumns(Sequence[T], Generic[T]):
 
     def column(self, name: str) -> np.ndarray:
         """Every record's ``name``, stacked (the dtype NumPy would give the list of them)."""
-        col = np.array(self._cols[name], np.float64)  # a copy: a view would pin the array's size
         shape = self._shape.get(name)
+        if name in self._omit:
+            return np.full((self._n, *(shape or ())), np.nan)
+        col = np.array(self._cols[name], np.float64)  # a copy: a view would pin the array's size
         if shape is None:
             return col
         col = col.reshape((self._n, *shape))
-        codes = set(self._codes.get(name, array("B")))
-        if not codes:
+        if name in self._codes:
+            codes = set(self._codes[name])
+        elif name in self._code and self._n:
+            codes = {self._code[name]}
+        else:
             return col
         dt = np.result_type(*(self._dtypes[c] for c in codes))
         return col.astype(dt)
@@ -348,11 +380,13 @@ class DataclassColumns(Sequence[T], Generic[T]):
         kw: dict[str, Any] = {}
         for k in self._names:
             shape = self._shape.get(k)
-            if shape is None:
+            if k in self._omit:
+                kw[k] = _NAN if shape is None else np.full(shape, np.nan)
+            elif shape is None:
                 kw[k] = self._cols[k][i]
             else:
                 m = int(np.prod(shape))
-                kw[k] = np.array(self._cols[k][i * m: (i + 1) * m], self._dtypes[self._codes[k][i]]).reshape(shape)
+                kw[k] = np.array(self._cols[k][i * m: (i + 1) * m], self._dtype(k, i)).reshape(shape)
         return self._cls(**kw)
 
     def __iter__(self) -> Iterator[T]:
@@ -363,6 +397,7 @@ class DataclassColumns(Sequence[T], Generic[T]):
         for col in self._cols.values():
             del col[:]
         self._shape.clear()
+        self._code.clear()
         self._codes.clear()
         self._dtypes.clear()
         self._n = 0

@@ -248,8 +248,10 @@ class SlipMeter:
                          mesh_vec, corr)
 
 
-#: the per-frame measurements a live session keeps in single precision (all but the time)
-_LIVE_FLOAT32 = tuple(f.name for f in fields(SlipFrame) if f.name != "t")
+#: the per-frame measurements no summary of a live session reads (kept offline, for the frames)
+_LIVE_OMIT = ("head_motion", "head_vec")
+#: the per-frame measurements a live session keeps, in single precision (all but the time)
+_LIVE_FLOAT32 = tuple(f.name for f in fields(SlipFrame) if f.name != "t" and f.name not in _LIVE_OMIT)
 
 
 class FaceSlipAnalyser:
@@ -276,8 +278,8 @@ class FaceSlipAnalyser:
         f = self._meter.measure(obs)
         if f is None:
             return ()
-        if ctx.mode == "live" and not self._frames:  # a call of hours: 59 B a frame, not 115
-            self._frames = DataclassColumns(SlipFrame, float32=_LIVE_FLOAT32)
+        if ctx.mode == "live" and not self._frames:  # a call of hours: 52 B a frame, not 115
+            self._frames = DataclassColumns(SlipFrame, float32=_LIVE_FLOAT32, omit=_LIVE_OMIT)
         self._frames.append(f)
         o = self.options
         t = f.t

@@ -50,10 +50,16 @@ def test_a_bounded_series_keeps_its_horizon_and_the_segments_and_peak_of_the_who
     sb, sf = bounded.summary(), full.summary()
     det = dict(sb.details)
     assert det["scores_total"] == 30_000 and det["horizon_s"] == 100.0
-    assert det["earlier_max"] == pytest.approx(0.9) and det["max"] == dict(sf.details)["max"]
+    # a bounded (live) series keeps its values in single precision
+    assert det["earlier_max"] == pytest.approx(0.9, abs=1e-6)
+    assert det["max"] == pytest.approx(dict(sf.details)["max"], abs=1e-6)
     assert sb.n == len(bounded) < sf.n
     # the clip value now describes the last horizon: the late segment is 30 s of the 100-125 s kept
-    assert sb.value == pytest.approx(0.9) and sf.value < 0.5
+    assert sb.value == pytest.approx(0.9, abs=1e-6) and sf.value < 0.5
+    assert bounded._v.itemsize == 4 and full._v.itemsize == 8 and full.values[full.times.searchsorted(15.0)] == 0.9  # offline: exact
+    bounded.reset()
+    bounded.add(next(iter(_scores(1, []))))
+    assert bounded._v.itemsize == 8  # reset: a new series, offline again until a horizon is given
 
 
 def test_a_segment_across_a_fold_stays_one_segment():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import astuple
 
 import numpy as np
 
@@ -104,8 +105,12 @@ def test_light_observations_give_back_a_live_sessions_light_record():
         rec.append(o)
     assert len(rec) == 6 and len(list(rec)) == 6
     for a, b in zip(given, rec, strict=True):
-        assert (a.t, a.frame_index, a.width, a.height, a.face, a.faces, a.redetected, a.score, a.quality) == (
-            b.t, b.frame_index, b.width, b.height, b.face, b.faces, b.redetected, b.score, b.quality)
+        assert (a.t, a.frame_index, a.width, a.height, a.face, a.faces, a.redetected) == (
+            b.t, b.frame_index, b.width, b.height, b.face, b.faces, b.redetected)
+        assert b.score == np.float32(a.score)  # score and quality in single precision
+        assert (b.quality is None) == (a.quality is None)
+        if a.quality is not None:
+            assert astuple(b.quality) == tuple(float(np.float32(v)) for v in astuple(a.quality))
         assert b.box is None and b.pose is None and b.landmarks is None and b.other_boxes.shape == (0, 4)
     assert rec[-1].frame_index == 5 and [o.frame_index for o in rec[1:3]] == [1, 2]
 
@@ -131,3 +136,33 @@ def test_dataclass_columns_in_single_precision():
     assert v[1, 0] != 1 / 3 and col[1].v[0] == np.float32(1 / 3)
     with pytest.raises(ValueError):
         DataclassColumns(Rec, float32=("w",))
+
+
+def test_dataclass_columns_leave_out_omitted_fields_and_give_them_back_as_nan():
+    from dataclasses import dataclass
+
+    import pytest
+
+    from liveness.core.record import DataclassColumns
+
+    @dataclass(frozen=True)
+    class Rec:
+        t: float
+        a: float
+        v: np.ndarray
+        w: np.ndarray
+
+    col = DataclassColumns(Rec, float32=("v",), omit=("a", "w"))
+    for i in range(4):
+        col.append(Rec(i / 3, 10.0 + i, np.array([i, -i], np.float32), np.array([1.0, 2.0, 3.0])))
+    assert set(col._cols) == {"t", "v"}  # nothing of the omitted fields is stored
+    assert np.isnan(col.column("a")).all() and col.column("a").shape == (4,)
+    assert col.column("w").shape == (4, 3) and np.isnan(col.column("w")).all()
+    assert math.isnan(col.first("a")) and col.first("t") == 0.0
+    r = col[2]
+    assert math.isnan(r.a) and r.w.shape == (3,) and np.isnan(r.w).all() and r.v.tolist() == [2.0, -2.0]
+    assert col.column("v").dtype == np.float32 and not col._codes  # one dtype: no code a record
+    col.drop_first(3)
+    assert len(col) == 1 and col.column("t").tolist() == [1.0] and col.column("w").shape == (1, 3)
+    with pytest.raises(ValueError):
+        DataclassColumns(Rec, omit=("nope",))
