@@ -14,7 +14,7 @@ from aiohttp import web
 
 from liveness.apps.serve import api, integrations, pages, rtc
 from liveness.apps.serve.csrf import csrf_middleware
-from liveness.apps.serve.heap import trim_heap
+from liveness.apps.serve.heap import limit_arenas, trim_heap
 from liveness.apps.serve.options import ServeOptions
 from liveness.apps.serve.ratelimit import rate_limit_middleware
 from liveness.apps.serve.state import (
@@ -139,11 +139,13 @@ def create_app(options: ServeOptions | None = None, factory: SessionFactory | No
 
     OpenCV runs single-threaded from here on, as under the ``liveness`` command line: a live
     frame's OpenCV calls are small, its own thread pool took 2.5 ms of CPU a frame more for the
-    same work (``benchmarks/README_serve.md``), and the sessions use the cores already."""
+    same work (``benchmarks/README_serve.md``), and the sessions use the cores already. glibc
+    makes at most ``options.malloc_arenas`` malloc arenas from here on (:mod:`.heap`)."""
     from liveness.apps.common import single_threaded_opencv
 
     single_threaded_opencv()
     options = options or ServeOptions()
+    limit_arenas(options.malloc_arenas)  # process-wide, as OpenCV's threads: fewer heaps keep less free
     if options.marker_jitter:
         from liveness.apps.serve.rtp import install
 

@@ -39,6 +39,8 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="sessions created and not yet joined held at once (more get 503)")
     p.add_argument("--trim-interval", type=float, default=30.0, metavar="S",
                    help="give freed heap memory back to the system every S seconds (0 = never)")
+    p.add_argument("--malloc-arenas", type=int, default=2, metavar="N",
+                   help="glibc malloc arenas at most (fewer arenas keep less free memory resident; 0 = default)")
     p.add_argument("--live-horizon", type=float, default=LIVE_HORIZON_S, metavar="S",
                    help="seconds of per-frame history a live session keeps (its signals describe them; "
                         "the segments of the whole call are kept), so memory stays flat over long calls")
@@ -80,6 +82,7 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         "max_sessions": args.max_sessions,
         "max_pending_sessions": args.max_pending_sessions,
         "trim_interval_s": args.trim_interval,
+        "malloc_arenas": args.malloc_arenas,
         "live_horizon_s": args.live_horizon,
         "max_fps": args.max_fps,
         "thumbnails": args.thumbnails,
@@ -109,6 +112,9 @@ def run_serve(args: argparse.Namespace) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         options = options_from_args(args)
+        from liveness.apps.serve.heap import limit_arenas
+
+        limit_arenas(options.malloc_arenas)  # before the models' and the server's threads allocate
         from aiohttp import web
 
         from liveness.apps.serve.app import create_app

@@ -69,6 +69,7 @@ class ServeOptions:
     max_fps: float = 0.0
     status_hz: float = 1.0
     trim_interval_s: float = 30.0  # freed heap pages go back to the system this often (0: never)
+    malloc_arenas: int = 2  # glibc malloc arenas at most (0: the C library's default), set at start
     live_horizon_s: float = LIVE_HORIZON_S  # seconds of per-frame history a live session keeps
     max_side: int = 1280
     thumbnails: bool = False
@@ -110,6 +111,8 @@ class ServeOptions:
             raise ConfigError("result_hz and status_hz must be > 0")
         if not self.trim_interval_s >= 0:
             raise ConfigError("trim_interval_s must be >= 0 (0: never)")
+        if self.malloc_arenas < 0:
+            raise ConfigError("malloc_arenas must be >= 0 (0: the C library's default)")
         if not (math.isfinite(self.live_horizon_s) and self.live_horizon_s >= 10.0):
             raise ConfigError("live_horizon_s must be a finite number of seconds >= 10")
         if self.max_side < 64:

@@ -58,3 +58,58 @@ def test_the_ticker_trims_on_its_interval_and_zero_turns_it_off():
     assert asyncio.run(run(0.0)) == 0
     with pytest.raises(ConfigError, match="trim_interval_s"):
         ServeOptions(db=":memory:", trim_interval_s=-1.0)
+
+
+_ARENA_PROBE = """
+import sys, threading
+import numpy as np
+from liveness.apps.serve.heap import limit_arenas
+n = int(sys.argv[1])
+if n:
+    assert limit_arenas(n)
+def work():
+    for _ in range(3000):
+        blocks = [np.empty(200) for _ in range(20)]
+        del blocks
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+import ctypes, ctypes.util
+ctypes.CDLL(ctypes.util.find_library("c")).malloc_stats()  # one "Arena k:" block an arena, on stderr
+"""
+
+
+def _arenas(n: int) -> int:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _ARENA_PROBE, str(n)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return sum(line.startswith("Arena ") for line in out.stderr.splitlines())
+
+
+def test_limit_arenas_caps_the_arenas_threads_make():
+    from liveness.apps.serve.heap import _mallopt, limit_arenas
+
+    if _mallopt() is None or not trim_heap():
+        pytest.skip("not glibc")
+    free = _arenas(0)
+    if free <= 2:
+        pytest.skip(f"8 threads made only {free} arenas here; nothing to cap")
+    assert _arenas(2) <= 2 < free
+    assert not limit_arenas(0)  # 0: the C library's default, nothing set
+    with pytest.raises(ValueError):
+        limit_arenas(-1)
+    with pytest.raises(ConfigError, match="malloc_arenas"):
+        ServeOptions(db=":memory:", malloc_arenas=-1)
+
+
+def test_serve_takes_the_arena_cap_from_its_command_line():
+    from liveness.apps.cli import build_parser
+    from liveness.apps.serve.cli import options_from_args
+
+    args = build_parser().parse_args(["serve", "--db", ":memory:", "--malloc-arenas", "3"])
+    assert options_from_args(args).malloc_arenas == 3
+    assert options_from_args(build_parser().parse_args(["serve", "--db", ":memory:"])).malloc_arenas == 2
