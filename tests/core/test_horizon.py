@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from liveness import ConfigError, Score, ScoreSeries, Segment, Session
-from liveness.core.analyser import MAX_FOLDED_SEGMENTS, thin_segments
+from liveness.core.analyser import MAX_FOLDED_SEGMENTS, runs_above, thin_segments
 from liveness.core.record import DataclassColumns, LightObservations, trim_before
 from liveness.signals.face_slip import SlipFrame
 from liveness.signals.quality import QualityMonitor
@@ -146,3 +146,38 @@ def test_a_live_session_record_and_quality_keep_their_horizon_and_whole_call_cou
 def test_a_horizon_must_be_a_finite_span_of_at_least_ten_seconds(h):
     with pytest.raises(ConfigError):
         Session(LoopTracker(Clip(n=5)), [], mode="live", horizon_s=h)
+
+
+def _medians(t: np.ndarray, v: np.ndarray, half: float) -> np.ndarray:
+    return np.array([np.median(v[(t >= ti - half) & (t <= ti + half)]) for ti in t])
+
+
+def test_moving_medians_kept_once_their_window_closed_are_those_computed_afresh():
+    """A summary read while the scores come (as a live snapshot does) gives the same moving
+    medians as one computed over all the scores at the end, and computes only the new ones."""
+    rng = np.random.default_rng(3)
+    s = ScoreSeries("x", smooth_s=1.0)
+    t = np.cumsum(rng.uniform(0.02, 0.2, 3000))
+    v = rng.uniform(0, 1, 3000)
+    for i, (ti, vi) in enumerate(zip(t, v, strict=True)):
+        s.add(Score("x", float(ti), float(vi)))
+        if rng.uniform() < 0.05 or i == len(t) - 1:
+            got = s.smoothed()
+            want = _medians(t[: i + 1], v[: i + 1], 0.5)
+            assert np.array_equal(got, want)
+            # what is kept is exactly the scores whose window no later score can enter
+            assert len(s._sm) == int(np.sum(t[: i + 1] < t[i] - 0.5))
+    assert s.segments() == runs_above(t, _medians(t, v, 0.5), s.flag)
+
+
+def test_runs_above_walks_only_the_samples_above_and_gives_the_same_runs():
+    t = np.arange(20) * 0.1
+    v = np.zeros(20)
+    v[[2, 3, 5, 12, 13]] = [0.6, 0.9, 0.7, 0.8, 0.55]
+    v[8] = np.nan
+    segs = runs_above(t, v, 0.5, "r", max_gap=0.25)
+    assert [(round(g.start, 2), round(g.end, 2), g.value, g.reason) for g in segs] == [
+        (0.2, 0.5, 0.9, "r"), (1.2, 1.3, 0.8, "r")]
+    assert runs_above(t, v, 0.5, max_gap=0.15)[0].end == pytest.approx(0.3)  # 0.3 -> 0.5 is a gap
+    with pytest.raises(ValueError):
+        runs_above(t, v[:-1], 0.5)
