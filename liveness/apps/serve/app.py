@@ -80,14 +80,22 @@ def _secure(headers: Any) -> None:
 
 async def _ticker(st: ServerState) -> None:
     """Status messages at ``status_hz``; expired, never-joined sessions are dropped from memory;
-    every ``trim_interval_s`` freed heap pages go back to the system (:mod:`.heap`)."""
+    freed heap pages go back to the system (:mod:`.heap`) ``trim_settle_s`` after a session went
+    live or stopped being live (and after :meth:`ServerState.want_trim`), and every
+    ``trim_interval_s`` if set."""
     last_trim = time.monotonic()
+    was_live: set[str] = set()
     while True:
         await asyncio.sleep(1.0 / st.options.status_hz)
         now = time.time()
+        live_now = {sid for sid, s in st.sessions.items() if s.state == "live"}
+        if live_now != was_live:  # one went live (models, first frames) or ended: bulk frees
+            st.want_trim()
+            was_live = live_now
         every = st.options.trim_interval_s
-        if every and time.monotonic() - last_trim >= every:
-            last_trim = time.monotonic()
+        mono = time.monotonic()
+        if (every and mono - last_trim >= every) or (st.trim_due is not None and mono >= st.trim_due):
+            last_trim, st.trim_due = mono, None
             try:  # in a thread: a trim of a large heap takes milliseconds
                 await asyncio.get_running_loop().run_in_executor(None, trim_heap)
                 st.heap_trims += 1

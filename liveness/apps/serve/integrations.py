@@ -57,7 +57,7 @@ def install(app: web.Application, st: ServerState, reviewer: Reviewer | None = N
     hooks = Webhooks(st.store, o.webhook_url, o.webhook_secret, max_attempts=o.webhook_max_attempts,
                      backoff_s=o.webhook_backoff_s, timeout_s=o.webhook_timeout_s)
     gallery = Gallery(st.store, o.gallery_threshold, o.gallery_retention_days) if o.face_gallery else None
-    jobs = ReviewJobs(st.store, o, hooks, gallery, reviewer)
+    jobs = ReviewJobs(st.store, o, hooks, gallery, reviewer, on_finished=st.want_trim)
     app[KEY_WEBHOOKS] = hooks
     app[KEY_REVIEWS] = jobs
     app[_KEY_TASKS] = []

@@ -110,7 +110,8 @@ class ReviewJobs:
     """The queue and workers of the REST reviews of one server."""
 
     def __init__(self, store: Store, options: ServeOptions, webhooks: Webhooks, gallery: Gallery | None,
-                 reviewer: Reviewer | None = None) -> None:
+                 reviewer: Reviewer | None = None, on_finished: Callable[[], None] | None = None) -> None:
+        self.on_finished = on_finished  # called after each review, done or failed (the heap trim)
         self.store = store
         self.options = options
         self.webhooks = webhooks
@@ -188,6 +189,8 @@ class ReviewJobs:
             finally:
                 self.active.discard(rid)
                 self.running.discard(rid)
+                if self.on_finished is not None:
+                    self.on_finished()
 
     async def _run_one(self, rid: str) -> None:
         row = await self.store.call(self._get, rid)

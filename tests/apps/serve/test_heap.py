@@ -46,7 +46,7 @@ def test_trim_returns_pages_a_worker_thread_freed():
 def test_the_ticker_trims_on_its_interval_and_zero_turns_it_off():
     async def run(every: float) -> int:
         st = types.SimpleNamespace(options=ServeOptions(db=":memory:", status_hz=50.0, trim_interval_s=every),
-                                   sessions={}, heap_trims=0)
+                                   sessions={}, heap_trims=0, trim_due=None)
         task = asyncio.create_task(_ticker(st))  # type: ignore[arg-type]
         await asyncio.sleep(0.5)
         task.cancel()
@@ -58,6 +58,47 @@ def test_the_ticker_trims_on_its_interval_and_zero_turns_it_off():
     assert asyncio.run(run(0.0)) == 0
     with pytest.raises(ConfigError, match="trim_interval_s"):
         ServeOptions(db=":memory:", trim_interval_s=-1.0)
+    with pytest.raises(ConfigError, match="trim_settle_s"):
+        ServeOptions(db=":memory:", trim_settle_s=-1.0)
+
+
+def test_the_ticker_trims_once_things_settle_after_a_session_goes_live_or_ends():
+    """No trim on a clock by default (each trim's pages come back within seconds as the frames
+    reuse the heap): one ``trim_settle_s`` after a session goes live, one after it ends, one
+    after a review finishes (``want_trim``)."""
+    from liveness.apps.serve.state import ServerState
+
+    async def run(settle: float) -> list[int]:
+        st = ServerState(ServeOptions(db=":memory:", status_hz=50.0, trim_settle_s=settle), lambda: None)
+        sess = types.SimpleNamespace(state="created", token_expires=None, pc=None, ended=None)
+        st.sessions["a" * 16] = sess  # type: ignore[assignment]
+        task = asyncio.create_task(_ticker(st))
+        seen = []
+        await asyncio.sleep(0.3)
+        seen.append(st.heap_trims)  # nothing live yet, nothing on a clock
+        sess.state = "live"
+        sess.last_frame_mono, sess.started_mono = None, None
+        sess.broadcast = lambda msg: None
+        sess.status_message = lambda: {}
+        await asyncio.sleep(0.05)
+        seen.append(st.heap_trims)  # went live: not yet, it settles first
+        await asyncio.sleep(0.4)
+        seen.append(st.heap_trims)
+        sess.state, sess.ended = "ended", 1e18
+        await asyncio.sleep(0.4)
+        seen.append(st.heap_trims)
+        st.want_trim(0.0)  # a review finished
+        await asyncio.sleep(0.2)
+        seen.append(st.heap_trims)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        st.store.close()
+        st.pool.shutdown()
+        return seen
+
+    assert asyncio.run(run(0.2)) == [0, 0, 1, 2, 3]
+    assert asyncio.run(run(0.0)) == [0, 0, 0, 0, 0]  # 0: never
 
 
 _ARENA_PROBE = """

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from liveness.apps.serve import ServeOptions
 from liveness.apps.serve.reviews import ReviewOutcome
+from liveness.apps.serve.state import KEY_STATE
 from liveness.core.errors import InputError
 from liveness.core.review import Review
 from liveness.core.types import Verdict
@@ -166,7 +167,9 @@ def test_upload_review_done_with_a_verdict_and_a_signed_webhook(tmp_path, astron
     async def main() -> None:
         async with Receiver().running() as rx:
             opts = _opts(tmp_path, webhook_url=rx.url, webhook_secret=SECRET, face_gallery=True)
-            async with running_server(opts, disc_factory()) as (base, _), aiohttp.ClientSession() as http:
+            async with running_server(opts, disc_factory()) as (base, app), aiohttp.ClientSession() as http:
+                st = app[KEY_STATE]
+                assert st.trim_due is None
                 async with http.post(f"{base}/api/reviews", data=_form(clip_a, {"candidate": "alice", "job": 7})) as r:
                     assert r.status == 401, "behind the API key"
                 async with http.post(f"{base}/api/reviews", headers=AUTH,
@@ -182,6 +185,7 @@ def test_upload_review_done_with_a_verdict_and_a_signed_webhook(tmp_path, astron
                 assert doc["source"]["path"] == "interview.mp4", "the server's file path is not shown"
                 assert done["matches"] == [], "the gallery was empty"
                 assert list((tmp_path / "up").iterdir()) == [], "no raw video is kept"
+                assert await _wait(lambda: st.trim_due is not None or st.heap_trims > 0, 10), "a trim after it"
                 async with http.get(f"{base}/api/reviews/{q['id']}/report.html", headers=AUTH) as r:
                     assert r.status == 200 and "<html" in (await r.text())[:300]
 
@@ -411,7 +415,6 @@ def test_the_readme_receiver_verifies_a_delivery_signature():
 def test_live_verdict_changes_are_announced_once_they_hold():
     """``verdict.changed`` when a live label differs from the last announced one for
     ``hold_s``; a flicker shorter than that is not announced; ``session.ended`` once."""
-    from liveness.apps.serve.state import KEY_STATE
     from liveness.apps.serve.webhooks import KEY_WEBHOOKS, watch_live
 
     class Live:
