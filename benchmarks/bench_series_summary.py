@@ -20,6 +20,7 @@ import argparse
 import statistics
 import sys
 import time
+from array import array
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,7 @@ def main() -> int:
             got = live.summary()
             kept.append((time.thread_time() - c0) * 1e3)
             other = ScoreSeries("x")
-            other._t, other._v = type(live._t)(live._t), type(live._v)(live._v)
+            other._t, other._v = array(live._t.typecode, live._t), array(live._v.typecode, live._v)
             other._folded, other._folded_n = list(live._folded), live._folded_n
             other._folded_max, other._horizon = live._folded_max, live._horizon
             c0 = time.thread_time()
