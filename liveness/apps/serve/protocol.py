@@ -141,8 +141,8 @@ def command_id(text: str | bytes) -> str | None:
 
 def _num(args: dict[str, Any], k: str, lo: float, hi: float) -> float:
     v = args.get(k)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise InputError(f"{k} must be a number")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+        raise InputError(f"{k} must be a number")  # (an int of any size is finite: compared, not converted)
     if not lo <= v <= hi:
         raise InputError(f"{k}={v} outside [{lo}, {hi}]")
     return float(v)

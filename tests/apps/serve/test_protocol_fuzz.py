@@ -5,6 +5,7 @@ of case and scenario against a live server while a second session streams on una
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import aiohttp
@@ -37,6 +38,14 @@ def test_a_fuzzed_message_is_a_command_or_an_input_error(case: int) -> None:
         assert cmd.cmd in ("ping", "set_crop", "clear_crop", "start_challenges", "stop"), mutation
     cid = command_id(msg)  # the ack's id, even for an unreadable message
     assert cid is None or (isinstance(cid, str) and len(cid) <= 64)
+
+
+def test_an_integer_too_large_for_a_float_is_an_input_error() -> None:
+    # hypothesis found it: math.isfinite(10**400) raised OverflowError inside the validation
+    for big in (10**400, -(10**400)):
+        msg = json.dumps({"v": "liveness.dc/1", "type": "command", "cmd": "set_crop", "args": {"x": big, "y": 0, "w": 0.5, "h": 0.5}})
+        with pytest.raises(InputError, match="outside"):
+            parse_command(msg)
 
 
 def test_every_mutation_is_drawn() -> None:
