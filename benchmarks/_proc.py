@@ -4,6 +4,7 @@ heap statistics."""
 from __future__ import annotations
 
 import ctypes
+import os
 import socket
 from pathlib import Path
 
@@ -15,6 +16,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cpu_s(pid: int | str = "self") -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far (``/proc``)."""
+    parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int | str = "self") -> float:

@@ -39,15 +39,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._proc import free_port  # noqa: E402
+from benchmarks._proc import cpu_s, free_port  # noqa: E402
 
 KEY = "bench-key-0123456789"
 HZ = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_s(pid: int) -> float:
-    parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / HZ  # utime + stime
 
 
 #: the server's threads by kind (their OS names, set in the server by ``_name_threads``)
@@ -182,9 +177,9 @@ async def _measure(base: str, pid: int, n: int, frames: list[np.ndarray], second
 
         c0 = [await counters(sid) for sid, _, _ in conns]
         m0 = [len(c.messages) for _, c, _ in conns]
-        th0, cpu0, me0, t0 = _thread_cpu_s(pid), _cpu_s(pid), time.process_time(), time.monotonic()
+        th0, cpu0, me0, t0 = _thread_cpu_s(pid), cpu_s(pid), time.process_time(), time.monotonic()
         await asyncio.sleep(seconds)
-        th1, cpu1, me1, t1 = _thread_cpu_s(pid), _cpu_s(pid), time.process_time(), time.monotonic()
+        th1, cpu1, me1, t1 = _thread_cpu_s(pid), cpu_s(pid), time.process_time(), time.monotonic()
         rss = _rss_mb(pid)  # every session live
         m1 = [len(c.messages) for _, c, _ in conns]
         c1 = [await counters(sid) for sid, _, _ in conns]

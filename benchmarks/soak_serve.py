@@ -52,7 +52,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._proc import free_port, rss_mib  # noqa: E402
+from benchmarks._proc import cpu_s, free_port, rss_mib  # noqa: E402
 
 KEY = "soak-key-0123456789"
 DATA = ROOT.parent / "shared" / "data" / "video" / "real"
@@ -78,6 +78,7 @@ class Sample:
     fds: int
     load_1m: float
     streams: tuple[StreamSample, ...]
+    cpu_s: float = float("nan")  # the server process's CPU seconds so far (user + system)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,10 @@ class Summary:
     load_max: float
     streams: tuple[StreamFigures, ...]
     ended: tuple[bool, ...]  # each session 'ended' after its hang-up
+    # the server's CPU ms per analysed frame (all streams), median over the intervals of the
+    # first and of the last third after the baseline: does a frame cost more late in a call?
+    cpu_ms_first_third: float = float("nan")
+    cpu_ms_last_third: float = float("nan")
 
     @property
     def stuck(self) -> int:
@@ -150,6 +155,11 @@ def summarise(samples: list[Sample], warmup_s: float, ended: tuple[bool, ...]) -
             not_live=sum(s.streams[k].state != "live" for s in after),
         ))
     loads = [s.load_1m for s in samples]
+    cpu = []
+    for a, b in zip(after, after[1:], strict=False):
+        da = sum(b.streams[k].analysed - a.streams[k].analysed for k in range(n))
+        cpu.append(1e3 * (b.cpu_s - a.cpu_s) / da if da > 0 else float("nan"))
+    third = max(1, len(cpu) // 3)
     frames = sum(after[-1].streams[k].analysed - after[0].streams[k].analysed for k in range(n))
     return Summary(
         minutes=round(samples[-1].t / 60, 1), warmup_s=warmup_s, samples=len(samples),
@@ -159,6 +169,8 @@ def summarise(samples: list[Sample], warmup_s: float, ended: tuple[bool, ...]) -
         fd_first=fds[0], fd_last=fds[-1], fd_max=max(fds),
         load_min=round(min(loads), 2), load_max=round(max(loads), 2),
         streams=tuple(figs), ended=ended,
+        cpu_ms_first_third=round(float(np.nanmedian(cpu[:third])), 2) if np.isfinite(cpu[:third]).any() else float("nan"),
+        cpu_ms_last_third=round(float(np.nanmedian(cpu[-third:])), 2) if np.isfinite(cpu[-third:]).any() else float("nan"),
     )
 
 
@@ -197,6 +209,8 @@ def markdown(s: Summary) -> str:
     for i, f in enumerate(s.streams):
         rows.append(f"| stream {i} analysed fps min / median (first → last third) "
                     f"| {f.fps_min} / {f.fps_median} ({f.fps_first_third} → {f.fps_last_third}) |")
+    rows.append(f"| server CPU ms per analysed frame, first → last third | {s.cpu_ms_first_third} → "
+                f"{s.cpu_ms_last_third} |")
     rows.append(f"| stuck sessions | {s.stuck} |")
     return "\n".join(rows)
 
@@ -208,6 +222,7 @@ def markdown(s: Summary) -> str:
 
 def _fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
 
 
 def _trace_memory(out: Path, after_s: float, every_s: float = 30.0) -> None:
@@ -418,6 +433,7 @@ async def _soak(base: str, pid: int, streams: list[list[np.ndarray]], args: argp
                 st = [await status(sid) for sid in sids]
                 smp = Sample(
                     t=round(time.monotonic() - t0, 1), rss_mib=rss_mib(pid), fds=_fds(pid), load_1m=os.getloadavg()[0],
+                    cpu_s=cpu_s(pid),
                     streams=tuple(StreamSample(str(x.get("state")), int((x.get("counters") or {}).get("analysed") or 0), p.results)
                                   for x, p in zip(st, peers, strict=True)),
                 )

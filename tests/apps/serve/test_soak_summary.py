@@ -75,3 +75,17 @@ def test_fps_falling_over_the_run_is_not_steady():
 def test_too_few_samples_after_the_warm_up_is_an_error():
     with pytest.raises(ValueError, match="warm-up"):
         soak.summarise(_run(n=5), warmup_s=45, ended=(True, True))
+
+
+def test_server_cpu_per_analysed_frame_early_and_late_in_the_call():
+    # 2 streams at 5 fps: 100 frames an interval; the server's CPU 1.0 s an interval, then 1.5 s
+    base = _run(n=31)
+    cpu, samples = 0.0, []
+    for i, smp in enumerate(base):
+        cpu += 0.0 if i == 0 else (1.0 if i <= 15 else 1.5)
+        samples.append(soak.Sample(smp.t, smp.rss_mib, smp.fds, smp.load_1m, smp.streams, cpu_s=cpu))
+    s = soak.summarise(samples, warmup_s=0, ended=(True, True))
+    assert (s.cpu_ms_first_third, s.cpu_ms_last_third) == (10.0, 15.0)
+    assert "| server CPU ms per analysed frame, first → last third | 10.0 → 15.0 |" in soak.markdown(s)
+    old = soak.summarise(base, warmup_s=0, ended=(True, True))  # samples without the CPU
+    assert old.cpu_ms_first_third != old.cpu_ms_first_third
