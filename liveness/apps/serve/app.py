@@ -14,7 +14,7 @@ from aiohttp import web
 
 from liveness.apps.serve import api, integrations, pages, rtc
 from liveness.apps.serve.csrf import csrf_middleware
-from liveness.apps.serve.heap import limit_arenas, trim_heap
+from liveness.apps.serve.heap import limit_arenas, process_rss_mib, trim_heap
 from liveness.apps.serve.options import ServeOptions
 from liveness.apps.serve.ratelimit import rate_limit_middleware
 from liveness.apps.serve.state import (
@@ -80,10 +80,10 @@ def _secure(headers: Any) -> None:
 
 async def _ticker(st: ServerState) -> None:
     """Status messages at ``status_hz``; expired, never-joined sessions are dropped from memory;
-    freed heap pages go back to the system (:mod:`.heap`) ``trim_settle_s`` after a session went
-    live or stopped being live (and after :meth:`ServerState.want_trim`), and every
-    ``trim_interval_s`` if set."""
-    last_trim = time.monotonic()
+    freed heap pages go back to the system when ``st.trim`` (:class:`.heap.TrimPolicy`) says:
+    ``trim_settle_s`` after a session went live or stopped being live (and after
+    :meth:`ServerState.want_trim`), when the RSS grew ``trim_growth_mib`` above its settled
+    level, every ``trim_interval_s`` if set."""
     was_live: set[str] = set()
     while True:
         await asyncio.sleep(1.0 / st.options.status_hz)
@@ -92,10 +92,9 @@ async def _ticker(st: ServerState) -> None:
         if live_now != was_live:  # one went live (models, first frames) or ended: bulk frees
             st.want_trim()
             was_live = live_now
-        every = st.options.trim_interval_s
         mono = time.monotonic()
-        if (every and mono - last_trim >= every) or (st.trim_due is not None and mono >= st.trim_due):
-            last_trim, st.trim_due = mono, None
+        if st.trim.should_trim(mono, process_rss_mib()):
+            st.trim.trimmed(mono)
             try:  # in a thread: a trim of a large heap takes milliseconds
                 await asyncio.get_running_loop().run_in_executor(None, trim_heap)
                 st.heap_trims += 1

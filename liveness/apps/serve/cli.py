@@ -43,6 +43,9 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--trim-settle", type=float, default=20.0, metavar="S",
                    help="give freed heap memory back S seconds after a live session starts or ends or a "
                         "review finishes (0 = never)")
+    p.add_argument("--trim-growth", type=float, default=8.0, metavar="MIB",
+                   help="give freed heap memory back when the RSS grew MIB above its level after the last "
+                        "trim (0 = never)")
     p.add_argument("--malloc-arenas", type=int, default=2, metavar="N",
                    help="glibc malloc arenas at most (fewer arenas keep less free memory resident; 0 = default)")
     p.add_argument("--live-horizon", type=float, default=LIVE_HORIZON_S, metavar="S",
@@ -87,6 +90,7 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         "max_pending_sessions": args.max_pending_sessions,
         "trim_interval_s": args.trim_interval,
         "trim_settle_s": args.trim_settle,
+        "trim_growth_mib": args.trim_growth,
         "malloc_arenas": args.malloc_arenas,
         "live_horizon_s": args.live_horizon,
         "max_fps": args.max_fps,

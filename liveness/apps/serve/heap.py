@@ -2,13 +2,15 @@
 
 Loading a session's models and running its first frames frees much more than it keeps (in
 process, 4 live sessions: 220 MiB in use, 248 MiB free in the heaps and resident, RSS 580 MiB);
-glibc keeps those pages. :func:`trim_heap` asks it to return every free page. The server trims
-when memory was freed in bulk: ``ServeOptions.trim_settle_s`` (20 s) after a live session goes
-live or ends and after a REST review, not on a clock: while frames flow, the heap's free blocks
-are the frames' working space, and a trim's pages come straight back (``benchmarks/
-rss_live_sessions.py --trim-every 75``: each trim gave back 34-43 MiB that the next 75 frames a
-session took again; without trims the RSS stayed within 0.6 % over 2,400 frames a session, at
-335 rather than 580 MiB once trimmed after the start). ``trim_interval_s`` adds periodic trims.
+glibc keeps those pages. :func:`trim_heap` asks it to return every free page. When, is
+:class:`TrimPolicy`'s answer, not a clock's: while frames flow, the heap's free blocks are the
+frames' working space and a trim's pages come straight back (``benchmarks/rss_live_sessions.py
+--trim-every 75``: each trim gave back 34-43 MiB that the next 75 frames a session took again; a
+30-s clock made the soak's RSS swing by 20 MiB). So the server trims ``trim_settle_s`` (20 s)
+after bulk frees (a session went live or ended, a REST review finished) and when the RSS has
+grown ``trim_growth_mib`` (8 MiB) above the level it settled at after the last trim (what
+spikes of memory left behind: in the soak without it the heap grew 199 -> 234 MiB in 5 minutes
+while 137 MiB were in use). ``trim_interval_s`` adds periodic trims.
 
 :func:`limit_arenas` caps how many arenas glibc makes (by default up to 8 a core, each keeping
 its own free blocks): the server sets ``ServeOptions.malloc_arenas`` (2) at its start, before
@@ -23,9 +25,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 from typing import Any
 
-__all__ = ["limit_arenas", "trim_heap"]
+__all__ = ["TrimPolicy", "limit_arenas", "process_rss_mib", "trim_heap"]
 
 _M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
 
@@ -72,3 +75,50 @@ def trim_heap() -> bool:
         return False
     fn(0)
     return True
+
+
+def process_rss_mib() -> float | None:
+    """This process's resident memory in MiB (``/proc/self/statm``); None where there is none."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class TrimPolicy:
+    """When the server gives freed heap back (see the module), asked once a tick.
+
+    A trim is due ``settle_s`` after :meth:`want` (bulk frees: a session went live or ended, a
+    review finished; a later call moves it later), when the RSS has grown ``growth_mib`` above
+    its settled level (the RSS ``settle_s`` after the last trim, once the frames' working space
+    has come back: fragments that spikes of memory left), and every ``interval_s``. 0 turns
+    each off. Times are ``time.monotonic()`` seconds."""
+
+    def __init__(self, settle_s: float, growth_mib: float = 0.0, interval_s: float = 0.0, now: float = 0.0) -> None:
+        if min(settle_s, growth_mib, interval_s) < 0:
+            raise ValueError("settle_s, growth_mib and interval_s must be >= 0")
+        self.settle_s, self.growth_mib, self.interval_s = settle_s, growth_mib, interval_s
+        self.last = now  # the last trim (or the start)
+        self.due: float | None = None
+        self.settled: float | None = None  # RSS settle_s after the last trim
+
+    def want(self, now: float, delay_s: float | None = None) -> None:
+        if self.settle_s > 0:
+            self.due = now + (self.settle_s if delay_s is None else delay_s)
+
+    def should_trim(self, now: float, rss_mib: float | None) -> bool:
+        if self.interval_s and now - self.last >= self.interval_s:
+            return True
+        if self.due is not None and now >= self.due:
+            return True
+        if self.growth_mib and rss_mib is not None:
+            if self.settled is None:
+                if now - self.last >= self.settle_s:
+                    self.settled = rss_mib
+            elif rss_mib > self.settled + self.growth_mib:
+                return True
+        return False
+
+    def trimmed(self, now: float) -> None:
+        self.last, self.due, self.settled = now, None, None

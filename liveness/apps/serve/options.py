@@ -70,6 +70,7 @@ class ServeOptions:
     status_hz: float = 1.0
     trim_interval_s: float = 0.0  # also give freed heap pages back this often (0: never; see heap.py)
     trim_settle_s: float = 20.0  # ... this long after a session goes live or ends, a review ends (0: never)
+    trim_growth_mib: float = 8.0  # ... when the RSS grew this much above its level after the last trim (0: never)
     malloc_arenas: int = 2  # glibc malloc arenas at most (0: the C library's default), set at start
     live_horizon_s: float = LIVE_HORIZON_S  # seconds of per-frame history a live session keeps
     max_side: int = 1280
@@ -110,8 +111,8 @@ class ServeOptions:
             raise ConfigError("max_fps must be >= 0")
         if self.result_hz <= 0 or self.status_hz <= 0:
             raise ConfigError("result_hz and status_hz must be > 0")
-        if not (self.trim_interval_s >= 0 and self.trim_settle_s >= 0):
-            raise ConfigError("trim_interval_s and trim_settle_s must be >= 0 (0: never)")
+        if not (self.trim_interval_s >= 0 and self.trim_settle_s >= 0 and self.trim_growth_mib >= 0):
+            raise ConfigError("trim_interval_s, trim_settle_s and trim_growth_mib must be >= 0 (0: never)")
         if self.malloc_arenas < 0:
             raise ConfigError("malloc_arenas must be >= 0 (0: the C library's default)")
         if not (math.isfinite(self.live_horizon_s) and self.live_horizon_s >= 10.0):

@@ -18,6 +18,7 @@ from aiohttp import web
 from liveness.apps.serve.auth import (
     key_status,
 )
+from liveness.apps.serve.heap import TrimPolicy
 from liveness.apps.serve.live import LiveSession
 from liveness.apps.serve.options import ServeOptions
 from liveness.apps.serve.store import Store
@@ -63,16 +64,15 @@ class ServerState:
         self.sessions: dict[str, LiveSession] = {}
         self.ticker: asyncio.Task[None] | None = None
         self.heap_trims = 0  # times the ticker gave freed heap pages back (issue 18 soak)
-        self.trim_due: float | None = None  # monotonic time of a trim asked for (want_trim)
+        self.trim = TrimPolicy(options.trim_settle_s, options.trim_growth_mib, options.trim_interval_s,
+                               time.monotonic())
 
     def want_trim(self, delay_s: float | None = None) -> None:
         """Ask the ticker to give freed heap pages back ``delay_s`` seconds from now (default
         ``options.trim_settle_s``), after memory was freed in bulk: a session's models loaded
         and its first frames run, a session ended, a review finished. A later request moves
         the trim later, so a burst of them gives one trim once things settle."""
-        delay = self.options.trim_settle_s if delay_s is None else delay_s
-        if self.options.trim_settle_s > 0:
-            self.trim_due = time.monotonic() + delay
+        self.trim.want(time.monotonic(), delay_s)
 
     def live_count(self) -> int:
         return sum(1 for s in self.sessions.values() if s.state in ("connecting", "live"))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from liveness.apps.serve.app import _ticker
-from liveness.apps.serve.heap import trim_heap
+from liveness.apps.serve.heap import TrimPolicy, trim_heap
 from liveness.apps.serve.options import ServeOptions
 from liveness.core.errors import ConfigError
 
@@ -45,8 +45,8 @@ def test_trim_returns_pages_a_worker_thread_freed():
 
 def test_the_ticker_trims_on_its_interval_and_zero_turns_it_off():
     async def run(every: float) -> int:
-        st = types.SimpleNamespace(options=ServeOptions(db=":memory:", status_hz=50.0, trim_interval_s=every),
-                                   sessions={}, heap_trims=0, trim_due=None)
+        o = ServeOptions(db=":memory:", status_hz=50.0, trim_interval_s=every, trim_growth_mib=0.0)
+        st = types.SimpleNamespace(options=o, sessions={}, heap_trims=0, trim=TrimPolicy(20.0, 0.0, every))
         task = asyncio.create_task(_ticker(st))  # type: ignore[arg-type]
         await asyncio.sleep(0.5)
         task.cancel()
@@ -60,6 +60,32 @@ def test_the_ticker_trims_on_its_interval_and_zero_turns_it_off():
         ServeOptions(db=":memory:", trim_interval_s=-1.0)
     with pytest.raises(ConfigError, match="trim_settle_s"):
         ServeOptions(db=":memory:", trim_settle_s=-1.0)
+    with pytest.raises(ConfigError, match="trim_growth_mib"):
+        ServeOptions(db=":memory:", trim_growth_mib=-1.0)
+
+
+def test_trim_policy_trims_after_bulk_frees_and_when_rss_grew_above_its_settled_level():
+    p = TrimPolicy(settle_s=20.0, growth_mib=16.0, now=0.0)
+    assert not p.should_trim(5.0, 500.0)  # settling: no level yet
+    assert not p.should_trim(21.0, 300.0)  # the settled level: 300
+    assert not p.should_trim(100.0, 315.0)  # within 16 MiB of it: the frames' working space
+    assert p.should_trim(101.0, 316.5)  # 16.5 above: what spikes left behind
+    p.trimmed(101.0)
+    assert not p.should_trim(102.0, 500.0)  # right after a trim the level is measured again
+    assert not p.should_trim(121.0, 290.0) and p.settled == 290.0
+    p.want(130.0)  # a session ended
+    assert not p.should_trim(149.0, 291.0) and p.should_trim(150.0, 291.0)
+    p.trimmed(150.0)
+    p.want(151.0)
+    p.want(160.0)  # a burst of bulk frees: one trim, settle_s after the last
+    assert not p.should_trim(179.0, 290.0) and p.should_trim(180.0, 290.0)
+    off = TrimPolicy(settle_s=0.0, growth_mib=0.0)
+    off.want(0.0)
+    assert not any(off.should_trim(t, 1e6) for t in (1.0, 100.0, 1e5))
+    clock = TrimPolicy(settle_s=20.0, interval_s=30.0)
+    assert not clock.should_trim(29.0, None) and clock.should_trim(30.0, None)
+    with pytest.raises(ValueError):
+        TrimPolicy(settle_s=-1.0)
 
 
 def test_the_ticker_trims_once_things_settle_after_a_session_goes_live_or_ends():
@@ -69,7 +95,8 @@ def test_the_ticker_trims_once_things_settle_after_a_session_goes_live_or_ends()
     from liveness.apps.serve.state import ServerState
 
     async def run(settle: float) -> list[int]:
-        st = ServerState(ServeOptions(db=":memory:", status_hz=50.0, trim_settle_s=settle), lambda: None)
+        st = ServerState(ServeOptions(db=":memory:", status_hz=50.0, trim_settle_s=settle, trim_growth_mib=0.0),
+                         lambda: None)
         sess = types.SimpleNamespace(state="created", token_expires=None, pc=None, ended=None)
         st.sessions["a" * 16] = sess  # type: ignore[assignment]
         task = asyncio.create_task(_ticker(st))

@@ -169,7 +169,7 @@ def test_upload_review_done_with_a_verdict_and_a_signed_webhook(tmp_path, astron
             opts = _opts(tmp_path, webhook_url=rx.url, webhook_secret=SECRET, face_gallery=True)
             async with running_server(opts, disc_factory()) as (base, app), aiohttp.ClientSession() as http:
                 st = app[KEY_STATE]
-                assert st.trim_due is None
+                assert st.trim.due is None
                 async with http.post(f"{base}/api/reviews", data=_form(clip_a, {"candidate": "alice", "job": 7})) as r:
                     assert r.status == 401, "behind the API key"
                 async with http.post(f"{base}/api/reviews", headers=AUTH,
@@ -185,7 +185,7 @@ def test_upload_review_done_with_a_verdict_and_a_signed_webhook(tmp_path, astron
                 assert doc["source"]["path"] == "interview.mp4", "the server's file path is not shown"
                 assert done["matches"] == [], "the gallery was empty"
                 assert list((tmp_path / "up").iterdir()) == [], "no raw video is kept"
-                assert await _wait(lambda: st.trim_due is not None or st.heap_trims > 0, 10), "a trim after it"
+                assert await _wait(lambda: st.trim.due is not None or st.heap_trims > 0, 10), "a trim after it"
                 async with http.get(f"{base}/api/reviews/{q['id']}/report.html", headers=AUTH) as r:
                     assert r.status == 200 and "<html" in (await r.text())[:300]
 
