@@ -8,9 +8,9 @@ frames' working space and a trim's pages come straight back (``benchmarks/rss_li
 --trim-every 75``: each trim gave back 34-43 MiB that the next 75 frames a session took again; a
 30-s clock made the soak's RSS swing by 20 MiB). So the server trims ``trim_settle_s`` (20 s)
 after bulk frees (a session went live or ended, a REST review finished) and when the RSS has
-grown ``trim_growth_mib`` (8 MiB) above the level it settled at after the last trim (what
-spikes of memory left behind: in the soak without it the heap grew 199 -> 234 MiB in 5 minutes
-while 137 MiB were in use). ``trim_interval_s`` adds periodic trims.
+grown ``trim_growth_mib`` (8 MiB) above the lowest level it settled at, read from a minute after
+the last trim on (what spikes of memory left behind: in the soak without it the heap grew 199 ->
+234 MiB in 5 minutes while 137 MiB were in use). ``trim_interval_s`` adds periodic trims.
 
 :func:`limit_arenas` caps how many arenas glibc makes (by default up to 8 a core, each keeping
 its own free blocks): the server sets ``ServeOptions.malloc_arenas`` (2) at its start, before
@@ -91,14 +91,17 @@ class TrimPolicy:
 
     A trim is due ``settle_s`` after :meth:`want` (bulk frees: a session went live or ended, a
     review finished; a later call moves it later), when the RSS has grown ``growth_mib`` above
-    its settled level (the RSS ``settle_s`` after the last trim, once the frames' working space
-    has come back: fragments that spikes of memory left), and every ``interval_s``. 0 turns
-    each off. Times are ``time.monotonic()`` seconds."""
+    its settled level (the lowest RSS from ``level_after_s`` after the last trim on, once the
+    frames' working space has come back, which took about a minute in the soak: what spikes of
+    memory left), and every ``interval_s``. 0 turns each off. Times are ``time.monotonic()``
+    seconds."""
 
-    def __init__(self, settle_s: float, growth_mib: float = 0.0, interval_s: float = 0.0, now: float = 0.0) -> None:
-        if min(settle_s, growth_mib, interval_s) < 0:
-            raise ValueError("settle_s, growth_mib and interval_s must be >= 0")
+    def __init__(self, settle_s: float, growth_mib: float = 0.0, interval_s: float = 0.0, now: float = 0.0,
+                 level_after_s: float = 60.0) -> None:
+        if min(settle_s, growth_mib, interval_s, level_after_s) < 0:
+            raise ValueError("settle_s, growth_mib, interval_s and level_after_s must be >= 0")
         self.settle_s, self.growth_mib, self.interval_s = settle_s, growth_mib, interval_s
+        self.level_after_s = level_after_s
         self.last = now  # the last trim (or the start)
         self.due: float | None = None
         self.settled: float | None = None  # RSS settle_s after the last trim
@@ -112,11 +115,10 @@ class TrimPolicy:
             return True
         if self.due is not None and now >= self.due:
             return True
-        if self.growth_mib and rss_mib is not None:
-            if self.settled is None:
-                if now - self.last >= self.settle_s:
-                    self.settled = rss_mib
-            elif rss_mib > self.settled + self.growth_mib:
+        if self.growth_mib and rss_mib is not None and now - self.last >= self.level_after_s:
+            # the lowest RSS since the working space came back: a spike that stays is growth too
+            self.settled = rss_mib if self.settled is None else min(self.settled, rss_mib)
+            if rss_mib > self.settled + self.growth_mib:
                 return True
         return False
 

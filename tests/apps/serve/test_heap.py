@@ -65,7 +65,7 @@ def test_the_ticker_trims_on_its_interval_and_zero_turns_it_off():
 
 
 def test_trim_policy_trims_after_bulk_frees_and_when_rss_grew_above_its_settled_level():
-    p = TrimPolicy(settle_s=20.0, growth_mib=16.0, now=0.0)
+    p = TrimPolicy(settle_s=20.0, growth_mib=16.0, now=0.0, level_after_s=20.0)
     assert not p.should_trim(5.0, 500.0)  # settling: no level yet
     assert not p.should_trim(21.0, 300.0)  # the settled level: 300
     assert not p.should_trim(100.0, 315.0)  # within 16 MiB of it: the frames' working space
@@ -73,6 +73,8 @@ def test_trim_policy_trims_after_bulk_frees_and_when_rss_grew_above_its_settled_
     p.trimmed(101.0)
     assert not p.should_trim(102.0, 500.0)  # right after a trim the level is measured again
     assert not p.should_trim(121.0, 290.0) and p.settled == 290.0
+    assert not p.should_trim(122.0, 285.0) and p.settled == 285.0  # the lowest since settling
+    assert p.should_trim(123.0, 301.5)  # 16.5 above it, though only 11.5 above the first level
     p.want(130.0)  # a session ended
     assert not p.should_trim(149.0, 291.0) and p.should_trim(150.0, 291.0)
     p.trimmed(150.0)
@@ -82,6 +84,9 @@ def test_trim_policy_trims_after_bulk_frees_and_when_rss_grew_above_its_settled_
     off = TrimPolicy(settle_s=0.0, growth_mib=0.0)
     off.want(0.0)
     assert not any(off.should_trim(t, 1e6) for t in (1.0, 100.0, 1e5))
+    slow = TrimPolicy(settle_s=20.0, growth_mib=8.0)  # the level is read from a minute after a trim on
+    assert not slow.should_trim(30.0, 300.0) and not slow.should_trim(59.0, 330.0) and slow.settled is None
+    assert not slow.should_trim(60.0, 314.0) and slow.should_trim(61.0, 322.5)
     clock = TrimPolicy(settle_s=20.0, interval_s=30.0)
     assert not clock.should_trim(29.0, None) and clock.should_trim(30.0, None)
     with pytest.raises(ValueError):
