@@ -37,15 +37,14 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-sessions", type=int, default=16, help="concurrent live sessions")
     p.add_argument("--max-pending-sessions", type=int, default=256,
                    help="sessions created and not yet joined held at once (more get 503)")
-    p.add_argument("--trim-interval", type=float, default=0.0, metavar="S",
-                   help="also give freed heap memory back to the system every S seconds (default 0 = only "
-                        "after a session starts or ends, see --trim-settle)")
+    p.add_argument("--trim-interval", type=float, default=30.0, metavar="S",
+                   help="give freed heap memory back to the system every S seconds (0 = never)")
     p.add_argument("--trim-settle", type=float, default=20.0, metavar="S",
                    help="give freed heap memory back S seconds after a live session starts or ends or a "
                         "review finishes (0 = never)")
-    p.add_argument("--trim-growth", type=float, default=8.0, metavar="MIB",
-                   help="give freed heap memory back when the RSS grew MIB above its level after the last "
-                        "trim (0 = never)")
+    p.add_argument("--trim-growth", type=float, default=0.0, metavar="MIB",
+                   help="also give freed heap memory back when the RSS grew MIB above its lowest level since a "
+                        "minute after the last trim (0 = never)")
     p.add_argument("--malloc-arenas", type=int, default=2, metavar="N",
                    help="glibc malloc arenas at most (fewer arenas keep less free memory resident; 0 = default)")
     p.add_argument("--live-horizon", type=float, default=LIVE_HORIZON_S, metavar="S",

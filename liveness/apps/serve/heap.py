@@ -2,15 +2,17 @@
 
 Loading a session's models and running its first frames frees much more than it keeps (in
 process, 4 live sessions: 220 MiB in use, 248 MiB free in the heaps and resident, RSS 580 MiB);
-glibc keeps those pages. :func:`trim_heap` asks it to return every free page. When, is
-:class:`TrimPolicy`'s answer, not a clock's: while frames flow, the heap's free blocks are the
-frames' working space and a trim's pages come straight back (``benchmarks/rss_live_sessions.py
---trim-every 75``: each trim gave back 34-43 MiB that the next 75 frames a session took again; a
-30-s clock made the soak's RSS swing by 20 MiB). So the server trims ``trim_settle_s`` (20 s)
-after bulk frees (a session went live or ended, a REST review finished) and when the RSS has
-grown ``trim_growth_mib`` (8 MiB) above the lowest level it settled at, read from a minute after
-the last trim on (what spikes of memory left behind: in the soak without it the heap grew 199 ->
-234 MiB in 5 minutes while 137 MiB were in use). ``trim_interval_s`` adds periodic trims.
+glibc keeps those pages. :func:`trim_heap` asks it to return every free page; when is
+:class:`TrimPolicy`'s answer. The server trims every ``trim_interval_s`` (30 s), and
+``trim_settle_s`` (20 s) after bulk frees (a session went live or ended, a REST review
+finished). While frames flow, the heap's free blocks are the frames' working space, so a trim's
+pages come back within a minute (``benchmarks/rss_live_sessions.py --trim-every 75``: each trim
+gave back 34-43 MiB that the next 75 frames a session took again) and the RSS saws between trims;
+but without the clock, spikes of memory ratchet the heap up (soak run 10, trims after bulk frees
+only: the heap grew 199 -> 234 MiB in 5 minutes while 137 MiB were in use, the RSS 307 -> 341
+MiB), and trimming only when the RSS grew ``trim_growth_mib`` above its settled level (off by
+default) trimmed about as often and sat higher (soak runs 11 and 12: 296-339 MiB against the
+clock's 285-308).
 
 :func:`limit_arenas` caps how many arenas glibc makes (by default up to 8 a core, each keeping
 its own free blocks): the server sets ``ServeOptions.malloc_arenas`` (2) at its start, before

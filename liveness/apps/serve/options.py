@@ -68,9 +68,9 @@ class ServeOptions:
     result_hz: float = 30.0
     max_fps: float = 0.0
     status_hz: float = 1.0
-    trim_interval_s: float = 0.0  # also give freed heap pages back this often (0: never; see heap.py)
-    trim_settle_s: float = 20.0  # ... this long after a session goes live or ends, a review ends (0: never)
-    trim_growth_mib: float = 8.0  # ... when the RSS grew this much above its level after the last trim (0: never)
+    trim_interval_s: float = 30.0  # give freed heap pages back this often (0: never; see heap.py)
+    trim_settle_s: float = 20.0  # ... and this long after a session goes live or ends, a review ends (0: never)
+    trim_growth_mib: float = 0.0  # ... and when the RSS grew this much above its settled level (0: never)
     malloc_arenas: int = 2  # glibc malloc arenas at most (0: the C library's default), set at start
     live_horizon_s: float = LIVE_HORIZON_S  # seconds of per-frame history a live session keeps
     max_side: int = 1280

@@ -94,13 +94,13 @@ def test_trim_policy_trims_after_bulk_frees_and_when_rss_grew_above_its_settled_
 
 
 def test_the_ticker_trims_once_things_settle_after_a_session_goes_live_or_ends():
-    """No trim on a clock by default (each trim's pages come back within seconds as the frames
-    reuse the heap): one ``trim_settle_s`` after a session goes live, one after it ends, one
-    after a review finishes (``want_trim``)."""
+    """Besides the clock: one trim ``trim_settle_s`` after a session goes live, one after it
+    ends, one after a review finishes (``want_trim``)."""
     from liveness.apps.serve.state import ServerState
 
     async def run(settle: float) -> list[int]:
-        st = ServerState(ServeOptions(db=":memory:", status_hz=50.0, trim_settle_s=settle, trim_growth_mib=0.0),
+        st = ServerState(ServeOptions(db=":memory:", status_hz=50.0, trim_settle_s=settle, trim_growth_mib=0.0,
+                                      trim_interval_s=0.0),
                          lambda: None)
         sess = types.SimpleNamespace(state="created", token_expires=None, pc=None, ended=None)
         st.sessions["a" * 16] = sess  # type: ignore[assignment]
