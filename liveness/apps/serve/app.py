@@ -93,7 +93,7 @@ async def _ticker(st: ServerState) -> None:
             st.want_trim()
             was_live = live_now
         mono = time.monotonic()
-        if st.trim.should_trim(mono, process_rss_mib()):
+        if st.trim.should_trim(mono, process_rss_mib() if st.trim.growth_mib else None):
             st.trim.trimmed(mono)
             try:  # in a thread: a trim of a large heap takes milliseconds
                 await asyncio.get_running_loop().run_in_executor(None, trim_heap)

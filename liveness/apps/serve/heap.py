@@ -106,7 +106,7 @@ class TrimPolicy:
         self.level_after_s = level_after_s
         self.last = now  # the last trim (or the start)
         self.due: float | None = None
-        self.settled: float | None = None  # RSS settle_s after the last trim
+        self.settled: float | None = None  # the lowest RSS from level_after_s after the last trim on
 
     def want(self, now: float, delay_s: float | None = None) -> None:
         if self.settle_s > 0:
