@@ -18,7 +18,8 @@ printed as markdown tables and written into the model card by ``--ship``:
 Candidates (options, all in the same protocol): ``--regions`` pools each stage over other regions
 of the chip (``swap_graph.region_mask``: the boundary ring, the outer area; features from
 ``swap_features --regions`` of the same list), ``--max-chips`` trains on more of a clip's chips,
-``--pair-center`` adds pair-centred copies of paired chips, ``--hidden`` fits an MLP head.
+``--pair-center`` adds pair-centred copies of paired chips, ``--hidden`` fits an MLP head,
+``--sbi W`` adds self-blends of the real training items as fakes (``models.train.swap_sbi``).
 
 Faceless chips (``swap_data``'s background control: backgrounds of the train folder's real clips
 and synthetic textures) are training reals only; no table counts them.
@@ -62,6 +63,16 @@ class Data:
     group: np.ndarray
     gen: np.ndarray
     dom: np.ndarray
+    # per item: its self-blends' features (raw, aug) where ``swap_sbi`` made any (real items)
+    sbi: list[tuple[np.ndarray, np.ndarray] | None] | None = None
+
+
+def with_sbi(d: Data) -> Data:
+    """``d`` with the self-blends of its real items (``models.train.swap_sbi``) loaded."""
+    from models.train.swap_sbi import load_sbi
+
+    d.sbi = [load_sbi(it) if it.label == 0 and it.domain != "faceless" else None for it in d.its]
+    return d
 
 
 def load(exclude_domains: tuple[str, ...] = (), regions: tuple[str, ...] = REGIONS) -> Data:
@@ -112,7 +123,7 @@ class Head:
 
 def fit(d: Data, idx: np.ndarray, C: float, use_aug: bool = True, cols: np.ndarray | None = None,
         max_chips: int = 8, train_exclude: tuple[str, ...] = (), scale: np.ndarray | None = None,
-        pair_center: float = 0.0, hidden: int = 0) -> Head:
+        pair_center: float = 0.0, hidden: int = 0, sbi: float = 0.0) -> Head:
     """Weighted logistic regression on standardised features of the items ``idx`` (raw chips,
     and their degraded copies with ``use_aug``; at most ``max_chips`` per item, evenly spread;
     items of the domains ``train_exclude`` left out). ``scale``: per-column factors applied after
@@ -120,7 +131,9 @@ def fit(d: Data, idx: np.ndarray, C: float, use_aug: bool = True, cols: np.ndarr
     the chips of every pair with a fake and a real among ``idx`` also enter centred on their
     pair (the fakes' and the reals' mean averaged), with that fraction of their weight: what
     differs between a fake and its own original, with identity, lighting and crop style taken out.
-    ``hidden`` > 0: an MLP head (one ReLU layer of that width, L2 ``alpha`` = 1 / C, as the linear head) instead."""
+    ``hidden`` > 0: an MLP head (one ReLU layer of that width, L2 ``alpha`` = 1 / C, as the linear head) instead.
+    ``sbi`` > 0: the self-blends of the real training items (``d.sbi``) enter as fakes, each
+    item's with ``sbi`` times that item's weight."""
     from sklearn.linear_model import LogisticRegression
 
     idx = np.asarray([i for i in idx if d.dom[i] not in train_exclude], np.int64)
@@ -148,6 +161,16 @@ def fit(d: Data, idx: np.ndarray, C: float, use_aug: bool = True, cols: np.ndarr
             xs.append(p)
             ys.append(np.full(len(p), d.y[i]))
             ws.append(np.full(len(p), wi / n))
+        blends = d.sbi[i] if sbi > 0 and d.sbi is not None else None
+        if blends is not None:
+            bp = [blends[0] if cols is None else blends[0][:, cols]]
+            if use_aug:
+                bp.append(blends[1] if cols is None else blends[1][:, cols])
+            nb = sum(len(p) for p in bp)
+            for p in bp:
+                xs.append(p)
+                ys.append(np.ones(len(p), np.int64))
+                ws.append(np.full(len(p), sbi * wi / nb))
         key = d.its[i].pair or d.its[i].group
         if key in centre and d.dom[i] != "faceless":
             xs.append(r - centre[key] + g_mu)
@@ -330,20 +353,28 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pair-center", type=float, default=0.0,
                     help="weight of pair-centred copies of the paired chips (0: none)")
     ap.add_argument("--hidden", type=int, default=0, help="an MLP head with this many ReLU units (0: linear)")
+    ap.add_argument("--sbi", type=float, default=0.0,
+                    help="self-blends of the real training items as fakes, at this times their weight "
+                         "(models.train.swap_sbi first; 0: none)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--oof", type=Path, default=None, help="write out-of-fold item scores (JSON)")
     a = ap.parse_args(argv)
     if a.ship and a.hidden:
         ap.error("--hidden is a candidate for --eval only: --ship exports a linear head")
+    if a.sbi > 0 and tuple(x for x in a.regions.split(",") if x) != REGIONS:
+        ap.error("--sbi: the self-blends' features are pooled over the shipped regions only")
     t0 = time.time()
     regions = tuple(x for x in a.regions.split(",") if x)
     d = load(tuple(x for x in a.exclude.split(",") if x), regions)
+    if a.sbi > 0:
+        d = with_sbi(d)
+        print(f"self-blends of {sum(b is not None for b in d.sbi or [])} real items, weight {a.sbi}", flush=True)
     lay = layout(regions)
     cols = columns(lay, tuple(a.backbones.split(",")))
     scale = dlib_scale(lay, cols, a.scale_dlib)
     kw = {"use_aug": not a.no_aug, "cols": cols, "max_chips": a.max_chips,
           "train_exclude": tuple(x for x in a.train_exclude.split(",") if x), "scale": scale,
-          "pair_center": a.pair_center, "hidden": a.hidden}
+          "pair_center": a.pair_center, "hidden": a.hidden, "sbi": a.sbi}
     print(f"{len(d.y)} items ({int(d.y.sum())} fake), {len(cols)} features, C={a.C}, aug={not a.no_aug} "
           f"[{time.time() - t0:.0f}s]", flush=True)
     s, chips = grouped_cv(d, a.C, seed=a.seed, **kw)
@@ -366,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
                regions)
         meta = {"command": f"python -m models.train.train_swap {args}", "C": a.C, "backbones": a.backbones,
                 "regions": list(regions),
-                "scale_dlib": a.scale_dlib, "pair_center": a.pair_center,
+                "scale_dlib": a.scale_dlib, "pair_center": a.pair_center, "sbi": a.sbi,
                 "aug": not a.no_aug, "max_chips": a.max_chips, "seed": a.seed, "platt": [pa, pb],
                 "items": int(len(d.y)), "fakes": int(d.y.sum()), "cv": cv, "loto_mean": lt}
         (ROOT / "models" / "cards" / "swap_detector.train.json").write_text(json.dumps(meta, indent=1) + "\n")

@@ -80,3 +80,40 @@ def test_graph_resamplers_match_opencv(n_out):
     np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-6)
     np.testing.assert_allclose(a @ img @ a.T, cv2.resize(img, (n_out, n_out), interpolation=cv2.INTER_AREA),
                                atol=1e-4)
+
+
+def test_a_self_blend_changes_the_inner_face_only_and_only_where_the_chip_is_valid():
+    from models.train.swap_graph import _hull_raw, _morph
+    from models.train.swap_sbi import blend_chip
+
+    rng = np.random.default_rng(0)
+    chip = rng.integers(0, 256, (150, 150, 3), np.uint8)
+    valid = np.ones((150, 150), np.float32)
+    valid[:, :40] = 0  # the left of the chip lay outside the picture
+    far = _morph(_hull_raw(), 30, grow=True) == 0  # well outside the face outline
+    changed = 0
+    for k in range(10):
+        fake = blend_chip(chip, valid, np.random.default_rng(k))
+        diff = np.abs(fake.astype(int) - chip.astype(int)).max(axis=2)
+        assert diff[far].max() <= 1 and diff[:, :40].max() <= 1  # rounding only
+        changed += int((diff[_hull_raw() > 0] > 8).mean() > 0.2)
+    assert changed >= 8  # nearly every blend changes the face itself
+
+
+def test_self_blends_join_the_training_side_as_fakes_only():
+    pytest.importorskip("sklearn")  # the training extra: pip install -e '.[train]'
+    from models.train.train_swap import fit
+
+    rng = np.random.default_rng(1)
+    f = 6
+    its = [type("It", (), {"pair": None, "group": f"g{i}"})() for i in range(40)]
+    y = np.array([0] * 20 + [1] * 20)
+    raw = [rng.normal(size=(3, f)) + (1.5 * y[i]) for i in range(40)]
+    d = Data(its, raw, raw, y, np.array([f"g{i}" for i in range(40)]), np.array(["a" if v else "" for v in y]),
+             np.array(["d"] * 40))
+    plain = fit(d, np.arange(40), C=1.0)
+    # self-blends that look like the fakes along feature 0 only: the head leans on feature 0 more
+    d.sbi = [(np.c_[np.full((2, 1), 3.0), rng.normal(size=(2, f - 1))],) * 2 if v == 0 else None for v in y]
+    blended = fit(d, np.arange(40), C=1.0, sbi=2.0)
+    assert blended.w[0] / np.abs(blended.w).sum() > plain.w[0] / np.abs(plain.w).sum()
+    assert fit(d, np.arange(40), C=1.0, sbi=0.0).w.tolist() == plain.w.tolist()  # 0: none
