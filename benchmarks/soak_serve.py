@@ -186,9 +186,14 @@ def summarise(samples: list[Sample], warmup_s: float, ended: tuple[bool, ...], r
         streams=tuple(figs), ended=ended,
         rss_window_s=rss_window_s, rss_first_median=round(m0, 1), rss_last_median=round(m1, 1),
         rss_median_growth_pct=round(100 * (m1 - m0) / m0, 2),
-        cpu_ms_first_third=round(float(np.nanmedian(cpu[:third])), 2) if np.isfinite(cpu[:third]).any() else float("nan"),
-        cpu_ms_last_third=round(float(np.nanmedian(cpu[-third:])), 2) if np.isfinite(cpu[-third:]).any() else float("nan"),
+        cpu_ms_first_third=_finite_median(cpu[:third]), cpu_ms_last_third=_finite_median(cpu[-third:]),
     )
+
+
+def _finite_median(xs: list[float]) -> float:
+    """The median of the finite values, rounded to 0.01 (NaN when there is none)."""
+    ok = [x for x in xs if np.isfinite(x)]
+    return round(float(np.median(ok)), 2) if ok else float("nan")
 
 
 def violations(s: Summary, b: Bounds) -> list[str]:
@@ -242,7 +247,6 @@ def markdown(s: Summary) -> str:
 
 def _fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
-
 
 
 def _trace_memory(out: Path, after_s: float, every_s: float = 30.0) -> None:

@@ -19,6 +19,7 @@ was made from, as a fake, so it never teaches anything about an item that is sco
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import sys
 import time
@@ -42,15 +43,24 @@ def _rng(key: str, index: int, seed: int) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(h[:8], "little"))
 
 
+@functools.cache
+def _outline() -> np.ndarray:
+    """The canonical face outline in the aligned chip (built once; read only)."""
+    from models.train.swap_graph import _hull_raw
+
+    hull = _hull_raw()
+    hull.flags.writeable = False
+    return hull
+
+
 def blend_chip(chip: np.ndarray, valid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(150, 150, 3) uint8: ``chip`` with its inner face replaced by a transformed copy of
     itself, blended only where ``valid`` (the chip's validity mask) is 1."""
     from models.train.sbi_data import BlendOptions, deform_mask, source_transform
-    from models.train.swap_graph import _hull_raw
 
     s = chip.shape[0]
     o = BlendOptions(size=s)
-    mask = deform_mask(_hull_raw(), rng) * np.asarray(valid, np.float32)
+    mask = deform_mask(_outline(), rng) * np.asarray(valid, np.float32)
     src = source_transform(chip, rng, o)
     a = (mask * float(rng.choice([0.5, 0.75, 1.0, 1.0, 1.0])))[..., None]
     out = chip.astype(np.float32) * (1 - a) + src.astype(np.float32) * a

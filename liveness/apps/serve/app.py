@@ -81,9 +81,9 @@ def _secure(headers: Any) -> None:
 async def _ticker(st: ServerState) -> None:
     """Status messages at ``status_hz``; expired, never-joined sessions are dropped from memory;
     freed heap pages go back to the system when ``st.trim`` (:class:`.heap.TrimPolicy`) says:
-    ``trim_settle_s`` after a session went live or stopped being live (and after
-    :meth:`ServerState.want_trim`), when the RSS grew ``trim_growth_mib`` above its settled
-    level, every ``trim_interval_s`` if set."""
+    every ``trim_interval_s``, ``trim_settle_s`` after a session went live or stopped being live
+    (and after :meth:`ServerState.want_trim`), and, if set, when the RSS grew
+    ``trim_growth_mib`` above its settled level."""
     was_live: set[str] = set()
     while True:
         await asyncio.sleep(1.0 / st.options.status_hz)
